@@ -1,0 +1,20 @@
+//! The booking engine's pure core: no I/O, no async, no clock (`now` is always an argument).
+//!
+//! - [`period`]: half-open UTC periods and set arithmetic over them.
+//! - [`hours`]: weekly opening hours in local wall time, DST-correct.
+//! - [`availability`]: free time per unit and bookable slots.
+//! - [`resource`] and [`booking`]: the two aggregates, their rules and decisions.
+//! - [`event`]: the persisted events, with stable type names and schema versions.
+//! - [`ids`]: identifier newtypes.
+
+pub mod availability;
+pub mod booking;
+pub mod event;
+pub mod hours;
+pub mod ids;
+pub mod period;
+pub mod resource;
+pub mod stream;
+
+pub use event::{Event, StreamType};
+pub use period::Period;

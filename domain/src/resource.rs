@@ -1,0 +1,392 @@
+//! The resource aggregate: something whose time is consumed (a room, a staff member, a hotel
+//! room type, a class session), its opening hours, blackouts and booking policy.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::availability;
+use crate::event::{BlackoutAdded, BlackoutRemoved, ResourceCreated, ResourceUpdated};
+use crate::hours::{OpeningHours, open_periods};
+use crate::ids::{BlackoutId, ResourceId};
+use crate::period::{self, Period};
+
+/// Upper bounds that keep a single resource's data and arithmetic small.
+pub const MAX_CAPACITY: u32 = 10_000;
+const MAX_NAME_CHARS: usize = 200;
+const MAX_REASON_CHARS: usize = 500;
+
+/// How a resource may be booked. Every field has a default (API.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    pub slot_step_minutes: u32,
+    pub min_duration_minutes: u32,
+    pub max_duration_minutes: u32,
+    pub buffer_before_minutes: u32,
+    pub buffer_after_minutes: u32,
+    pub min_notice_minutes: u32,
+    pub max_advance_days: u32,
+    pub hold_ttl_seconds: u32,
+    pub requires_approval: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            slot_step_minutes: 15,
+            min_duration_minutes: 15,
+            max_duration_minutes: 480,
+            buffer_before_minutes: 0,
+            buffer_after_minutes: 0,
+            min_notice_minutes: 0,
+            max_advance_days: 365,
+            hold_ttl_seconds: 300,
+            requires_approval: false,
+        }
+    }
+}
+
+impl Policy {
+    pub fn buffer_before(&self) -> Duration {
+        Duration::minutes(i64::from(self.buffer_before_minutes))
+    }
+
+    pub fn buffer_after(&self) -> Duration {
+        Duration::minutes(i64::from(self.buffer_after_minutes))
+    }
+
+    pub fn hold_ttl(&self) -> Duration {
+        Duration::seconds(i64::from(self.hold_ttl_seconds))
+    }
+
+    fn validate(&self, issues: &mut Vec<FieldIssue>) {
+        let mut check = |ok: bool, field: &'static str, message: &'static str| {
+            if !ok {
+                issues.push(FieldIssue::new(field, message));
+            }
+        };
+        check(
+            (1..=1440).contains(&self.slot_step_minutes),
+            "policy.slot_step_minutes",
+            "must be between 1 and 1440",
+        );
+        check(
+            self.min_duration_minutes >= 1,
+            "policy.min_duration_minutes",
+            "must be at least 1",
+        );
+        check(
+            self.max_duration_minutes >= self.min_duration_minutes
+                && self.max_duration_minutes <= 366 * 1440,
+            "policy.max_duration_minutes",
+            "must be at least min_duration_minutes and at most 366 days",
+        );
+        check(
+            self.buffer_before_minutes <= 1440,
+            "policy.buffer_before_minutes",
+            "must be at most 1440",
+        );
+        check(
+            self.buffer_after_minutes <= 1440,
+            "policy.buffer_after_minutes",
+            "must be at most 1440",
+        );
+        check(
+            self.min_notice_minutes <= 366 * 1440,
+            "policy.min_notice_minutes",
+            "must be at most 366 days",
+        );
+        check(
+            (1..=3660).contains(&self.max_advance_days),
+            "policy.max_advance_days",
+            "must be between 1 and 3660",
+        );
+        check(
+            (1..=86_400).contains(&self.hold_ttl_seconds),
+            "policy.hold_ttl_seconds",
+            "must be between 1 and 86400",
+        );
+    }
+}
+
+/// The changeable description of a resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceSpec {
+    pub name: String,
+    pub kind: String,
+    pub capacity: u32,
+    pub time_zone: Tz,
+    /// `None` = open around the clock.
+    pub opening_hours: Option<OpeningHours>,
+    pub policy: Policy,
+}
+
+/// One invalid field, named by its JSON path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldIssue {
+    pub field: &'static str,
+    pub message: &'static str,
+}
+
+impl FieldIssue {
+    pub fn new(field: &'static str, message: &'static str) -> Self {
+        Self { field, message }
+    }
+}
+
+impl ResourceSpec {
+    pub fn validate(&self) -> Result<(), ResourceError> {
+        let mut issues = Vec::new();
+        let name_chars = self.name.trim().chars().count();
+        if name_chars == 0 || name_chars > MAX_NAME_CHARS {
+            issues.push(FieldIssue::new("name", "must be 1 to 200 characters"));
+        }
+        if self.kind.is_empty()
+            || self.kind.len() > 64
+            || !self
+                .kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            issues.push(FieldIssue::new(
+                "kind",
+                "must be 1 to 64 characters of a-z, 0-9 and _ (e.g. meeting_room)",
+            ));
+        }
+        if !(1..=MAX_CAPACITY).contains(&self.capacity) {
+            issues.push(FieldIssue::new("capacity", "must be between 1 and 10000"));
+        }
+        self.policy.validate(&mut issues);
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ResourceError::Invalid(issues))
+        }
+    }
+}
+
+/// A period during which the resource cannot be booked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blackout {
+    pub id: BlackoutId,
+    #[serde(flatten)]
+    pub period: Period,
+    pub reason: String,
+}
+
+/// The changes of a `PATCH`: absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourceChanges {
+    pub name: Option<String>,
+    pub capacity: Option<u32>,
+    /// `Some(None)` = open around the clock from now on.
+    pub opening_hours: Option<Option<OpeningHours>>,
+    /// The fields given replace the current ones; the others stay.
+    pub policy: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Why a resource command is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResourceError {
+    #[error("the resource is not valid")]
+    Invalid(Vec<FieldIssue>),
+    #[error("the resource has no blackout with this id")]
+    BlackoutNotFound,
+}
+
+/// A resource as its events made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub id: ResourceId,
+    pub spec: ResourceSpec,
+    pub blackouts: Vec<Blackout>,
+    /// The version of its event stream.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Resource {
+    /// Decides `CreateResource`.
+    pub fn create(id: ResourceId, spec: ResourceSpec) -> Result<ResourceCreated, ResourceError> {
+        spec.validate()?;
+        Ok(ResourceCreated {
+            resource_id: id,
+            spec,
+        })
+    }
+
+    /// Builds the state from its first event.
+    pub fn created(event: &ResourceCreated, at: DateTime<Utc>) -> Self {
+        Self {
+            id: event.resource_id,
+            spec: event.spec.clone(),
+            blackouts: Vec::new(),
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// Decides `UpdateResource`.
+    pub fn update(&self, changes: ResourceChanges) -> Result<ResourceUpdated, ResourceError> {
+        let mut spec = self.spec.clone();
+        if let Some(name) = changes.name {
+            spec.name = name;
+        }
+        if let Some(capacity) = changes.capacity {
+            spec.capacity = capacity;
+        }
+        if let Some(hours) = changes.opening_hours {
+            spec.opening_hours = hours;
+        }
+        if let Some(patch) = changes.policy {
+            let mut policy = serde_json::to_value(spec.policy)
+                .ok()
+                .and_then(|value| value.as_object().cloned())
+                .unwrap_or_default();
+            policy.extend(patch);
+            spec.policy =
+                serde_json::from_value(serde_json::Value::Object(policy)).map_err(|_| {
+                    ResourceError::Invalid(vec![FieldIssue::new(
+                        "policy",
+                        "has an unknown field or a value of the wrong type",
+                    )])
+                })?;
+        }
+        spec.validate()?;
+        Ok(ResourceUpdated {
+            resource_id: self.id,
+            spec,
+        })
+    }
+
+    /// Decides `AddBlackout`.
+    pub fn add_blackout(
+        &self,
+        blackout_id: BlackoutId,
+        period: Period,
+        reason: String,
+    ) -> Result<BlackoutAdded, ResourceError> {
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return Err(ResourceError::Invalid(vec![FieldIssue::new(
+                "reason",
+                "must be at most 500 characters",
+            )]));
+        }
+        Ok(BlackoutAdded {
+            resource_id: self.id,
+            blackout_id,
+            period,
+            reason,
+        })
+    }
+
+    /// Decides `RemoveBlackout`.
+    pub fn remove_blackout(
+        &self,
+        blackout_id: BlackoutId,
+    ) -> Result<BlackoutRemoved, ResourceError> {
+        if self.blackouts.iter().any(|b| b.id == blackout_id) {
+            Ok(BlackoutRemoved {
+                resource_id: self.id,
+                blackout_id,
+            })
+        } else {
+            Err(ResourceError::BlackoutNotFound)
+        }
+    }
+
+    /// The periods inside `window` when the resource is open: opening hours minus blackouts.
+    pub fn open_periods(&self, window: Period) -> Vec<Period> {
+        let open = open_periods(
+            self.spec.opening_hours.as_ref(),
+            self.spec.time_zone,
+            window,
+        );
+        let blackouts = period::merge(self.blackouts.iter().map(|b| b.period).collect());
+        period::subtract(&open, &blackouts)
+    }
+
+    /// Whether `period` lies inside one stretch of open time.
+    pub fn is_open_during(&self, period: &Period) -> bool {
+        availability::fits(&self.open_periods(*period), period)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ResourceSpec {
+        ResourceSpec {
+            name: "Room 101".into(),
+            kind: "meeting_room".into(),
+            capacity: 1,
+            time_zone: chrono_tz::Europe::Berlin,
+            opening_hours: None,
+            policy: Policy::default(),
+        }
+    }
+
+    #[test]
+    fn a_resource_without_a_name_or_capacity_is_refused_naming_both_fields() {
+        let mut bad = spec();
+        bad.name = " ".into();
+        bad.capacity = 0;
+        let Err(ResourceError::Invalid(issues)) = Resource::create(ResourceId::generate(), bad)
+        else {
+            panic!("expected a validation error");
+        };
+        let fields: Vec<_> = issues.iter().map(|i| i.field).collect();
+        assert_eq!(fields, vec!["name", "capacity"]);
+    }
+
+    #[test]
+    fn a_policy_patch_changes_only_the_given_fields() {
+        let resource = Resource::created(
+            &Resource::create(ResourceId::generate(), spec()).unwrap(),
+            Utc::now(),
+        );
+        let mut patch = serde_json::Map::new();
+        patch.insert("buffer_after_minutes".into(), 10.into());
+        let updated = resource
+            .update(ResourceChanges {
+                policy: Some(patch),
+                ..ResourceChanges::default()
+            })
+            .unwrap();
+        assert_eq!(updated.spec.policy.buffer_after_minutes, 10);
+        assert_eq!(updated.spec.policy.slot_step_minutes, 15);
+    }
+
+    #[test]
+    fn a_policy_patch_with_an_unknown_field_is_refused() {
+        let resource = Resource::created(
+            &Resource::create(ResourceId::generate(), spec()).unwrap(),
+            Utc::now(),
+        );
+        let mut patch = serde_json::Map::new();
+        patch.insert("buffer_afterr_minutes".into(), 10.into());
+        assert!(matches!(
+            resource.update(ResourceChanges {
+                policy: Some(patch),
+                ..ResourceChanges::default()
+            }),
+            Err(ResourceError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn removing_an_unknown_blackout_is_refused() {
+        let resource = Resource::created(
+            &Resource::create(ResourceId::generate(), spec()).unwrap(),
+            Utc::now(),
+        );
+        assert_eq!(
+            resource.remove_blackout(BlackoutId::generate()),
+            Err(ResourceError::BlackoutNotFound)
+        );
+    }
+}

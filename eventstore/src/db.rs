@@ -1,0 +1,67 @@
+//! Connecting to PostgreSQL and running the embedded migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// Every migration of the project, embedded at compile time from `migrations/`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// How a service connects.
+#[derive(Clone, Debug)]
+pub struct DbSettings {
+    pub url: String,
+    pub max_connections: u32,
+    /// Longest wait for a row or advisory lock; past it the statement fails (`55P03`) instead of
+    /// queueing forever behind a stuck transaction.
+    pub lock_timeout: Duration,
+    pub application_name: String,
+}
+
+impl DbSettings {
+    pub fn new(url: impl Into<String>, application_name: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            lock_timeout: Duration::from_secs(5),
+            application_name: application_name.into(),
+        }
+    }
+
+    /// Connection options with the session limits the event store relies on.
+    pub fn connect_options(&self) -> Result<PgConnectOptions, sqlx::Error> {
+        let lock_timeout = format!("{}ms", self.lock_timeout.as_millis());
+        Ok(PgConnectOptions::from_str(&self.url)?
+            .application_name(&self.application_name)
+            .options([
+                // Readers wait for every open transaction below their horizon, so an app
+                // transaction left idle would stall the relay and projectors; cut it off.
+                ("idle_in_transaction_session_timeout", "10s"),
+                ("lock_timeout", lock_timeout.as_str()),
+                ("statement_timeout", "30s"),
+            ]))
+    }
+
+    /// A pool; connections are opened lazily so a service can start while Postgres is down
+    /// and report it on `/readyz`.
+    pub fn pool(&self) -> Result<PgPool, sqlx::Error> {
+        Ok(PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(self.connect_options()?))
+    }
+}
+
+/// Applies pending migrations. Safe to run from several processes at once (sqlx takes an
+/// advisory lock) and idempotent.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// `SELECT 1`, for readiness checks.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1").execute(pool).await.map(|_| ())
+}

@@ -1,0 +1,355 @@
+//! Bearer-token authentication: HS256 JWTs with `sub`, `tenant`, `roles` and `exp`.
+//!
+//! Only HS256 is accepted (the header's `alg` is checked, so `none` or an asymmetric algorithm
+//! can never be smuggled in), and the signature is compared in constant time by `hmac`.
+//! The middleware [`authenticate`] verifies the token, applies the per-token rate limit and puts
+//! the [`Actor`] into the request's extensions, where handlers take it with the `Actor` extractor.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::problem::Problem;
+use crate::rate_limit::{Decision, RateLimiter};
+
+/// What a token allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages resources and any booking of its tenant.
+    Admin,
+    /// Books, confirms, cancels and reschedules its own bookings.
+    Client,
+    /// Reads everything of its tenant.
+    Viewer,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "client" => Ok(Role::Client),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(format!("unknown role {other:?} (admin, client or viewer)")),
+        }
+    }
+}
+
+/// The claims of a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub tenant: String,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    pub exp: i64,
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub id: String,
+    pub tenant: String,
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has(Role::Admin)
+    }
+
+    /// `403 forbidden` unless the actor has one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), Problem> {
+        if roles.iter().any(|role| self.has(*role)) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!(
+                "this needs one of the roles {}",
+                roles
+                    .iter()
+                    .map(|r| format!("{r:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+}
+
+/// Why a token was refused. Shown to the client as the detail of a `401`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("only HS256 tokens are accepted")]
+    UnsupportedAlgorithm,
+    #[error("the token signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token's claims are invalid: {0}")]
+    InvalidClaims(&'static str),
+}
+
+/// Signs and verifies HS256 tokens with the shared secret (`BOOKINGS_JWT_SECRET`).
+#[derive(Clone)]
+pub struct TokenKeys {
+    secret: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys(<redacted>)")
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+}
+
+impl TokenKeys {
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
+        Self {
+            secret: Arc::from(secret.as_ref()),
+        }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length, so this cannot fail.
+        #[expect(clippy::expect_used, reason = "HMAC takes keys of any length")]
+        Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts any key length")
+    }
+
+    /// A signed token for `claims`.
+    pub fn sign(&self, claims: &Claims) -> String {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_else(|_| b"{}".to_vec()));
+        let signing_input = format!("{header}.{payload}");
+        let mut mac = self.mac();
+        mac.update(signing_input.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{signing_input}.{signature}")
+    }
+
+    /// The claims of a valid, unexpired token.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let header: Header = decode_part(header)?;
+        if header.alg != "HS256" {
+            return Err(TokenError::UnsupportedAlgorithm);
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| TokenError::Malformed)?;
+        let mut mac = self.mac();
+        mac.update(&token.as_bytes()[..header_and_payload_len(token)]);
+        mac.verify_slice(&signature)
+            .map_err(|_| TokenError::BadSignature)?;
+        let claims: Claims = decode_part(payload)?;
+        if claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        if claims.sub.is_empty() || claims.sub.len() > 255 {
+            return Err(TokenError::InvalidClaims("sub must be 1 to 255 characters"));
+        }
+        if !valid_tenant(&claims.tenant) {
+            return Err(TokenError::InvalidClaims(
+                "tenant must be 1 to 64 characters of a-z, A-Z, 0-9, _ or -",
+            ));
+        }
+        Ok(claims)
+    }
+}
+
+fn header_and_payload_len(token: &str) -> usize {
+    token.rfind('.').unwrap_or(0)
+}
+
+fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+}
+
+/// Tenant ids become part of NATS subjects and cache keys, so they are kept to a safe alphabet.
+pub fn valid_tenant(tenant: &str) -> bool {
+    !tenant.is_empty()
+        && tenant.len() <= 64
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// What the authentication middleware needs.
+#[derive(Clone, Debug)]
+pub struct AuthState {
+    pub keys: TokenKeys,
+    pub limiter: RateLimiter,
+}
+
+/// Middleware: verifies the bearer token, applies the per-token rate limit, and stores the
+/// [`Actor`] for the handler. Rate-limit headers are added to every answer.
+pub async fn authenticate(
+    State(auth): State<AuthState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let token = match bearer_token(request.headers()) {
+        Ok(token) => token,
+        Err(problem) => return problem.into_response(),
+    };
+    let claims = match auth.keys.verify(token, Utc::now()) {
+        Ok(claims) => claims,
+        Err(err) => return Problem::unauthenticated(err.to_string()).into_response(),
+    };
+    let decision = auth
+        .limiter
+        .check(&format!("{}\u{0}{}", claims.tenant, claims.sub));
+    if let Decision::Denied { .. } = decision {
+        return decision.apply(
+            Problem::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+                "this token has used its request budget; retry after the given delay",
+            )
+            .into_response(),
+        );
+    }
+    request.extensions_mut().insert(Actor {
+        id: claims.sub,
+        tenant: claims.tenant,
+        roles: claims.roles,
+    });
+    decision.apply(next.run(request).await)
+}
+
+fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, Problem> {
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| Problem::unauthenticated("an Authorization: Bearer token is required"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| Problem::unauthenticated("the Authorization header is not readable"))?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            Problem::unauthenticated("the Authorization header must be `Bearer <token>`")
+        })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .ok_or_else(|| Problem::unauthenticated("an Authorization: Bearer token is required"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            sub: "alice".into(),
+            tenant: "acme".into(),
+            roles: vec![Role::Client],
+            exp,
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_returns_its_claims() {
+        let keys = TokenKeys::new("secret");
+        let now = Utc::now();
+        let token = keys.sign(&claims(now.timestamp() + 60));
+        assert_eq!(keys.verify(&token, now), Ok(claims(now.timestamp() + 60)));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_refused() {
+        let now = Utc::now();
+        let token = TokenKeys::new("other").sign(&claims(now.timestamp() + 60));
+        assert_eq!(
+            TokenKeys::new("secret").verify(&token, now),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let keys = TokenKeys::new("secret");
+        let now = Utc::now();
+        let token = keys.sign(&claims(now.timestamp() - 1));
+        assert_eq!(keys.verify(&token, now), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn an_unsigned_alg_none_token_is_refused() {
+        let now = Utc::now();
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
+        let payload = URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&claims(now.timestamp() + 60)).expect("claims serialize"));
+        let token = format!("{header}.{payload}.");
+        assert_eq!(
+            TokenKeys::new("secret").verify(&token, now),
+            Err(TokenError::UnsupportedAlgorithm)
+        );
+    }
+
+    #[test]
+    fn a_tampered_payload_is_refused() {
+        let keys = TokenKeys::new("secret");
+        let now = Utc::now();
+        let token = keys.sign(&claims(now.timestamp() + 60));
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let mut forged = claims(now.timestamp() + 60);
+        forged.roles = vec![Role::Admin];
+        let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).expect("serialize"));
+        parts[1] = &forged;
+        assert_eq!(
+            keys.verify(&parts.join("."), now),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn tenants_outside_the_safe_alphabet_are_refused() {
+        assert!(valid_tenant("acme-eu_1"));
+        assert!(!valid_tenant("acme.eu"));
+        assert!(!valid_tenant(""));
+        assert!(!valid_tenant("a b"));
+    }
+}

@@ -1,0 +1,14 @@
+//! HTTP plumbing shared by the three services. Each module owns one concern:
+//! errors as problem+json, bearer-token auth, JSON bodies in the house error format,
+//! per-token rate limits, health and metrics endpoints, logging set-up and shutdown.
+
+pub mod auth;
+pub mod health;
+pub mod json;
+pub mod metrics;
+pub mod problem;
+pub mod rate_limit;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use problem::Problem;

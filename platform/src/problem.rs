@@ -1,0 +1,222 @@
+//! Errors as `application/problem+json` (RFC 9457), always with a machine-readable `code`.
+//!
+//! A `Problem` is what a client sees. Services build one from their own error enums; anything
+//! unexpected becomes [`Problem::internal`], whose body says nothing about the cause (the cause
+//! goes to the log, once, where the error is converted).
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One invalid field of a request body or query string.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// An error answer in problem+json form.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Extra members of the body (e.g. `conflicts`, `current_version`).
+    pub extra: Map<String, Value>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            extra: Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// `422 validation_failed` with one entry per invalid field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut problem = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "The request is not valid",
+            detail,
+        );
+        problem.errors = errors;
+        problem
+    }
+
+    /// `422 validation_failed` for a single field.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "The request could not be read",
+            detail,
+        )
+    }
+
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication required",
+            detail,
+        )
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Not allowed for this role",
+            detail,
+        )
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, "Not found", detail)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is too large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    }
+
+    /// `503` for a dependency that is down or slow; the client may retry after `retry_after_s`.
+    pub fn unavailable(code: &'static str, detail: impl Into<String>, retry_after_s: u32) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            "Temporarily unavailable",
+            detail,
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_s))
+    }
+
+    /// `500` with an opaque body. Log the cause before calling this.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error",
+            "the server could not complete the request; it has been logged",
+        )
+    }
+
+    pub fn with_extra(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The body as JSON (also what the idempotency store keeps for a rejected command).
+    pub fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert(
+            "type".into(),
+            Value::String(format!("https://bookings.dev/problems/{}", self.code)),
+        );
+        body.insert("title".into(), self.title.into());
+        body.insert("status".into(), self.status.as_u16().into());
+        body.insert("detail".into(), self.detail.clone().into());
+        body.insert("code".into(), self.code.into());
+        if !self.errors.is_empty() {
+            body.insert(
+                "errors".into(),
+                serde_json::to_value(&self.errors).unwrap_or(Value::Null),
+            );
+        }
+        for (key, value) in &self.extra {
+            body.insert(key.clone(), value.clone());
+        }
+        Value::Object(body)
+    }
+}
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json");
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = self.body().to_string();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, PROBLEM_JSON);
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        response
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+/// Fallback for unknown paths, so even a 404 of the router is problem+json.
+pub async fn not_found_fallback() -> Problem {
+    Problem::not_found("not_found", "no such endpoint")
+}
+
+/// For the router's `method_not_allowed_fallback`.
+pub async fn method_not_allowed_fallback() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+        "this endpoint does not accept that method",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_body_carries_code_status_and_extras() {
+        let problem = Problem::new(StatusCode::CONFLICT, "slot_unavailable", "Taken", "taken")
+            .with_extra("conflicts", serde_json::json!([]));
+        let body = problem.body();
+        assert_eq!(body["code"], "slot_unavailable");
+        assert_eq!(body["status"], 409);
+        assert_eq!(body["conflicts"], serde_json::json!([]));
+        assert!(body.get("errors").is_none());
+    }
+}
