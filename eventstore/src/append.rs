@@ -9,6 +9,7 @@
 //! the first write, and the advisory lock is held until commit, so the next writer of the same
 //! stream can only get its id after the previous one committed, i.e. a larger one.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -72,7 +73,8 @@ pub async fn lock_streams(conn: &mut PgConnection, stream_ids: &[Uuid]) -> Resul
     Ok(())
 }
 
-/// Appends `events` to the stream, which must be at `expected`.
+/// Appends `events` to the stream, which must be at `expected`. `recorded_at` is the command's
+/// clock, so the answer and the stored events agree on it.
 pub async fn append(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -80,6 +82,7 @@ pub async fn append(
     stream_type: &str,
     expected: ExpectedVersion,
     events: &[NewEvent],
+    recorded_at: DateTime<Utc>,
 ) -> Result<Appended, AppendError> {
     let base = match expected {
         ExpectedVersion::NoStream => 0,
@@ -110,8 +113,8 @@ pub async fn append(
     let sql = format!(
         "with cas as ({cas})
          insert into events (tenant_id, stream_id, stream_version, event_id, event_type,
-                             schema_version, payload, metadata)
-         select $2, $1, x.v, x.e, x.t, x.s, x.p, x.m
+                             schema_version, payload, metadata, recorded_at)
+         select $2, $1, x.v, x.e, x.t, x.s, x.p, x.m, $12
          from unnest($6::bigint[], $7::uuid[], $8::text[], $9::smallint[], $10::jsonb[],
                      $11::jsonb[]) as x(v, e, t, s, p, m)
          where exists (select 1 from cas)
@@ -130,6 +133,7 @@ pub async fn append(
         .bind(&schema_versions)
         .bind(&payloads)
         .bind(&metadata)
+        .bind(recorded_at)
         .fetch_all(&mut *conn)
         .await
         .map_err(|err| match &err {

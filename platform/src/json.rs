@@ -47,19 +47,23 @@ where
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
-        let bytes =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| match rejection {
-                    BytesRejection::FailedToBufferBody(_)
-                        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-                    {
-                        Problem::payload_too_large(MAX_BODY_BYTES)
-                    }
-                    _ => Problem::malformed("the request body could not be read"),
-                })?;
+        let bytes = read_body(request, state).await?;
         parse(&bytes).map(ApiJson)
     }
+}
+
+/// The whole body, within the router's `DefaultBodyLimit`.
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Problem> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Problem::payload_too_large(MAX_BODY_BYTES)
+            }
+            _ => Problem::malformed("the request body could not be read"),
+        })
 }
 
 /// Deserializes `bytes` with the same error mapping as the extractor.
@@ -130,5 +134,25 @@ mod tests {
     fn trailing_garbage_is_a_400() {
         let problem = parse::<Body>(br#"{"name":"a","capacity":1} x"#).unwrap_err();
         assert_eq!(problem.code, "malformed_request");
+    }
+}
+
+/// Like [`ApiJson`], for endpoints whose body is optional: an empty body is `T::default()`.
+#[derive(Clone, Debug, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse(&bytes).map(OptionalJson)
     }
 }

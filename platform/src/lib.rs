@@ -10,5 +10,6 @@ pub mod problem;
 pub mod rate_limit;
 pub mod shutdown;
 pub mod telemetry;
+pub mod timeout;
 
 pub use problem::Problem;

@@ -8,7 +8,10 @@ pub fn init(default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("RUST_LOG_FORMAT").is_ok_and(|format| format == "json");
-    let builder = fmt().with_env_filter(filter).with_target(true);
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_writer(std::io::stderr);
     // `try_init` so a second call (tests starting several services in one process) is harmless.
     let _ = if json {
         builder.json().flatten_event(true).try_init()

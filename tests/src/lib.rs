@@ -1,1 +1,381 @@
-//! placeholder
+//! The end-to-end harness: every test gets its own PostgreSQL database, NATS stream (and
+//! subject prefix) and services started in process on port 0, so tests run in parallel against
+//! the real Postgres and NATS without touching each other.
+//!
+//! Connection URLs come from `DATABASE_URL` and `NATS_URL` (as `scripts/services` exports them).
+//! Databases and streams left behind by crashed runs are dropped after two hours.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use command_api::relay::RelayStatus;
+use platform::auth::{Claims, Role, TokenKeys};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub mod nats;
+
+const SECRET: &str = "test-secret";
+const STALE_AFTER_SECS: i64 = 2 * 3600;
+
+/// Where the test infrastructure is.
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://bookings:bookings@127.0.0.1:5432/bookings".into())
+}
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, rest) = url
+        .rsplit_once('/')
+        .expect("DATABASE_URL has a database name");
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{base}/{name}{query}")
+}
+
+/// One test's isolated world.
+pub struct TestApp {
+    /// The command-api's base URL, e.g. `http://127.0.0.1:41234`.
+    pub command_url: String,
+    pub database_url: String,
+    pub database: String,
+    pub pool: PgPool,
+    pub nats: async_nats::Client,
+    pub stream: String,
+    pub subject_prefix: String,
+    pub http: reqwest::Client,
+    pub relay: Option<RelayStatus>,
+    instances: Vec<Instance>,
+}
+
+/// A running command-api instance.
+pub struct Instance {
+    pub url: String,
+    pub relay: Option<RelayStatus>,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Instance {
+    /// Stops it the hard way: the task is aborted mid-work, like a `kill -9` of the process
+    /// (its connections drop, so its leader locks go with them).
+    pub fn kill(&self) {
+        self.handle.abort();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.handle).await;
+    }
+}
+
+/// The settings of a command-api for `app`, changed by `configure`.
+fn settings(
+    database_url: &str,
+    stream: &str,
+    subject_prefix: &str,
+    configure: impl FnOnce(&mut command_api::Settings),
+) -> command_api::Settings {
+    let mut settings = command_api::Settings {
+        addr: "127.0.0.1:0".parse().expect("valid address"),
+        database_url: database_url.to_owned(),
+        database_max_connections: 16,
+        nats_url: nats_url(),
+        nats_stream: stream.to_owned(),
+        nats_subject_prefix: subject_prefix.to_owned(),
+        jwt_secret: SECRET.to_owned(),
+        rate_limit_per_second: 0,
+        rate_limit_burst: 0,
+        request_timeout: Duration::from_secs(30),
+        lock_timeout: Duration::from_secs(10),
+        relay_enabled: true,
+        sweeper_enabled: true,
+        relay_poll: Duration::from_millis(100),
+        sweep_interval: Duration::from_millis(200),
+    };
+    configure(&mut settings);
+    settings
+}
+
+async fn start(settings: command_api::Settings) -> Instance {
+    let app = command_api::Application::build(settings)
+        .await
+        .expect("command-api starts");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let relay = app.relay_status();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Instance {
+        url,
+        relay,
+        shutdown,
+        handle,
+    }
+}
+
+impl TestApp {
+    /// A fresh world with default settings.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A fresh world whose command-api settings `configure` adjusts.
+    pub async fn spawn_with(configure: impl FnOnce(&mut command_api::Settings)) -> TestApp {
+        platform::telemetry::init("warn");
+        let stamp = Utc::now().timestamp();
+        let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let database = format!("bk_test_{stamp}_{id}");
+        let admin_url = database_url();
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to DATABASE_URL (run scripts/services)");
+        drop_stale_databases(&mut admin, stamp).await;
+        admin
+            .execute(format!("create database {database}").as_str())
+            .await
+            .expect("create the test database");
+        let database_url = with_database(&admin_url, &database);
+        let stream = format!("BKT_{stamp}_{id}");
+        let subject_prefix = format!("bkt_{id}");
+        let nats = async_nats::connect(nats_url())
+            .await
+            .expect("connect to NATS");
+        nats::drop_stale_streams(&nats, stamp - STALE_AFTER_SECS).await;
+        let instance = start(settings(&database_url, &stream, &subject_prefix, configure)).await;
+        let pool = PgPool::connect(&database_url)
+            .await
+            .expect("connect to the test database");
+        TestApp {
+            command_url: instance.url.clone(),
+            relay: instance.relay.clone(),
+            database_url,
+            database,
+            pool,
+            nats,
+            stream,
+            subject_prefix,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .expect("HTTP client"),
+            instances: vec![instance],
+        }
+    }
+
+    /// Another command-api on the same database and stream (a second replica).
+    pub async fn spawn_instance(
+        &mut self,
+        configure: impl FnOnce(&mut command_api::Settings),
+    ) -> &Instance {
+        let instance = start(settings(
+            &self.database_url,
+            &self.stream,
+            &self.subject_prefix,
+            configure,
+        ))
+        .await;
+        self.instances.push(instance);
+        self.instances.last().expect("just pushed")
+    }
+
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// A signed token.
+    pub fn token(&self, tenant: &str, sub: &str, roles: &[Role]) -> String {
+        sign(tenant, sub, roles, Utc::now().timestamp() + 3600)
+    }
+
+    /// An admin of tenant `acme`.
+    pub fn admin(&self) -> String {
+        self.token("acme", "admin-1", &[Role::Admin])
+    }
+
+    /// A client of tenant `acme`.
+    pub fn client(&self, sub: &str) -> String {
+        self.token("acme", sub, &[Role::Client])
+    }
+
+    /// Sends a JSON command and returns status, body (JSON or `null`) and headers.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.command_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the request is answered");
+        Reply::read(response).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    /// Creates a resource (as admin) from `overrides` merged over a 24/7 meeting room.
+    pub async fn create_resource(&self, overrides: Value) -> Value {
+        let mut body = json!({
+            "name": "Room", "kind": "meeting_room", "capacity": 1, "time_zone": "Europe/Berlin"
+        });
+        if let (Some(body), Value::Object(overrides)) = (body.as_object_mut(), overrides) {
+            body.extend(overrides);
+        }
+        let reply = self.post("/v1/resources", &self.admin(), &body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["resource"].clone()
+    }
+
+    /// Places a booking as `token` on `resource` for `[start, end)`.
+    pub async fn book(&self, token: &str, resource: &Value, start: &str, end: &str) -> Reply {
+        self.post(
+            "/v1/bookings",
+            token,
+            &json!({ "resource_id": resource["id"], "start": start, "end": end }),
+        )
+        .await
+    }
+
+    /// Number of events in the store.
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from events")
+            .fetch_one(&self.pool)
+            .await
+            .expect("count events")
+    }
+
+    /// Stops everything and drops the database and the stream.
+    pub async fn cleanup(self) {
+        for instance in self.instances {
+            instance.stop().await;
+        }
+        self.pool.close().await;
+        nats::delete_stream(&self.nats, &self.stream).await;
+        if let Ok(mut admin) = PgConnection::connect(&database_url()).await {
+            let _ = admin
+                .execute(format!("drop database if exists {} with (force)", self.database).as_str())
+                .await;
+        }
+    }
+}
+
+/// A token signed with the tests' secret.
+pub fn sign(tenant: &str, sub: &str, roles: &[Role], exp: i64) -> String {
+    TokenKeys::new(SECRET).sign(&Claims {
+        sub: sub.to_owned(),
+        tenant: tenant.to_owned(),
+        roles: roles.to_vec(),
+        exp,
+    })
+}
+
+async fn drop_stale_databases(admin: &mut PgConnection, now: i64) {
+    let names: Vec<String> =
+        sqlx::query_scalar("select datname from pg_database where datname like 'bk\\_test\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let stamp: Option<i64> = name.split('_').nth(2).and_then(|s| s.parse().ok());
+        if stamp.is_some_and(|stamp| now - stamp > STALE_AFTER_SECS) {
+            let _ = admin
+                .execute(format!("drop database if exists {name} with (force)").as_str())
+                .await;
+        }
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// The problem's `code` (or "" for a success).
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// An RFC 3339 UTC instant `days` days from today at `hour:minute` UTC (tests never hard-code
+/// dates, so they stay in the bookable future whenever they run).
+pub fn day_at(days: i64, hour: u32, minute: u32) -> String {
+    let date = Utc::now().date_naive() + chrono::Duration::days(days);
+    date.and_hms_opt(hour, minute, 0)
+        .expect("valid time")
+        .and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The next last-Sunday-of-`month` that is more than a day away: the EU's DST switch days.
+pub fn next_eu_dst_switch(month: u32) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let today = Utc::now().date_naive();
+    for year in [today.year(), today.year() + 1] {
+        let first_of_next = if month == 12 {
+            chrono::NaiveDate::from_ymd_opt(year + 1, 1, 1)
+        } else {
+            chrono::NaiveDate::from_ymd_opt(year, month + 1, 1)
+        }
+        .expect("valid date");
+        let mut day = first_of_next - chrono::Duration::days(1);
+        while day.weekday() != chrono::Weekday::Sun {
+            day -= chrono::Duration::days(1);
+        }
+        if day > today + chrono::Duration::days(1) {
+            return day;
+        }
+    }
+    unreachable!("a last Sunday of the month lies within two years")
+}

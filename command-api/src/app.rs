@@ -1,0 +1,158 @@
+//! `Application`: command-api assembled from its settings: the pool (migrated), the NATS client,
+//! the router, and the two single-leader workers (relay and hold sweeper).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use eventstore::db::DbSettings;
+use platform::auth::{AuthState, TokenKeys};
+use platform::health::Check;
+use platform::rate_limit::RateLimiter;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::relay::{Relay, RelaySettings, RelayStatus};
+use crate::routes::{self, AppState};
+use crate::sweeper::Sweeper;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: PgPool,
+    relay: Option<Relay>,
+    sweeper: Option<Sweeper>,
+}
+
+impl Application {
+    /// Connects, migrates, binds the port; nothing runs until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = DbSettings {
+            max_connections: settings.database_max_connections,
+            lock_timeout: settings.lock_timeout,
+            ..DbSettings::new(&settings.database_url, "command-api")
+        };
+        let pool = db.pool()?;
+        migrate_with_retry(&pool).await?;
+        let nats = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(&settings.nats_url)
+            .await
+            .context("cannot set up the NATS client")?;
+        let relay = settings.relay_enabled.then(|| {
+            Relay::new(
+                db.clone(),
+                pool.clone(),
+                nats.clone(),
+                RelaySettings {
+                    stream: settings.nats_stream.clone(),
+                    subject_prefix: settings.nats_subject_prefix.clone(),
+                    poll: settings.relay_poll,
+                    batch_size: 500,
+                },
+            )
+        });
+        let sweeper = settings.sweeper_enabled.then(|| Sweeper {
+            db: db.clone(),
+            pool: pool.clone(),
+            interval: settings.sweep_interval,
+        });
+        let auth = AuthState {
+            keys: TokenKeys::new(&settings.jwt_secret),
+            limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
+        };
+        let router = routes::router(
+            AppState { pool: pool.clone() },
+            auth,
+            readiness_checks(pool.clone(), nats),
+            settings.request_timeout,
+        );
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        Ok(Self {
+            listener,
+            router,
+            pool,
+            relay,
+            sweeper,
+        })
+    }
+
+    /// The port actually bound (tests bind port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The relay's counters, if this instance runs a relay.
+    pub fn relay_status(&self) -> Option<RelayStatus> {
+        self.relay.as_ref().map(Relay::status)
+    }
+
+    /// Serves until `shutdown`, then drains in-flight requests and stops the workers.
+    ///
+    /// Everything runs inside this one future (no detached tasks), so dropping or aborting it
+    /// stops the relay and sweeper too, and their leader locks are released with their
+    /// connections.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = ?self.listener.local_addr().ok(), "command-api listening");
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let relay = async {
+            if let Some(relay) = self.relay {
+                relay.run(shutdown.clone()).await;
+            }
+        };
+        let sweeper = async {
+            if let Some(sweeper) = self.sweeper {
+                sweeper.run(shutdown.clone()).await;
+            }
+        };
+        let (served, (), ()) = tokio::join!(serve, relay, sweeper);
+        self.pool.close().await;
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Postgres may still be starting (compose, a fresh machine): retry the migrations for a while.
+async fn migrate_with_retry(pool: &PgPool) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match eventstore::db::migrate(pool).await {
+            Ok(()) => return Ok(()),
+            Err(err) if attempt < 30 => {
+                attempt += 1;
+                tracing::warn!(error = %err, attempt, "migrations failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(err) => return Err(err).context("cannot run the database migrations"),
+        }
+    }
+}
+
+fn readiness_checks(pool: PgPool, nats: async_nats::Client) -> Vec<(&'static str, Check)> {
+    let postgres: Check = Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            eventstore::db::ping(&pool)
+                .await
+                .map_err(|err| err.to_string())
+        })
+    });
+    let nats: Check = Arc::new(move || {
+        let state = nats.connection_state();
+        Box::pin(async move {
+            match state {
+                async_nats::connection::State::Connected => Ok(()),
+                other => Err(format!("{other}")),
+            }
+        })
+    });
+    vec![("postgres", postgres), ("nats", nats)]
+}

@@ -1,0 +1,220 @@
+//! The relay: the events table is the outbox, and this publishes it to NATS JetStream.
+//!
+//! One instance leads (see `leader`). It reads events after its checkpoint in the safe
+//! `(transaction_id, global_position)` order, publishes each with `Nats-Msg-Id = event_id` and
+//! the position of the event published before it (so consumers can detect holes), waits for
+//! every ack of the batch, and only then advances its checkpoint. A crash anywhere means the
+//! batch is published again; JetStream drops the duplicates inside its window and consumers are
+//! idempotent beyond it. It wakes on `LISTEN events` and polls as a fallback.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, message::PublishMessage};
+use eventstore::db::DbSettings;
+use eventstore::{Position, RecordedEvent, checkpoint};
+use sqlx::postgres::PgListener;
+use sqlx::{ConnectOptions, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::leader;
+
+/// The relay's checkpoint name.
+pub const CHECKPOINT: &str = "relay";
+/// Headers on every published event.
+pub const HEADER_POSITION: &str = "Bookings-Position";
+pub const HEADER_PREVIOUS: &str = "Bookings-Previous-Position";
+pub const HEADER_STREAM: &str = "Bookings-Stream-Id";
+pub const HEADER_VERSION: &str = "Bookings-Stream-Version";
+pub const HEADER_TYPE: &str = "Bookings-Event-Type";
+
+/// Where and how to publish.
+#[derive(Clone, Debug)]
+pub struct RelaySettings {
+    pub stream: String,
+    pub subject_prefix: String,
+    pub poll: Duration,
+    pub batch_size: i64,
+}
+
+/// The relay and what it reports about itself.
+#[derive(Clone)]
+pub struct Relay {
+    db: DbSettings,
+    pool: PgPool,
+    jetstream: jetstream::Context,
+    settings: RelaySettings,
+    status: RelayStatus,
+}
+
+/// Counters shared with whoever started the relay (tests, `/metrics`).
+#[derive(Clone, Debug, Default)]
+pub struct RelayStatus {
+    published: Arc<AtomicU64>,
+    leading: Arc<AtomicBool>,
+}
+
+impl RelayStatus {
+    /// Events this instance has published (and had acknowledged).
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// Whether this instance currently holds the relay lock.
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::Relaxed)
+    }
+}
+
+/// How long a retry after an error waits (NATS or Postgres away).
+const RETRY_DELAY: Duration = Duration::from_millis(500);
+
+impl Relay {
+    pub fn new(
+        db: DbSettings,
+        pool: PgPool,
+        client: async_nats::Client,
+        settings: RelaySettings,
+    ) -> Self {
+        Self {
+            db,
+            pool,
+            jetstream: jetstream::new(client),
+            settings,
+            status: RelayStatus::default(),
+        }
+    }
+
+    pub fn status(&self) -> RelayStatus {
+        self.status.clone()
+    }
+
+    /// Competes for leadership and relays until `shutdown`; errors are logged and retried.
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let result = self.lead(&shutdown).await;
+            self.status.leading.store(false, Ordering::Relaxed);
+            match result {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), "relay stopped; retrying");
+                    metrics::counter!("relay_errors_total").increment(1);
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(RETRY_DELAY) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        // A dedicated connection: the leader lock lives and dies with it, and the checkpoint is
+        // written through it, so a relay that lost its connection cannot write one.
+        let mut conn = self.db.connect_options()?.connect().await?;
+        if !leader::acquire(&mut conn, leader::Role::Relay, self.settings.poll, shutdown).await? {
+            return Ok(());
+        }
+        self.status.leading.store(true, Ordering::Relaxed);
+        self.ensure_stream().await?;
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen("events").await?;
+        let mut position = checkpoint::load(&mut conn, CHECKPOINT).await?;
+        loop {
+            let published = self.relay_batch(&mut conn, &mut position).await?;
+            if published == self.settings.batch_size {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                notification = listener.recv() => {
+                    notification?;
+                    // The notifying transaction has committed, but an older one may still hold
+                    // the read horizon back for a moment: look again briefly before sleeping.
+                    for _ in 0..25 {
+                        if self.relay_batch(&mut conn, &mut position).await? > 0 {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                () = tokio::time::sleep(self.settings.poll) => {}
+            }
+        }
+    }
+
+    /// Publishes the next batch after `position` and advances the checkpoint past it.
+    async fn relay_batch(
+        &self,
+        conn: &mut PgConnection,
+        position: &mut Position,
+    ) -> anyhow::Result<i64> {
+        let events =
+            eventstore::read::read_after(conn, *position, self.settings.batch_size).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(0);
+        };
+        let mut acks = Vec::with_capacity(events.len());
+        let mut previous = *position;
+        for event in &events {
+            acks.push(self.publish(event, previous).await?);
+            previous = event.position;
+        }
+        for ack in acks {
+            ack.await
+                .context("JetStream did not acknowledge an event")?;
+        }
+        if !checkpoint::advance(conn, CHECKPOINT, *position, last).await? {
+            anyhow::bail!("the relay checkpoint moved under this leader");
+        }
+        let count = events.len() as u64;
+        self.status.published.fetch_add(count, Ordering::Relaxed);
+        metrics::counter!("relay_events_published_total").increment(count);
+        if let Some(newest) = events.last() {
+            let lag = chrono::Utc::now() - newest.recorded_at;
+            metrics::gauge!("relay_lag_seconds").set(lag.as_seconds_f64());
+        }
+        *position = last;
+        Ok(events.len() as i64)
+    }
+
+    async fn publish(
+        &self,
+        event: &RecordedEvent,
+        previous: Position,
+    ) -> anyhow::Result<jetstream::context::PublishAckFuture> {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_POSITION, event.position.to_string().as_str());
+        headers.insert(HEADER_PREVIOUS, previous.to_string().as_str());
+        headers.insert(HEADER_STREAM, event.stream_id.to_string().as_str());
+        headers.insert(HEADER_VERSION, event.stream_version.to_string().as_str());
+        headers.insert(HEADER_TYPE, event.event_type.as_str());
+        let subject = format!(
+            "{}.{}.{}",
+            self.settings.subject_prefix, event.tenant_id, event.event_type
+        );
+        let payload = serde_json::to_vec(event)?;
+        let publish = PublishMessage::build()
+            .payload(payload.into())
+            .headers(headers)
+            .message_id(event.event_id.to_string());
+        Ok(self.jetstream.send_publish(subject, publish).await?)
+    }
+
+    async fn ensure_stream(&self) -> anyhow::Result<()> {
+        self.jetstream
+            .get_or_create_stream(jetstream::stream::Config {
+                name: self.settings.stream.clone(),
+                subjects: vec![format!("{}.>", self.settings.subject_prefix)],
+                duplicate_window: Duration::from_secs(120),
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .context("cannot create or find the JetStream stream")?;
+        Ok(())
+    }
+}

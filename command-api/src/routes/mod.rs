@@ -1,0 +1,157 @@
+//! The HTTP surface of command-api (API.md): routing, the shared state, and what every command
+//! handler does before its command runs (roles, `Idempotency-Key`, request metadata).
+
+mod bookings;
+mod resources;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderName};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, patch, post};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use platform::Problem;
+use platform::auth::{Actor, AuthState};
+use platform::health::Check;
+use serde::{Deserialize, Deserializer, Serialize};
+use sqlx::PgPool;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use uuid::Uuid;
+
+use crate::commands::CommandRequest;
+use crate::store::CommandMeta;
+use crate::store::idempotency::Idempotency;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The complete router: `/v1` commands behind authentication, plus health and metrics.
+pub fn router(
+    state: AppState,
+    auth: AuthState,
+    checks: Vec<(&'static str, Check)>,
+    request_timeout: Duration,
+) -> Router {
+    let v1 = Router::new()
+        .route("/v1/resources", post(resources::create))
+        .route("/v1/resources/{id}", patch(resources::update))
+        .route(
+            "/v1/resources/{id}/blackouts",
+            post(resources::add_blackout),
+        )
+        .route(
+            "/v1/resources/{id}/blackouts/{blackout_id}",
+            delete(resources::remove_blackout),
+        )
+        .route("/v1/bookings", post(bookings::place))
+        .route("/v1/bookings/{id}/confirm", post(bookings::confirm))
+        .route("/v1/bookings/{id}/approve", post(bookings::approve))
+        .route("/v1/bookings/{id}/decline", post(bookings::decline))
+        .route("/v1/bookings/{id}/cancel", post(bookings::cancel))
+        .route("/v1/bookings/{id}/reschedule", post(bookings::reschedule))
+        .route_layer(from_fn_with_state(auth, platform::auth::authenticate))
+        .with_state(state);
+    Router::new()
+        .merge(v1)
+        .merge(platform::health::router(checks))
+        .fallback(platform::problem::not_found_fallback)
+        .method_not_allowed_fallback(platform::problem::method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(platform::json::MAX_BODY_BYTES))
+        .layer(from_fn_with_state(
+            request_timeout,
+            platform::timeout::enforce,
+        ))
+        .layer(from_fn(platform::metrics::track))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Builds the command's request context: tenant and actor from the token, the optional
+/// `Idempotency-Key` with the request's fingerprint, and the streams to lock.
+fn command_request(
+    actor: &Actor,
+    headers: &HeaderMap,
+    streams: Vec<Uuid>,
+    method_and_path: &str,
+    body: &impl Serialize,
+) -> Result<CommandRequest, Problem> {
+    let command_id = Uuid::now_v7();
+    let correlation_id = headers
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .map_or_else(|| command_id.to_string(), str::to_owned);
+    let idempotency = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .filter(|key| !key.is_empty() && key.len() <= 255)
+                .ok_or_else(|| {
+                    Problem::malformed("Idempotency-Key must be 1 to 255 visible ASCII characters")
+                })?;
+            Some(Idempotency {
+                key: key.to_owned(),
+                fingerprint: serde_json::json!({
+                    "request": method_and_path,
+                    "actor": actor.id,
+                    "body": body,
+                }),
+            })
+        }
+    };
+    Ok(CommandRequest {
+        meta: CommandMeta {
+            tenant: actor.tenant.clone(),
+            actor: actor.id.clone(),
+            command_id,
+            correlation_id,
+            now: now(),
+        },
+        idempotency,
+        streams,
+    })
+}
+
+/// The command's clock, at the database's precision (microseconds), so what the answer says and
+/// what is stored agree exactly.
+fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(now)
+}
+
+/// Path ids: anything that is not a UUID names nothing, so it is the same `404`.
+fn path_id(raw: &str, not_found: &'static str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(raw).map_err(|_| Problem::not_found(not_found, "no object with this id"))
+}
+
+/// Deserializes an RFC 3339 instant that must be in UTC (`Z` or `+00:00`), truncated to the
+/// stored precision. An offset is refused rather than converted: a client sending local time
+/// where UTC is expected has a bug worth surfacing.
+pub fn utc_instant<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    let parsed = DateTime::parse_from_rfc3339(&raw).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{raw:?} is not an RFC 3339 instant like 2026-12-01T09:00:00Z"
+        ))
+    })?;
+    if parsed.offset().local_minus_utc() != 0 {
+        return Err(serde::de::Error::custom(format!(
+            "{raw:?} is not in UTC; send instants with a Z suffix"
+        )));
+    }
+    let utc = parsed.with_timezone(&Utc);
+    Ok(utc
+        .duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(utc))
+}

@@ -1,0 +1,215 @@
+//! The allocation guard: rows `(resource_id, unit, during, booking_id)` under an exclusion
+//! constraint, so no unit of a resource is ever given twice for overlapping time, whatever
+//! number of command-api instances race for it.
+//!
+//! Capacity 1 inserts straight into unit 0 and lets the constraint decide. Capacity > 1 first
+//! takes a transaction-scoped advisory lock on the resource and picks the lowest free units:
+//! a flash crowd then queues for a few milliseconds each instead of failing and retrying.
+
+use chrono::{DateTime, Utc};
+use domain::Period;
+use domain::booking::BookingCommand;
+use domain::resource::Resource;
+use eventstore::ExpectedVersion;
+use sqlx::PgConnection;
+use sqlx::postgres::types::PgRange;
+use uuid::Uuid;
+
+use super::{CommandMeta, aggregates};
+use crate::error::CommandError;
+
+const NO_OVERLAP: &str = "allocations_no_overlap";
+
+fn range(period: Period) -> PgRange<DateTime<Utc>> {
+    PgRange::from(period.start()..period.end())
+}
+
+/// Serializes allocation on one resource (capacity > 1 only; see the module documentation).
+async fn lock_resource(conn: &mut PgConnection, resource_id: Uuid) -> Result<(), CommandError> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('resource:' || $1::text, 0))")
+        .bind(resource_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Reserves `quantity` units over `blocked` for the booking and returns them.
+#[tracing::instrument(skip_all, fields(resource.id = %resource.id, booking.id = %booking_id), err(Debug))]
+pub async fn allocate(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    resource: &Resource,
+    booking_id: Uuid,
+    blocked: Period,
+    quantity: u32,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<Vec<u32>, CommandError> {
+    let resource_id = resource.id.0;
+    let capacity = i32::try_from(resource.spec.capacity).unwrap_or(i32::MAX);
+    let unavailable = || CommandError::SlotUnavailable {
+        resource_id,
+        booking_id,
+        blocked,
+    };
+    if capacity > 1 {
+        lock_resource(conn, resource_id).await?;
+    }
+    expire_colliding_holds(conn, meta, resource_id, blocked).await?;
+    let units: Vec<i32> = if capacity == 1 {
+        vec![0]
+    } else {
+        let free: Vec<i32> = sqlx::query_scalar(
+            "select u from generate_series(0, $2 - 1) as u
+             where not exists (select 1 from allocations a
+                               where a.resource_id = $1 and a.unit = u and a.during && $3)
+             order by u
+             limit $4",
+        )
+        .bind(resource_id)
+        .bind(capacity)
+        .bind(range(blocked))
+        .bind(i64::from(quantity))
+        .fetch_all(&mut *conn)
+        .await?;
+        if free.len() < quantity as usize {
+            return Err(unavailable());
+        }
+        free
+    };
+    sqlx::query(
+        "insert into allocations (tenant_id, resource_id, unit, during, booking_id, expires_at)
+         select $1, $2, u, $3, $4, $5 from unnest($6::int[]) as u",
+    )
+    .bind(&meta.tenant)
+    .bind(resource_id)
+    .bind(range(blocked))
+    .bind(booking_id)
+    .bind(expires_at)
+    .bind(&units)
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.constraint() == Some(NO_OVERLAP) => unavailable(),
+        _ => err.into(),
+    })?;
+    Ok(units.into_iter().map(|u| u.unsigned_abs()).collect())
+}
+
+/// Frees the booking's units.
+pub async fn release(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), CommandError> {
+    sqlx::query("delete from allocations where booking_id = $1")
+        .bind(booking_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A confirmed (or pending) hold no longer expires.
+pub async fn keep(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), CommandError> {
+    sqlx::query("update allocations set expires_at = null where booking_id = $1")
+        .bind(booking_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The constraint cannot look at the clock, so holds past their TTL still own their rows until
+/// someone records `HoldExpired`. A command that would collide with such a hold does it first.
+///
+/// Locking those streams after this transaction's first write keeps per-stream order: once a
+/// hold has expired the only event its stream can ever get is this one.
+async fn expire_colliding_holds(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    resource_id: Uuid,
+    blocked: Period,
+) -> Result<(), CommandError> {
+    let expired: Vec<Uuid> = sqlx::query_scalar(
+        "select distinct booking_id from allocations
+         where resource_id = $1 and during && $2 and expires_at <= $3",
+    )
+    .bind(resource_id)
+    .bind(range(blocked))
+    .bind(meta.now)
+    .fetch_all(&mut *conn)
+    .await?;
+    for booking_id in expired {
+        expire_hold(conn, meta, booking_id).await?;
+    }
+    Ok(())
+}
+
+/// Records `HoldExpired` for one hold and frees its units, if it really has expired.
+/// Returns whether it did.
+pub async fn expire_hold(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    booking_id: Uuid,
+) -> Result<bool, CommandError> {
+    eventstore::append::lock_streams(conn, &[booking_id]).await?;
+    let Some(booking) = aggregates::load_booking(conn, &meta.tenant, booking_id).await? else {
+        return Ok(false);
+    };
+    match booking.decide(BookingCommand::Expire, meta.now) {
+        Ok(event) => {
+            super::append(
+                conn,
+                meta,
+                booking_id,
+                ExpectedVersion::Exact(booking.version),
+                &[event],
+            )
+            .await?;
+            release(conn, booking_id).await?;
+            Ok(true)
+        }
+        // Confirmed, cancelled or already expired by someone else in the meantime.
+        Err(_) => Ok(false),
+    }
+}
+
+/// The blocked periods of other bookings that overlap `blocked` on the resource (for a `409`'s
+/// `conflicts`).
+pub async fn conflicts(
+    conn: &mut PgConnection,
+    resource_id: Uuid,
+    booking_id: Uuid,
+    blocked: Period,
+) -> Result<Vec<Period>, sqlx::Error> {
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "select distinct lower(during), upper(during) from allocations
+         where resource_id = $1 and during && $2 and booking_id <> $3
+         order by 1 limit 50",
+    )
+    .bind(resource_id)
+    .bind(range(blocked))
+    .bind(booking_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(domain::period::merge(
+        rows.into_iter()
+            .filter_map(|(start, end)| Period::new(start, end).ok())
+            .collect(),
+    ))
+}
+
+/// Whether units at or above `capacity` are still allocated for time that has not ended
+/// (a capacity decrease must not strand them).
+pub async fn units_in_use_from(
+    conn: &mut PgConnection,
+    resource_id: Uuid,
+    capacity: u32,
+    now: DateTime<Utc>,
+) -> Result<bool, CommandError> {
+    lock_resource(conn, resource_id).await?;
+    let in_use: bool = sqlx::query_scalar(
+        "select exists (select 1 from allocations
+                        where resource_id = $1 and unit >= $2 and upper(during) > $3)",
+    )
+    .bind(resource_id)
+    .bind(i32::try_from(capacity).unwrap_or(i32::MAX))
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(in_use)
+}

@@ -1,0 +1,106 @@
+//! The hold sweeper: one leader records `HoldExpired` for holds past their TTL and frees their
+//! units (the exclusion constraint cannot look at the clock), and purges old idempotency keys.
+
+use std::time::Duration;
+
+use eventstore::db::DbSettings;
+use sqlx::{ConnectOptions, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::leader;
+use crate::store::{CommandMeta, guard, idempotency};
+
+/// How many holds one sweep handles at most.
+const BATCH: i64 = 200;
+/// How often idempotency keys are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+pub struct Sweeper {
+    pub db: DbSettings,
+    pub pool: PgPool,
+    pub interval: Duration,
+}
+
+impl Sweeper {
+    /// Competes for leadership and sweeps until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            match self.lead(&shutdown).await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "hold sweeper stopped; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let mut lock = self.db.connect_options()?.connect().await?;
+        if !leader::acquire(
+            &mut lock,
+            leader::Role::HoldSweeper,
+            self.interval,
+            shutdown,
+        )
+        .await?
+        {
+            return Ok(());
+        }
+        let mut last_purge = tokio::time::Instant::now();
+        loop {
+            let expired = self.sweep_once().await?;
+            if expired > 0 {
+                tracing::debug!(expired, "expired holds");
+            }
+            if last_purge.elapsed() >= PURGE_EVERY {
+                let mut conn = self.pool.acquire().await?;
+                idempotency::purge_expired(&mut conn).await?;
+                last_purge = tokio::time::Instant::now();
+            }
+            // Keep the lock connection alive (and notice if it died).
+            sqlx::query("select 1").execute(&mut lock).await?;
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// Expires every due hold (up to a batch), each in its own short transaction.
+    pub async fn sweep_once(&self) -> anyhow::Result<usize> {
+        let now = chrono::Utc::now();
+        let due: Vec<(String, Uuid)> = sqlx::query_as(
+            "select distinct tenant_id, booking_id from allocations
+             where expires_at <= $1 limit $2",
+        )
+        .bind(now)
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut expired = 0;
+        for (tenant, booking_id) in due {
+            let meta = CommandMeta {
+                tenant,
+                actor: "system:hold-sweeper".into(),
+                command_id: Uuid::now_v7(),
+                correlation_id: format!("sweep:{booking_id}"),
+                now,
+            };
+            let mut tx = self.pool.begin().await?;
+            if guard::expire_hold(&mut tx, &meta, booking_id)
+                .await
+                .map_err(|err| anyhow::anyhow!("{err}"))?
+            {
+                expired += 1;
+            }
+            tx.commit().await?;
+        }
+        metrics::counter!("holds_expired_total").increment(expired as u64);
+        Ok(expired)
+    }
+}

@@ -1,0 +1,490 @@
+//! The write side over HTTP: races for a slot, idempotency, reschedule, approval, holds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tests::{TestApp, day_at};
+
+async fn race(
+    app: &Arc<TestApp>,
+    resource: &Value,
+    clients: usize,
+    start: &str,
+    end: &str,
+) -> HashMap<u16, usize> {
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let app = Arc::clone(app);
+        let resource = resource.clone();
+        let (start, end) = (start.to_owned(), end.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let token = app.client(&format!("racer-{i}"));
+            let reply = app.book(&token, &resource, &start, &end).await;
+            if reply.status == StatusCode::CONFLICT {
+                assert_eq!(reply.code(), "slot_unavailable", "{}", reply.body);
+            }
+            reply.status.as_u16()
+        }));
+    }
+    let mut counts = HashMap::new();
+    for task in tasks {
+        *counts.entry(task.await.expect("task")).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_clients_racing_for_one_slot_get_one_booking_and_199_conflicts() {
+    let app = Arc::new(TestApp::spawn().await);
+    let room = app
+        .create_resource(json!({ "policy": { "buffer_after_minutes": 10 } }))
+        .await;
+    let counts = race(&app, &room, 200, &day_at(5, 9, 0), &day_at(5, 10, 0)).await;
+    assert_eq!(counts.get(&201), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&409), Some(&199), "{counts:?}");
+
+    // Overlapping but different periods are refused, and so is one that only hits the buffer.
+    let admin = app.admin();
+    for (start, end) in [
+        (day_at(5, 8, 30), day_at(5, 9, 30)),
+        (day_at(5, 9, 59), day_at(5, 11, 0)),
+        (day_at(5, 10, 5), day_at(5, 11, 0)),
+    ] {
+        let reply = app.book(&admin, &room, &start, &end).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT, "{start} {}", reply.body);
+        assert_eq!(reply.body["conflicts"][0]["start"], day_at(5, 9, 0));
+        assert_eq!(reply.body["conflicts"][0]["end"], day_at(5, 10, 10));
+    }
+    // Right after the buffer is free.
+    assert_eq!(
+        app.book(&admin, &room, &day_at(5, 10, 10), &day_at(5, 11, 0))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let allocations: i64 = sqlx::query_scalar("select count(*) from allocations")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(allocations, 2);
+    Arc::into_inner(app).expect("sole owner").cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_capacity_three_resource_under_the_same_storm_takes_exactly_three() {
+    let app = Arc::new(TestApp::spawn().await);
+    let seats = app
+        .create_resource(json!({ "kind": "class_session", "capacity": 3 }))
+        .await;
+    let counts = race(&app, &seats, 200, &day_at(6, 18, 0), &day_at(6, 19, 0)).await;
+    assert_eq!(counts.get(&201), Some(&3), "{counts:?}");
+    assert_eq!(counts.get(&409), Some(&197), "{counts:?}");
+    let units: Vec<i32> = sqlx::query_scalar("select unit from allocations order by unit")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(units, vec![0, 1, 2]);
+    Arc::into_inner(app).expect("sole owner").cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_idempotency_key_sent_twenty_times_at_once_books_once_with_identical_answers() {
+    let app = Arc::new(TestApp::spawn().await);
+    let room = app.create_resource(json!({})).await;
+    let body =
+        json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) });
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (app, body) = (Arc::clone(&app), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let token = app.client("alice");
+            let reply = app
+                .send(
+                    reqwest::Method::POST,
+                    "/v1/bookings",
+                    Some(&token),
+                    Some(&body),
+                    &[("idempotency-key", "order-42")],
+                )
+                .await;
+            (reply.status, reply.body)
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    assert_eq!(answers[0].0, StatusCode::CREATED, "{}", answers[0].1);
+    assert!(
+        answers.iter().all(|answer| *answer == answers[0]),
+        "answers differ: {answers:?}"
+    );
+    let bookings: i64 =
+        sqlx::query_scalar("select count(*) from streams where stream_type = 'booking'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(bookings, 1);
+
+    // The same key with another body is refused, and does nothing.
+    let other =
+        json!({ "resource_id": room["id"], "start": day_at(3, 11, 0), "end": day_at(3, 12, 0) });
+    let reply = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&app.client("alice")),
+            Some(&other),
+            &[("idempotency-key", "order-42")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.code(), "idempotency_key_reused");
+    Arc::into_inner(app).expect("sole owner").cleanup().await;
+}
+
+#[tokio::test]
+async fn a_rejected_command_is_replayed_with_the_same_rejection() {
+    let app = TestApp::spawn().await;
+    let room = app.create_resource(json!({})).await;
+    let admin = app.admin();
+    assert_eq!(
+        app.book(&admin, &room, &day_at(3, 9, 0), &day_at(3, 10, 0))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let body =
+        json!({ "resource_id": room["id"], "start": day_at(3, 9, 30), "end": day_at(3, 10, 30) });
+    let first = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&admin),
+            Some(&body),
+            &[("idempotency-key", "k1")],
+        )
+        .await;
+    assert_eq!(first.code(), "slot_unavailable");
+    let again = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&admin),
+            Some(&body),
+            &[("idempotency-key", "k1")],
+        )
+        .await;
+    assert_eq!((again.status, &again.body), (first.status, &first.body));
+    assert!(again.content_type().starts_with("application/problem+json"));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_retry_while_the_first_request_is_still_running_is_409_in_flight() {
+    let app = TestApp::spawn_with(|s| s.lock_timeout = std::time::Duration::from_millis(300)).await;
+    let room = app.create_resource(json!({})).await;
+    // Hold the key's lock the way a running request with this key holds it.
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))")
+        .bind("acme")
+        .bind("slow-key")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let body =
+        json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) });
+    let reply = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&app.admin()),
+            Some(&body),
+            &[("idempotency-key", "slow-key")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(reply.code(), "idempotency_key_in_flight");
+    tx.rollback().await.unwrap();
+    // Once the first one is done, the key works.
+    let reply = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&app.admin()),
+            Some(&body),
+            &[("idempotency-key", "slow-key")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn rescheduling_onto_a_taken_slot_keeps_the_booking_and_onto_a_free_one_moves_it() {
+    let app = TestApp::spawn().await;
+    let room = app.create_resource(json!({})).await;
+    let alice = app.client("alice");
+    let bob = app.client("bob");
+    let mine = app
+        .book(&alice, &room, &day_at(4, 9, 0), &day_at(4, 10, 0))
+        .await;
+    let id = mine.body["booking"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.book(&bob, &room, &day_at(4, 11, 0), &day_at(4, 12, 0))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+
+    let path = format!("/v1/bookings/{id}/reschedule");
+    let taken = app
+        .post(
+            &path,
+            &alice,
+            &json!({ "start": day_at(4, 11, 30), "end": day_at(4, 12, 30) }),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert_eq!(taken.code(), "slot_unavailable");
+    // Still holding its original slot.
+    assert_eq!(
+        app.book(&bob, &room, &day_at(4, 9, 0), &day_at(4, 10, 0))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+
+    let moved = app
+        .post(
+            &path,
+            &alice,
+            &json!({ "start": day_at(4, 13, 0), "end": day_at(4, 14, 0) }),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(moved.body["booking"]["id"], id.as_str());
+    assert_eq!(moved.body["booking"]["start"], day_at(4, 13, 0));
+    assert_eq!(moved.body["booking"]["version"], 2);
+    // The old slot is immediately bookable by someone else, the new one is not.
+    assert_eq!(
+        app.book(&bob, &room, &day_at(4, 9, 0), &day_at(4, 10, 0))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.book(&bob, &room, &day_at(4, 13, 30), &day_at(4, 14, 0))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    // Overlapping its own old period is fine.
+    let nudge = app
+        .post(
+            &path,
+            &alice,
+            &json!({ "start": day_at(4, 13, 30), "end": day_at(4, 14, 30) }),
+        )
+        .await;
+    assert_eq!(nudge.status, StatusCode::OK, "{}", nudge.body);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_booking_needing_approval_is_pending_holds_its_slot_and_only_admins_decide() {
+    let app = TestApp::spawn().await;
+    let room = app
+        .create_resource(json!({ "policy": { "requires_approval": true } }))
+        .await;
+    let alice = app.client("alice");
+    let admin = app.admin();
+    let pending = app
+        .book(&alice, &room, &day_at(2, 9, 0), &day_at(2, 10, 0))
+        .await;
+    assert_eq!(pending.status, StatusCode::ACCEPTED, "{}", pending.body);
+    assert_eq!(pending.body["booking"]["status"], "pending");
+    let id = pending.body["booking"]["id"].as_str().unwrap().to_owned();
+    // The slot is already held.
+    assert_eq!(
+        app.book(&admin, &room, &day_at(2, 9, 30), &day_at(2, 10, 30))
+            .await
+            .code(),
+        "slot_unavailable"
+    );
+    // A client may not approve, not even its own booking.
+    let refused = app
+        .post(&format!("/v1/bookings/{id}/approve"), &alice, &json!({}))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.code(), "forbidden");
+    let approved = app
+        .post(&format!("/v1/bookings/{id}/approve"), &admin, &json!({}))
+        .await;
+    assert_eq!(approved.status, StatusCode::OK);
+    assert_eq!(approved.body["booking"]["status"], "confirmed");
+    // Approving twice is a state error.
+    assert_eq!(
+        app.post(&format!("/v1/bookings/{id}/approve"), &admin, &json!({}))
+            .await
+            .code(),
+        "invalid_state"
+    );
+
+    // Declining frees the slot.
+    let second = app
+        .book(&alice, &room, &day_at(2, 11, 0), &day_at(2, 12, 0))
+        .await;
+    let second_id = second.body["booking"]["id"].as_str().unwrap().to_owned();
+    let declined = app
+        .post(
+            &format!("/v1/bookings/{second_id}/decline"),
+            &admin,
+            &json!({ "reason": "maintenance" }),
+        )
+        .await;
+    assert_eq!(declined.body["booking"]["status"], "declined");
+    assert_eq!(
+        app.book(&admin, &room, &day_at(2, 11, 0), &day_at(2, 12, 0))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_expired_hold_frees_its_slot_records_hold_expired_and_cannot_be_confirmed() {
+    let app = TestApp::spawn().await;
+    let room = app
+        .create_resource(json!({ "policy": { "hold_ttl_seconds": 2 } }))
+        .await;
+    let alice = app.client("alice");
+    let body = json!({ "resource_id": room["id"], "start": day_at(2, 9, 0), "end": day_at(2, 10, 0), "hold": true });
+    let hold = app.post("/v1/bookings", &alice, &body).await;
+    assert_eq!(hold.status, StatusCode::CREATED);
+    assert_eq!(hold.body["booking"]["status"], "held");
+    assert!(hold.body["booking"]["expires_at"].is_string());
+    let id = hold.body["booking"]["id"].as_str().unwrap().to_owned();
+    // While it lives, the slot is taken.
+    assert_eq!(
+        app.book(
+            &app.client("bob"),
+            &room,
+            &day_at(2, 9, 0),
+            &day_at(2, 10, 0)
+        )
+        .await
+        .code(),
+        "slot_unavailable"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
+    let bob = app
+        .book(
+            &app.client("bob"),
+            &room,
+            &day_at(2, 9, 0),
+            &day_at(2, 10, 0),
+        )
+        .await;
+    assert_eq!(bob.status, StatusCode::CREATED, "{}", bob.body);
+    let expired: i64 = sqlx::query_scalar(
+        "select count(*) from events where event_type = 'HoldExpired' and stream_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(expired, 1);
+    let confirm = app
+        .post(&format!("/v1/bookings/{id}/confirm"), &alice, &json!({}))
+        .await;
+    assert_eq!(confirm.status, StatusCode::GONE);
+    assert_eq!(confirm.code(), "hold_expired");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_new_booking_colliding_only_with_an_expired_hold_expires_it_and_succeeds() {
+    // The sweeper is off, so only the colliding command can free the hold.
+    let app = TestApp::spawn_with(|s| s.sweeper_enabled = false).await;
+    let room = app
+        .create_resource(json!({ "policy": { "hold_ttl_seconds": 1 } }))
+        .await;
+    let body = json!({ "resource_id": room["id"], "start": day_at(2, 9, 0), "end": day_at(2, 10, 0), "hold": true });
+    let hold = app.post("/v1/bookings", &app.client("alice"), &body).await;
+    assert_eq!(hold.status, StatusCode::CREATED);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let bob = app
+        .book(
+            &app.client("bob"),
+            &room,
+            &day_at(2, 9, 30),
+            &day_at(2, 10, 30),
+        )
+        .await;
+    assert_eq!(bob.status, StatusCode::CREATED, "{}", bob.body);
+    let types: Vec<String> =
+        sqlx::query_scalar("select event_type from events order by global_position")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        types,
+        [
+            "ResourceCreated",
+            "BookingPlaced",
+            "HoldExpired",
+            "BookingPlaced"
+        ]
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_confirmed_hold_stops_expiring_and_a_cancelled_booking_frees_its_slot() {
+    let app = TestApp::spawn().await;
+    let room = app
+        .create_resource(json!({ "policy": { "hold_ttl_seconds": 1 } }))
+        .await;
+    let alice = app.client("alice");
+    let body = json!({ "resource_id": room["id"], "start": day_at(2, 9, 0), "end": day_at(2, 10, 0), "hold": true });
+    let id = app.post("/v1/bookings", &alice, &body).await.body["booking"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let confirmed = app
+        .post(&format!("/v1/bookings/{id}/confirm"), &alice, &json!({}))
+        .await;
+    assert_eq!(
+        confirmed.body["booking"]["status"], "confirmed",
+        "{}",
+        confirmed.body
+    );
+    assert!(confirmed.body["booking"]["expires_at"].is_null());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.book(&app.admin(), &room, &day_at(2, 9, 0), &day_at(2, 10, 0))
+            .await
+            .code(),
+        "slot_unavailable"
+    );
+    let cancelled = app
+        .post(
+            &format!("/v1/bookings/{id}/cancel"),
+            &alice,
+            &json!({ "reason": "plans changed" }),
+        )
+        .await;
+    assert_eq!(cancelled.body["booking"]["status"], "cancelled");
+    assert_eq!(
+        app.book(&app.admin(), &room, &day_at(2, 9, 0), &day_at(2, 10, 0))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    app.cleanup().await;
+}
