@@ -29,6 +29,8 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, binds the port; nothing runs until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Install the metrics recorder before anything records.
+        platform::metrics::handle();
         let db = DbSettings {
             max_connections: settings.database_max_connections,
             lock_timeout: settings.lock_timeout,
