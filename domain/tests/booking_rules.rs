@@ -1,5 +1,10 @@
 //! Given/when/then over the booking aggregate: placement rules and the lifecycle.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on unexpected values"
+)]
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::Period;
 use domain::booking::{BookingCommand, BookingError, PlaceBooking, plan_placement};

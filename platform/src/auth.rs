@@ -277,6 +277,44 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     }
 }
 
+/// The `token` subcommand every binary offers: `--tenant T --role R [--role R2] [--sub S]
+/// [--hours H]` → a signed token for local use.
+pub fn token_from_args(args: &[String], secret: &str) -> Result<String, String> {
+    let mut tenant = None;
+    let mut roles = Vec::new();
+    let mut sub = None;
+    let mut hours: i64 = 24;
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .clone();
+        match flag.as_str() {
+            "--tenant" => tenant = Some(value),
+            "--role" => roles.push(value.parse::<Role>()?),
+            "--sub" => sub = Some(value),
+            "--hours" => hours = value.parse().map_err(|_| "--hours must be a number")?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    let tenant = tenant.ok_or("--tenant is required")?;
+    if !valid_tenant(&tenant) {
+        return Err("--tenant must be 1 to 64 characters of a-z, A-Z, 0-9, _ or -".into());
+    }
+    if roles.is_empty() {
+        return Err("at least one --role (admin, client, viewer) is required".into());
+    }
+    let claims = Claims {
+        sub: sub
+            .unwrap_or_else(|| format!("{tenant}-{}", format!("{:?}", roles[0]).to_lowercase())),
+        tenant,
+        roles,
+        exp: Utc::now().timestamp() + hours * 3600,
+    };
+    Ok(TokenKeys::new(secret).sign(&claims))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,42 +390,4 @@ mod tests {
         assert!(!valid_tenant(""));
         assert!(!valid_tenant("a b"));
     }
-}
-
-/// The `token` subcommand every binary offers: `--tenant T --role R [--role R2] [--sub S]
-/// [--hours H]` → a signed token for local use.
-pub fn token_from_args(args: &[String], secret: &str) -> Result<String, String> {
-    let mut tenant = None;
-    let mut roles = Vec::new();
-    let mut sub = None;
-    let mut hours: i64 = 24;
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?
-            .clone();
-        match flag.as_str() {
-            "--tenant" => tenant = Some(value),
-            "--role" => roles.push(value.parse::<Role>()?),
-            "--sub" => sub = Some(value),
-            "--hours" => hours = value.parse().map_err(|_| "--hours must be a number")?,
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    let tenant = tenant.ok_or("--tenant is required")?;
-    if !valid_tenant(&tenant) {
-        return Err("--tenant must be 1 to 64 characters of a-z, A-Z, 0-9, _ or -".into());
-    }
-    if roles.is_empty() {
-        return Err("at least one --role (admin, client, viewer) is required".into());
-    }
-    let claims = Claims {
-        sub: sub
-            .unwrap_or_else(|| format!("{tenant}-{}", format!("{:?}", roles[0]).to_lowercase())),
-        tenant,
-        roles,
-        exp: Utc::now().timestamp() + hours * 3600,
-    };
-    Ok(TokenKeys::new(secret).sign(&claims))
 }

@@ -96,6 +96,26 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// Like [`ApiJson`], for endpoints whose body is optional: an empty body is `T::default()`.
+#[derive(Clone, Debug, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse(&bytes).map(OptionalJson)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,25 +154,5 @@ mod tests {
     fn trailing_garbage_is_a_400() {
         let problem = parse::<Body>(br#"{"name":"a","capacity":1} x"#).unwrap_err();
         assert_eq!(problem.code, "malformed_request");
-    }
-}
-
-/// Like [`ApiJson`], for endpoints whose body is optional: an empty body is `T::default()`.
-#[derive(Clone, Debug, Default)]
-pub struct OptionalJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for OptionalJson<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned + Default,
-{
-    type Rejection = Problem;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(request, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(T::default()));
-        }
-        parse(&bytes).map(OptionalJson)
     }
 }

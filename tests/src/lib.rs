@@ -193,6 +193,23 @@ impl TestApp {
         self.instances.last().expect("just pushed")
     }
 
+    /// A second handle on the same world for concurrent work (a load running while the test
+    /// starts and kills instances). It owns no instance; only the original cleans up.
+    pub fn attach(app: &TestApp) -> TestApp {
+        TestApp {
+            command_url: app.command_url.clone(),
+            database_url: app.database_url.clone(),
+            database: app.database.clone(),
+            pool: app.pool.clone(),
+            nats: app.nats.clone(),
+            stream: app.stream.clone(),
+            subject_prefix: app.subject_prefix.clone(),
+            http: app.http.clone(),
+            relay: None,
+            instances: Vec::new(),
+        }
+    }
+
     pub fn instances(&self) -> &[Instance] {
         &self.instances
     }

@@ -12,9 +12,17 @@ use tests::{Reply, TestApp, day_at, next_eu_dst_switch, sign};
 fn assert_problem(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "{}", reply.body);
     assert_eq!(reply.code(), code, "{}", reply.body);
-    assert!(reply.content_type().starts_with("application/problem+json"), "{}", reply.content_type());
+    assert!(
+        reply.content_type().starts_with("application/problem+json"),
+        "{}",
+        reply.content_type()
+    );
     for member in ["type", "title", "status", "detail"] {
-        assert!(reply.body.get(member).is_some(), "{member} missing in {}", reply.body);
+        assert!(
+            reply.body.get(member).is_some(),
+            "{member} missing in {}",
+            reply.body
+        );
     }
     assert_eq!(reply.body["status"], status.as_u16());
 }
@@ -31,8 +39,13 @@ async fn raw(app: &TestApp, token: &str, path: &str, content_type: &str, body: V
         .expect("answered");
     let status = response.status();
     let headers = response.headers().clone();
-    let body = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap_or(Value::Null);
-    Reply { status, body, headers }
+    let body =
+        serde_json::from_slice(&response.bytes().await.expect("a body")).unwrap_or(Value::Null);
+    Reply {
+        status,
+        body,
+        headers,
+    }
 }
 
 #[tokio::test]
@@ -41,34 +54,99 @@ async fn malformed_and_mistyped_bodies_are_4xx_problems_naming_the_field() {
     let admin = app.admin();
     let room = app.create_resource(json!({})).await;
     let booking = |extra: Value| {
-        let mut body = json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) });
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let mut body =
+            json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         body
     };
 
-    let broken = raw(&app, &admin, "/v1/bookings", "application/json", b"{\"resource_id\": ".to_vec()).await;
+    let broken = raw(
+        &app,
+        &admin,
+        "/v1/bookings",
+        "application/json",
+        b"{\"resource_id\": ".to_vec(),
+    )
+    .await;
     assert_problem(&broken, StatusCode::BAD_REQUEST, "malformed_request");
 
-    let unknown = app.post("/v1/bookings", &admin, &booking(json!({ "quantiti": 2 }))).await;
-    assert_problem(&unknown, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert!(unknown.body["errors"][0]["message"].as_str().unwrap().contains("quantiti"));
+    let unknown = app
+        .post("/v1/bookings", &admin, &booking(json!({ "quantiti": 2 })))
+        .await;
+    assert_problem(
+        &unknown,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert!(
+        unknown.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("quantiti")
+    );
 
-    let wrong_type = app.post("/v1/bookings", &admin, &booking(json!({ "quantity": "two" }))).await;
-    assert_problem(&wrong_type, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let wrong_type = app
+        .post(
+            "/v1/bookings",
+            &admin,
+            &booking(json!({ "quantity": "two" })),
+        )
+        .await;
+    assert_problem(
+        &wrong_type,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
     assert_eq!(wrong_type.body["errors"][0]["field"], "quantity");
 
-    let offset = app.post("/v1/bookings", &admin, &booking(json!({ "start": "2030-01-01T09:00:00+02:00" }))).await;
-    assert_problem(&offset, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let offset = app
+        .post(
+            "/v1/bookings",
+            &admin,
+            &booking(json!({ "start": "2030-01-01T09:00:00+02:00" })),
+        )
+        .await;
+    assert_problem(
+        &offset,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
     assert_eq!(offset.body["errors"][0]["field"], "start");
 
-    let not_a_time = app.post("/v1/bookings", &admin, &booking(json!({ "end": "tomorrow" }))).await;
-    assert_problem(&not_a_time, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let not_a_time = app
+        .post(
+            "/v1/bookings",
+            &admin,
+            &booking(json!({ "end": "tomorrow" })),
+        )
+        .await;
+    assert_problem(
+        &not_a_time,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
 
-    let reversed = app.post("/v1/bookings", &admin, &booking(json!({ "end": day_at(3, 9, 0) }))).await;
-    assert_problem(&reversed, StatusCode::UNPROCESSABLE_ENTITY, "invalid_period");
+    let reversed = app
+        .post(
+            "/v1/bookings",
+            &admin,
+            &booking(json!({ "end": day_at(3, 9, 0) })),
+        )
+        .await;
+    assert_problem(
+        &reversed,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_period",
+    );
 
     let zone = app
-        .post("/v1/resources", &admin, &json!({ "name": "X", "kind": "meeting_room", "time_zone": "Mars/Olympus_Mons" }))
+        .post(
+            "/v1/resources",
+            &admin,
+            &json!({ "name": "X", "kind": "meeting_room", "time_zone": "Mars/Olympus_Mons" }),
+        )
         .await;
     assert_problem(&zone, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(zone.body["errors"][0]["field"], "time_zone");
@@ -76,26 +154,68 @@ async fn malformed_and_mistyped_bodies_are_4xx_problems_naming_the_field() {
     let hours = app
         .post("/v1/resources", &admin, &json!({ "name": "X", "kind": "meeting_room", "time_zone": "UTC", "opening_hours": { "mon": [["18:00", "08:00"]] } }))
         .await;
-    assert_problem(&hours, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_problem(
+        &hours,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
 
     let invalid = app
-        .post("/v1/resources", &admin, &json!({ "name": "", "kind": "Meeting Room", "capacity": 0, "time_zone": "UTC" }))
+        .post(
+            "/v1/resources",
+            &admin,
+            &json!({ "name": "", "kind": "Meeting Room", "capacity": 0, "time_zone": "UTC" }),
+        )
         .await;
-    assert_problem(&invalid, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let fields: Vec<&str> = invalid.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_problem(
+        &invalid,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let fields: Vec<&str> = invalid.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["name", "kind", "capacity"]);
 
-    let big_metadata = app.post("/v1/bookings", &admin, &booking(json!({ "metadata": { "note": "x".repeat(5000) } }))).await;
-    assert_problem(&big_metadata, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let big_metadata = app
+        .post(
+            "/v1/bookings",
+            &admin,
+            &booking(json!({ "metadata": { "note": "x".repeat(5000) } })),
+        )
+        .await;
+    assert_problem(
+        &big_metadata,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
 
     let mut huge = br#"{"name":""#.to_vec();
     huge.extend(std::iter::repeat_n(b'x', 1024 * 1024));
     huge.extend(br#"","kind":"meeting_room","time_zone":"UTC"}"#);
     let too_large = raw(&app, &admin, "/v1/resources", "application/json", huge).await;
-    assert_problem(&too_large, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    assert_problem(
+        &too_large,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
 
-    let not_json = raw(&app, &admin, "/v1/resources", "text/plain", b"name=x".to_vec()).await;
-    assert_problem(&not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let not_json = raw(
+        &app,
+        &admin,
+        "/v1/resources",
+        "text/plain",
+        b"name=x".to_vec(),
+    )
+    .await;
+    assert_problem(
+        &not_json,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
 
     let nowhere = app.post("/v1/nothing-here", &admin, &json!({})).await;
     assert_problem(&nowhere, StatusCode::NOT_FOUND, "not_found");
@@ -116,42 +236,108 @@ async fn each_booking_rule_has_its_own_code() {
             "policy": { "min_duration_minutes": 30, "max_duration_minutes": 120, "min_notice_minutes": 120, "max_advance_days": 30 }
         }))
         .await;
-    let book = |start: String, end: String, quantity: u32| {
-        json!({ "resource_id": room["id"], "start": start, "end": end, "quantity": quantity })
-    };
+    let book = |start: String, end: String, quantity: u32| json!({ "resource_id": room["id"], "start": start, "end": end, "quantity": quantity });
     let cases = [
-        (book(day_at(3, 7, 0), day_at(3, 8, 0), 1), "outside_opening_hours"),
-        (book(day_at(3, 17, 30), day_at(3, 18, 30), 1), "outside_opening_hours"),
-        (book(day_at(3, 9, 0), day_at(3, 9, 15), 1), "duration_out_of_range"),
-        (book(day_at(3, 9, 0), day_at(3, 12, 0), 1), "duration_out_of_range"),
-        (book(day_at(-1, 9, 0), day_at(-1, 10, 0), 1), "insufficient_notice"),
-        (book(day_at(40, 9, 0), day_at(40, 10, 0), 1), "too_far_in_advance"),
-        (book(day_at(3, 9, 0), day_at(3, 10, 0), 3), "quantity_exceeds_capacity"),
+        (
+            book(day_at(3, 7, 0), day_at(3, 8, 0), 1),
+            "outside_opening_hours",
+        ),
+        (
+            book(day_at(3, 17, 30), day_at(3, 18, 30), 1),
+            "outside_opening_hours",
+        ),
+        (
+            book(day_at(3, 9, 0), day_at(3, 9, 15), 1),
+            "duration_out_of_range",
+        ),
+        (
+            book(day_at(3, 9, 0), day_at(3, 12, 0), 1),
+            "duration_out_of_range",
+        ),
+        (
+            book(day_at(-1, 9, 0), day_at(-1, 10, 0), 1),
+            "insufficient_notice",
+        ),
+        (
+            book(day_at(40, 9, 0), day_at(40, 10, 0), 1),
+            "too_far_in_advance",
+        ),
+        (
+            book(day_at(3, 9, 0), day_at(3, 10, 0), 3),
+            "quantity_exceeds_capacity",
+        ),
     ];
     for (body, code) in cases {
         let reply = app.post("/v1/bookings", &admin, &body).await;
         assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY, code);
     }
-    let zero = app.post("/v1/bookings", &admin, &book(day_at(3, 9, 0), day_at(3, 10, 0), 0)).await;
+    let zero = app
+        .post(
+            "/v1/bookings",
+            &admin,
+            &book(day_at(3, 9, 0), day_at(3, 10, 0), 0),
+        )
+        .await;
     assert_problem(&zero, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
     // A blackout closes the resource too.
     let blackout = app
-        .post(&format!("/v1/resources/{}/blackouts", room["id"].as_str().unwrap()), &admin, &json!({ "start": day_at(4, 8, 0), "end": day_at(4, 12, 0), "reason": "painting" }))
+        .post(
+            &format!("/v1/resources/{}/blackouts", room["id"].as_str().unwrap()),
+            &admin,
+            &json!({ "start": day_at(4, 8, 0), "end": day_at(4, 12, 0), "reason": "painting" }),
+        )
         .await;
     assert_eq!(blackout.status, StatusCode::CREATED, "{}", blackout.body);
-    let during = app.post("/v1/bookings", &admin, &book(day_at(4, 9, 0), day_at(4, 10, 0), 1)).await;
-    assert_problem(&during, StatusCode::UNPROCESSABLE_ENTITY, "outside_opening_hours");
+    let during = app
+        .post(
+            "/v1/bookings",
+            &admin,
+            &book(day_at(4, 9, 0), day_at(4, 10, 0), 1),
+        )
+        .await;
+    assert_problem(
+        &during,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "outside_opening_hours",
+    );
     // Removing it opens the time again.
     let blackout_id = blackout.body["blackout"]["id"].as_str().unwrap();
     let removed = app
-        .send(Method::DELETE, &format!("/v1/resources/{}/blackouts/{blackout_id}", room["id"].as_str().unwrap()), Some(&admin), None, &[])
+        .send(
+            Method::DELETE,
+            &format!(
+                "/v1/resources/{}/blackouts/{blackout_id}",
+                room["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
     assert!(removed.body["position"].is_string());
-    assert_eq!(app.post("/v1/bookings", &admin, &book(day_at(4, 9, 0), day_at(4, 10, 0), 1)).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post(
+            "/v1/bookings",
+            &admin,
+            &book(day_at(4, 9, 0), day_at(4, 10, 0), 1)
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
     let again = app
-        .send(Method::DELETE, &format!("/v1/resources/{}/blackouts/{blackout_id}", room["id"].as_str().unwrap()), Some(&admin), None, &[])
+        .send(
+            Method::DELETE,
+            &format!(
+                "/v1/resources/{}/blackouts/{blackout_id}",
+                room["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            None,
+            &[],
+        )
         .await;
     assert_problem(&again, StatusCode::NOT_FOUND, "blackout_not_found");
     app.cleanup().await;
@@ -163,22 +349,70 @@ async fn missing_objects_states_and_versions_have_their_codes() {
     let admin = app.admin();
     let unknown = uuid::Uuid::new_v4();
     let no_resource = app
-        .post("/v1/bookings", &admin, &json!({ "resource_id": unknown, "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) }))
+        .post(
+            "/v1/bookings",
+            &admin,
+            &json!({ "resource_id": unknown, "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) }),
+        )
         .await;
     assert_problem(&no_resource, StatusCode::NOT_FOUND, "resource_not_found");
-    assert_problem(&app.post(&format!("/v1/bookings/{unknown}/confirm"), &admin, &json!({})).await, StatusCode::NOT_FOUND, "booking_not_found");
-    assert_problem(&app.post("/v1/bookings/not-a-uuid/cancel", &admin, &json!({})).await, StatusCode::NOT_FOUND, "booking_not_found");
+    assert_problem(
+        &app.post(
+            &format!("/v1/bookings/{unknown}/confirm"),
+            &admin,
+            &json!({}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "booking_not_found",
+    );
+    assert_problem(
+        &app.post("/v1/bookings/not-a-uuid/cancel", &admin, &json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "booking_not_found",
+    );
 
     let room = app.create_resource(json!({})).await;
-    let id = app.book(&admin, &room, &day_at(3, 9, 0), &day_at(3, 10, 0)).await.body["booking"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(app.post(&format!("/v1/bookings/{id}/cancel"), &admin, &json!({})).await.status, StatusCode::OK);
-    assert_problem(&app.post(&format!("/v1/bookings/{id}/cancel"), &admin, &json!({})).await, StatusCode::CONFLICT, "invalid_state");
-    assert_problem(&app.post(&format!("/v1/bookings/{id}/confirm"), &admin, &json!({})).await, StatusCode::CONFLICT, "invalid_state");
+    let id = app
+        .book(&admin, &room, &day_at(3, 9, 0), &day_at(3, 10, 0))
+        .await
+        .body["booking"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.post(&format!("/v1/bookings/{id}/cancel"), &admin, &json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_problem(
+        &app.post(&format!("/v1/bookings/{id}/cancel"), &admin, &json!({}))
+            .await,
+        StatusCode::CONFLICT,
+        "invalid_state",
+    );
+    assert_problem(
+        &app.post(&format!("/v1/bookings/{id}/confirm"), &admin, &json!({}))
+            .await,
+        StatusCode::CONFLICT,
+        "invalid_state",
+    );
 
     // If-Match guards resource changes.
     let path = format!("/v1/resources/{}", room["id"].as_str().unwrap());
     let change = json!({ "name": "Renamed", "policy": { "buffer_after_minutes": 5 } });
-    let patch = async |version: &str| app.send(Method::PATCH, &path, Some(&admin), Some(&change), &[("if-match", version)]).await;
+    let patch = async |version: &str| {
+        app.send(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(&change),
+            &[("if-match", version)],
+        )
+        .await
+    };
     let stale = patch("\"7\"").await;
     assert_problem(&stale, StatusCode::PRECONDITION_FAILED, "version_conflict");
     assert_eq!(stale.body["current_version"], 1);
@@ -188,12 +422,34 @@ async fn missing_objects_states_and_versions_have_their_codes() {
     assert_eq!(ok.body["resource"]["version"], 2);
     assert_eq!(ok.body["resource"]["policy"]["buffer_after_minutes"], 5);
     assert_eq!(ok.body["resource"]["policy"]["slot_step_minutes"], 15);
-    assert_problem(&patch("\"1\"").await, StatusCode::PRECONDITION_FAILED, "version_conflict");
-    let bad_policy = app.send(Method::PATCH, &path, Some(&admin), Some(&json!({ "policy": { "buffer_aftr": 5 } })), &[]).await;
-    assert_problem(&bad_policy, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_problem(
+        &patch("\"1\"").await,
+        StatusCode::PRECONDITION_FAILED,
+        "version_conflict",
+    );
+    let bad_policy = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(&json!({ "policy": { "buffer_aftr": 5 } })),
+            &[],
+        )
+        .await;
+    assert_problem(
+        &bad_policy,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
 
     // A client-chosen id that is taken.
-    let dup = app.post("/v1/resources", &admin, &json!({ "id": room["id"], "name": "Dup", "kind": "meeting_room", "time_zone": "UTC" })).await;
+    let dup = app
+        .post(
+            "/v1/resources",
+            &admin,
+            &json!({ "id": room["id"], "name": "Dup", "kind": "meeting_room", "time_zone": "UTC" }),
+        )
+        .await;
     assert_problem(&dup, StatusCode::CONFLICT, "already_exists");
     app.cleanup().await;
 }
@@ -204,14 +460,40 @@ async fn a_capacity_cut_below_units_in_use_is_refused() {
     let admin = app.admin();
     let seats = app.create_resource(json!({ "capacity": 3 })).await;
     for _ in 0..3 {
-        assert_eq!(app.book(&admin, &seats, &day_at(3, 9, 0), &day_at(3, 10, 0)).await.status, StatusCode::CREATED);
+        assert_eq!(
+            app.book(&admin, &seats, &day_at(3, 9, 0), &day_at(3, 10, 0))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
     }
     let path = format!("/v1/resources/{}", seats["id"].as_str().unwrap());
-    let cut = app.send(Method::PATCH, &path, Some(&admin), Some(&json!({ "capacity": 2 })), &[]).await;
+    let cut = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(&json!({ "capacity": 2 })),
+            &[],
+        )
+        .await;
     assert_problem(&cut, StatusCode::CONFLICT, "capacity_in_use");
-    let raise = app.send(Method::PATCH, &path, Some(&admin), Some(&json!({ "capacity": 4 })), &[]).await;
+    let raise = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(&json!({ "capacity": 4 })),
+            &[],
+        )
+        .await;
     assert_eq!(raise.status, StatusCode::OK);
-    assert_eq!(app.book(&admin, &seats, &day_at(3, 9, 0), &day_at(3, 10, 0)).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.book(&admin, &seats, &day_at(3, 9, 0), &day_at(3, 10, 0))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     app.cleanup().await;
 }
 
@@ -219,47 +501,113 @@ async fn a_capacity_cut_below_units_in_use_is_refused() {
 async fn tokens_roles_and_tenants_are_enforced() {
     let app = TestApp::spawn().await;
     let room = app.create_resource(json!({})).await;
-    let body = json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) });
+    let body =
+        json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) });
 
-    let none = app.send(Method::POST, "/v1/bookings", None, Some(&body), &[]).await;
+    let none = app
+        .send(Method::POST, "/v1/bookings", None, Some(&body), &[])
+        .await;
     assert_problem(&none, StatusCode::UNAUTHORIZED, "unauthenticated");
-    let expired = sign("acme", "alice", &[Role::Client], Utc::now().timestamp() - 10);
-    assert_problem(&app.post("/v1/bookings", &expired, &body).await, StatusCode::UNAUTHORIZED, "unauthenticated");
-    assert_problem(&app.post("/v1/bookings", "not.a.jwt", &body).await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let expired = sign(
+        "acme",
+        "alice",
+        &[Role::Client],
+        Utc::now().timestamp() - 10,
+    );
+    assert_problem(
+        &app.post("/v1/bookings", &expired, &body).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    assert_problem(
+        &app.post("/v1/bookings", "not.a.jwt", &body).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
 
     let alice = app.client("alice");
-    let created = app.post("/v1/resources", &alice, &json!({ "name": "Mine", "kind": "meeting_room", "time_zone": "UTC" })).await;
+    let created = app
+        .post(
+            "/v1/resources",
+            &alice,
+            &json!({ "name": "Mine", "kind": "meeting_room", "time_zone": "UTC" }),
+        )
+        .await;
     assert_problem(&created, StatusCode::FORBIDDEN, "forbidden");
     let viewer = app.token("acme", "vera", &[Role::Viewer]);
-    assert_problem(&app.post("/v1/bookings", &viewer, &body).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_problem(
+        &app.post("/v1/bookings", &viewer, &body).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
     let for_bob = json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0), "customer_id": "bob" });
-    assert_problem(&app.post("/v1/bookings", &alice, &for_bob).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_problem(
+        &app.post("/v1/bookings", &alice, &for_bob).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
 
     // Alice's booking is invisible to Bob: 404, not 403.
     let mine = app.post("/v1/bookings", &alice, &body).await;
     assert_eq!(mine.body["booking"]["customer_id"], "alice");
     let id = mine.body["booking"]["id"].as_str().unwrap().to_owned();
     let bob = app.client("bob");
-    assert_problem(&app.post(&format!("/v1/bookings/{id}/cancel"), &bob, &json!({})).await, StatusCode::NOT_FOUND, "booking_not_found");
     assert_problem(
-        &app.post(&format!("/v1/bookings/{id}/reschedule"), &bob, &json!({ "start": day_at(3, 11, 0), "end": day_at(3, 12, 0) })).await,
+        &app.post(&format!("/v1/bookings/{id}/cancel"), &bob, &json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "booking_not_found",
+    );
+    assert_problem(
+        &app.post(
+            &format!("/v1/bookings/{id}/reschedule"),
+            &bob,
+            &json!({ "start": day_at(3, 11, 0), "end": day_at(3, 12, 0) }),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "booking_not_found",
     );
 
     // Tenant B's admin cannot see or touch anything of tenant A.
     let other = app.token("globex", "root", &[Role::Admin]);
-    assert_problem(&app.post(&format!("/v1/bookings/{id}/cancel"), &other, &json!({})).await, StatusCode::NOT_FOUND, "booking_not_found");
-    assert_problem(&app.post("/v1/bookings", &other, &body).await, StatusCode::NOT_FOUND, "resource_not_found");
+    assert_problem(
+        &app.post(&format!("/v1/bookings/{id}/cancel"), &other, &json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "booking_not_found",
+    );
+    assert_problem(
+        &app.post("/v1/bookings", &other, &body).await,
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+    );
     let patch = app
-        .send(Method::PATCH, &format!("/v1/resources/{}", room["id"].as_str().unwrap()), Some(&other), Some(&json!({ "name": "Hijacked" })), &[])
+        .send(
+            Method::PATCH,
+            &format!("/v1/resources/{}", room["id"].as_str().unwrap()),
+            Some(&other),
+            Some(&json!({ "name": "Hijacked" })),
+            &[],
+        )
         .await;
     assert_problem(&patch, StatusCode::NOT_FOUND, "resource_not_found");
     // And its own resource with the same kind of request works.
-    let theirs = app.post("/v1/resources", &other, &json!({ "name": "Theirs", "kind": "meeting_room", "time_zone": "UTC" })).await;
+    let theirs = app
+        .post(
+            "/v1/resources",
+            &other,
+            &json!({ "name": "Theirs", "kind": "meeting_room", "time_zone": "UTC" }),
+        )
+        .await;
     assert_eq!(theirs.status, StatusCode::CREATED);
     // Still Alice's, untouched.
-    assert_eq!(app.post(&format!("/v1/bookings/{id}/cancel"), &alice, &json!({})).await.status, StatusCode::OK);
+    assert_eq!(
+        app.post(&format!("/v1/bookings/{id}/cancel"), &alice, &json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
     app.cleanup().await;
 }
 
@@ -280,7 +628,12 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
     assert!(limited.headers.contains_key("retry-after"));
     assert_eq!(limited.headers["ratelimit-remaining"], "0");
     // Another token has its own budget.
-    assert_eq!(app.post("/v1/bookings", &app.client("bob"), &body).await.code(), "resource_not_found");
+    assert_eq!(
+        app.post("/v1/bookings", &app.client("bob"), &body)
+            .await
+            .code(),
+        "resource_not_found"
+    );
     app.cleanup().await;
 }
 
@@ -297,7 +650,10 @@ async fn berlin_opening_hours_accept_and_refuse_the_right_instants_on_both_dst_d
         .await;
     let admin = app.admin();
     let at = |date: chrono::NaiveDate, hour: u32, minute: u32| {
-        date.and_hms_opt(hour, minute, 0).unwrap().and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        date.and_hms_opt(hour, minute, 0)
+            .unwrap()
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     };
     // Spring forward: from that day on 08:00–18:00 local is 06:00–16:00 UTC.
     let spring = next_eu_dst_switch(3);
@@ -314,11 +670,21 @@ async fn berlin_opening_hours_accept_and_refuse_the_right_instants_on_both_dst_d
         (at(autumn, 16, 30), at(autumn, 17, 30), false),
     ];
     for (start, end, accepted) in cases {
-        let reply = app.post("/v1/bookings", &admin, &json!({ "resource_id": room["id"], "start": start, "end": end })).await;
+        let reply = app
+            .post(
+                "/v1/bookings",
+                &admin,
+                &json!({ "resource_id": room["id"], "start": start, "end": end }),
+            )
+            .await;
         if accepted {
             assert_eq!(reply.status, StatusCode::CREATED, "{start}: {}", reply.body);
         } else {
-            assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY, "outside_opening_hours");
+            assert_problem(
+                &reply,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "outside_opening_hours",
+            );
         }
     }
     app.cleanup().await;

@@ -83,7 +83,7 @@ where
                 if request.idempotency.is_none() {
                     tx.rollback().await?;
                     let mut conn = pool.acquire().await?;
-                    return Ok(rejection(&mut conn, err).await?);
+                    return rejection(&mut conn, err).await;
                 }
                 rejection(&mut tx, err).await?
             }

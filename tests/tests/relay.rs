@@ -1,0 +1,171 @@
+//! The relay: every committed event reaches JetStream exactly once, in per-stream order, with an
+//! unbroken previous-position chain, even when relays are killed mid-stream; and only one relay
+//! publishes at a time.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on unexpected values"
+)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tests::nats::{Published, message_count, read_all};
+use tests::{TestApp, day_at};
+
+/// Waits until JetStream holds as many messages as the store holds events.
+async fn wait_until_relayed(app: &TestApp, timeout: Duration) -> i64 {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let events = app.event_count().await;
+        let messages = message_count(&app.nats, &app.stream).await;
+        if messages as i64 == events {
+            return events;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relayed {messages} of {events} events in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Exactly once, per-stream order, an unbroken chain, and the very events of the store.
+async fn assert_stream_matches_store(app: &TestApp) {
+    let published: Vec<Published> = read_all(&app.nats, &app.stream).await;
+    let stored: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "select event_id, transaction_id::text || '.' || global_position from events",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(published.len(), stored.len(), "one message per event");
+    let ids: HashSet<&str> = published.iter().map(|p| p.msg_id.as_str()).collect();
+    assert_eq!(ids.len(), published.len(), "no event published twice");
+    let stored: HashMap<String, String> = stored
+        .into_iter()
+        .map(|(id, pos)| (id.to_string(), pos))
+        .collect();
+    let mut versions: HashMap<String, i64> = HashMap::new();
+    let mut previous = "0.0".to_owned();
+    for message in &published {
+        assert_eq!(
+            stored.get(&message.msg_id),
+            Some(&message.position),
+            "the stored event, at its position"
+        );
+        assert_eq!(message.envelope["event_id"], message.msg_id.as_str());
+        assert_eq!(message.envelope["position"], message.position.as_str());
+        assert_eq!(
+            message.previous, previous,
+            "the chain of previous positions is unbroken"
+        );
+        previous = message.position.clone();
+        let stream = message.envelope["stream_id"].as_str().unwrap().to_owned();
+        let version = message.envelope["stream_version"].as_i64().unwrap();
+        let last = versions.insert(stream, version).unwrap_or(0);
+        assert_eq!(version, last + 1, "per-stream order");
+    }
+}
+
+/// Places and cancels `pairs` bookings over 25 resources, 32 at a time.
+async fn place_and_cancel(app: Arc<TestApp>, resources: Arc<Vec<Value>>, pairs: usize) {
+    futures::stream::iter(0..pairs)
+        .map(|i| {
+            let (app, resources) = (Arc::clone(&app), Arc::clone(&resources));
+            async move {
+                let admin = app.admin();
+                let slot = i / resources.len();
+                let day = 2 + (slot / 10) as i64;
+                let hour = 8 + (slot % 10) as u32;
+                let resource = &resources[i % resources.len()];
+                let placed = app
+                    .book(
+                        &admin,
+                        resource,
+                        &day_at(day, hour, 0),
+                        &day_at(day, hour, 30),
+                    )
+                    .await;
+                assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+                let id = placed.body["booking"]["id"].as_str().unwrap();
+                let cancelled = app
+                    .post(&format!("/v1/bookings/{id}/cancel"), &admin, &json!({}))
+                    .await;
+                assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_thousand_commands_with_relays_killed_mid_stream_reach_jetstream_exactly_once_in_order()
+ {
+    // The instance that takes commands runs no relay; relays come and go beside it.
+    let mut app = TestApp::spawn_with(|s| s.relay_enabled = false).await;
+    let mut resources = Vec::new();
+    for _ in 0..25 {
+        resources.push(app.create_resource(json!({})).await);
+    }
+    let mut kills = 0;
+    let mut app = {
+        let load = {
+            // The load runs on its own handle to the same world.
+            let shared = Arc::new(TestApp::attach(&app));
+            tokio::spawn(place_and_cancel(shared, Arc::new(resources), 2500))
+        };
+        while !load.is_finished() {
+            let relay = app.spawn_instance(|s| s.sweeper_enabled = false).await;
+            let lifetime = Duration::from_millis(150 + (kills % 4) * 100);
+            tokio::time::sleep(lifetime).await;
+            relay.kill();
+            kills += 1;
+        }
+        load.await.expect("the load finishes");
+        app
+    };
+    assert!(kills >= 3, "the relay was killed {kills} times");
+    app.spawn_instance(|s| s.sweeper_enabled = false).await;
+    let events = wait_until_relayed(&app, Duration::from_secs(60)).await;
+    assert_eq!(events, 25 + 5000);
+    assert_stream_matches_store(&app).await;
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_two_instances_one_relay_publishes_and_the_other_takes_over_when_it_dies() {
+    let mut app = TestApp::spawn_with(|s| s.relay_enabled = false).await;
+    app.spawn_instance(|_| {}).await;
+    app.spawn_instance(|_| {}).await;
+    let resources = Arc::new(vec![app.create_resource(json!({})).await]);
+    let shared = Arc::new(TestApp::attach(&app));
+    place_and_cancel(Arc::clone(&shared), Arc::clone(&resources), 50).await;
+    wait_until_relayed(&app, Duration::from_secs(20)).await;
+
+    let status = |i: usize| app.instances()[i].relay.clone().expect("a relay");
+    let (first, second) = (status(1), status(2));
+    let (leader, follower, leader_index) = if first.published() > 0 {
+        (first, second, 1)
+    } else {
+        (second, first, 2)
+    };
+    assert!(leader.is_leading());
+    assert!(leader.published() > 0);
+    assert_eq!(follower.published(), 0, "only the leader publishes");
+    assert!(!follower.is_leading());
+
+    app.instances()[leader_index].kill();
+    let more: Vec<Value> = vec![app.create_resource(json!({})).await];
+    place_and_cancel(shared, Arc::new(more), 50).await;
+    wait_until_relayed(&app, Duration::from_secs(20)).await;
+    assert!(follower.is_leading(), "the other instance took over");
+    assert!(follower.published() > 0);
+    assert_stream_matches_store(&app).await;
+    app.cleanup().await;
+}
