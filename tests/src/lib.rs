@@ -94,7 +94,8 @@ fn settings(
     let mut settings = command_api::Settings {
         addr: "127.0.0.1:0".parse().expect("valid address"),
         database_url: database_url.to_owned(),
-        database_max_connections: 16,
+        // Several tests run at once against one server (max_connections is 100 by default).
+        database_max_connections: 8,
         nats_url: nats_url(),
         nats_stream: stream.to_owned(),
         nats_subject_prefix: subject_prefix.to_owned(),
