@@ -158,7 +158,9 @@ impl TestApp {
             .expect("connect to NATS");
         nats::drop_stale_streams(&nats, stamp - STALE_AFTER_SECS).await;
         let instance = start(settings(&database_url, &stream, &subject_prefix, configure)).await;
-        let pool = PgPool::connect(&database_url)
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&database_url)
             .await
             .expect("connect to the test database");
         TestApp {
