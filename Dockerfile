@@ -4,8 +4,6 @@
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
-# sqlx query macros must not need a live database at image build time
-ENV SQLX_OFFLINE=true
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
