@@ -3,13 +3,12 @@
 //! A request is authenticated and checked ([`routes`]), then runs as one Postgres transaction
 //! ([`commands`]) that decides with the pure `domain` crate, reserves time in the allocation
 //! guard and appends events ([`store`]). The [`relay`] publishes committed events to NATS
-//! JetStream; the [`sweeper`] expires holds. Both run on one leader at a time ([`leader`]).
+//! JetStream; the [`sweeper`] expires holds. Both run on one leader at a time (`eventstore::leader`).
 
 pub mod app;
 pub mod commands;
 pub mod config;
 pub mod error;
-pub mod leader;
 pub mod relay;
 pub mod routes;
 pub mod store;

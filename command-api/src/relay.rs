@@ -20,7 +20,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::leader;
+use eventstore::leader;
 
 /// The relay's checkpoint name.
 pub const CHECKPOINT: &str = "relay";

@@ -8,8 +8,8 @@ use sqlx::{ConnectOptions, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::leader;
 use crate::store::{CommandMeta, guard, idempotency};
+use eventstore::leader;
 
 /// How many holds one sweep handles at most.
 const BATCH: i64 = 200;

@@ -2,7 +2,7 @@
 //! safe global order (the relay, projector catch-up, replay).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::position::Position;
 
 /// A stored event. Serializes as the public envelope published on NATS.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedEvent {
     pub event_id: Uuid,
     #[serde(rename = "type")]
@@ -62,6 +62,33 @@ pub async fn load_stream(
     let rows = sqlx::query(&sql)
         .bind(stream_id)
         .bind(tenant_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Up to `limit` events after `after` and at most `until`, in the safe order (for catching up
+/// to a known position).
+pub async fn read_range(
+    conn: &mut PgConnection,
+    after: Position,
+    until: Position,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let sql = format!(
+        "select {COLUMNS} from events
+         where (transaction_id, global_position) > ($1::text::xid8, $2)
+           and (transaction_id, global_position) <= ($3::text::xid8, $4)
+           and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         order by transaction_id, global_position
+         limit $5"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .bind(until.transaction_id.to_string())
+        .bind(until.global_position)
+        .bind(limit)
         .fetch_all(conn)
         .await?;
     rows.iter().map(from_row).collect()

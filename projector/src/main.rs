@@ -1,10 +1,29 @@
-//! projector: builds the read models from the event stream (see the read-side issue).
-//!
-//! For now it migrates the database and serves `/healthz`, `/readyz` and `/metrics` on
-//! `PROJECTOR_ADDR` (default `127.0.0.1:8082`), so deployments and scripts can already run it.
+//! `projector [serve]` runs the projections; `projector replay …` rebuilds or verifies them.
+
+use projector::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init("info,sqlx=warn");
-    projector::serve_skeleton("projector", "PROJECTOR_ADDR", "127.0.0.1:8082").await
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => {
+            let app = Application::build(Settings::from_env()?).await?;
+            app.run_until_stopped(platform::shutdown::on_signal()).await
+        }
+        Some("replay") => {
+            let options = projector::replay::Options::parse(&args[1..])?;
+            let settings = Settings::from_env()?;
+            let report = projector::replay::run(&settings.database_url, &options).await?;
+            println!("{report}");
+            if report.differences.is_empty() {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
+        Some(other) => anyhow::bail!(
+            "unknown command {other:?}; use `serve` or `replay [--projection NAME|all] [--verify] [--until POSITION|TIME]`"
+        ),
+    }
 }

@@ -29,6 +29,10 @@ fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://bookings:bookings@127.0.0.1:5432/bookings".into())
 }
 
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
@@ -56,7 +60,19 @@ pub struct TestApp {
     pub subject_prefix: String,
     pub http: reqwest::Client,
     pub relay: Option<RelayStatus>,
+    /// This test's Redis key prefix and change-notice subject.
+    pub redis_prefix: String,
+    pub changed_subject: String,
     instances: Vec<Instance>,
+    projector: Option<Projector>,
+}
+
+/// A running projector.
+pub struct Projector {
+    pub url: String,
+    pub status: std::collections::HashMap<&'static str, projector::worker::WorkerStatus>,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
 }
 
 /// A running command-api instance.
@@ -166,6 +182,9 @@ impl TestApp {
         TestApp {
             command_url: instance.url.clone(),
             relay: instance.relay.clone(),
+            redis_prefix: format!("bkt:{id}:"),
+            changed_subject: format!("bkt_changed_{id}"),
+            projector: None,
             database_url,
             database,
             pool,
@@ -209,7 +228,10 @@ impl TestApp {
             subject_prefix: app.subject_prefix.clone(),
             http: app.http.clone(),
             relay: None,
+            redis_prefix: app.redis_prefix.clone(),
+            changed_subject: app.changed_subject.clone(),
             instances: Vec::new(),
+            projector: None,
         }
     }
 
@@ -293,8 +315,116 @@ impl TestApp {
             .expect("count events")
     }
 
+    /// The projector's settings for this world.
+    pub fn projector_settings(&self) -> projector::Settings {
+        projector::Settings {
+            addr: "127.0.0.1:0".parse().expect("valid address"),
+            database_url: self.database_url.clone(),
+            database_max_connections: 6,
+            nats_url: nats_url(),
+            nats_stream: self.stream.clone(),
+            nats_subject_prefix: self.subject_prefix.clone(),
+            consumer_prefix: "projector".into(),
+            redis_url: redis_url(),
+            redis_key_prefix: self.redis_prefix.clone(),
+            changed_subject: self.changed_subject.clone(),
+            batch_size: 500,
+            idle_poll: Duration::from_millis(200),
+        }
+    }
+
+    /// Starts the projector (replacing a stopped or killed one).
+    pub async fn start_projector(&mut self) -> &Projector {
+        let app = projector::Application::build(self.projector_settings())
+            .await
+            .expect("projector starts");
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let status = app.status();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        self.projector = Some(Projector {
+            url,
+            status,
+            shutdown,
+            handle,
+        });
+        self.projector.as_ref().expect("just set")
+    }
+
+    /// Kills the projector mid-work (task abort: its transaction rolls back, its locks go).
+    pub fn kill_projector(&mut self) {
+        if let Some(projector) = self.projector.take() {
+            projector.handle.abort();
+        }
+    }
+
+    pub fn projector(&self) -> Option<&Projector> {
+        self.projector.as_ref()
+    }
+
+    /// The smallest checkpoint of all projections.
+    pub async fn projected(&self) -> eventstore::Position {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "select transaction_id::text, global_position from checkpoints
+             where name in ('projection:resources', 'projection:bookings', 'projection:daily_stats')",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("checkpoints");
+        if rows.len() < 3 {
+            return eventstore::Position::START;
+        }
+        rows.into_iter()
+            .map(|(xid, pos)| eventstore::Position::new(xid.parse().unwrap_or(0), pos))
+            .min()
+            .unwrap_or(eventstore::Position::START)
+    }
+
+    /// The position of the newest event in the store.
+    pub async fn head(&self) -> eventstore::Position {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "select transaction_id::text, global_position from events
+             order by transaction_id desc, global_position desc limit 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .expect("head");
+        row.map_or(eventstore::Position::START, |(xid, pos)| {
+            eventstore::Position::new(xid.parse().unwrap_or(0), pos)
+        })
+    }
+
+    /// Waits until every projection has applied every event in the store.
+    pub async fn wait_for_projections(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (head, projected) = (self.head().await, self.projected().await);
+            if projected >= head {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "projections at {projected}, store at {head}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs `projector replay` with these arguments against this world's database.
+    pub async fn replay(&self, args: &[&str]) -> projector::replay::Report {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let options = projector::replay::Options::parse(&args).expect("valid replay options");
+        projector::replay::run(&self.database_url, &options)
+            .await
+            .expect("replay runs")
+    }
+
     /// Stops everything and drops the database and the stream.
     pub async fn cleanup(self) {
+        if let Some(projector) = self.projector {
+            projector.shutdown.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(10), projector.handle).await;
+        }
         for instance in self.instances {
             instance.stop().await;
         }

@@ -6,11 +6,25 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 
-/// The advisory-lock keys of the leader roles (class 0x426b = "Bk").
-#[derive(Clone, Copy, Debug)]
+/// The leader roles; each is one advisory lock (class 0x426b = "Bk").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    Relay = 1,
-    HoldSweeper = 2,
+    /// command-api's relay to NATS.
+    Relay,
+    /// command-api's hold sweeper.
+    HoldSweeper,
+    /// The projector worker of one projection (by a stable number).
+    Projection(u8),
+}
+
+impl Role {
+    fn key(self) -> i32 {
+        match self {
+            Role::Relay => 1,
+            Role::HoldSweeper => 2,
+            Role::Projection(n) => 100 + i32::from(n),
+        }
+    }
 }
 
 const LOCK_CLASS: i32 = 0x426b;
@@ -25,7 +39,7 @@ pub async fn acquire(
     loop {
         let acquired: bool = sqlx::query_scalar("select pg_try_advisory_lock($1, $2)")
             .bind(LOCK_CLASS)
-            .bind(role as i32)
+            .bind(role.key())
             .fetch_one(&mut *conn)
             .await?;
         if acquired {

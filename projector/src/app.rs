@@ -1,0 +1,126 @@
+//! `Application`: the projector assembled: one worker per projection, plus health and metrics.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use eventstore::db::DbSettings;
+use platform::health::Check;
+use readmodel::cache::{Keys, RedisCache};
+use readmodel::projections::Projection;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::worker::{Worker, WorkerContext, WorkerStatus};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: PgPool,
+    workers: Vec<Worker>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        platform::metrics::handle();
+        let db = DbSettings {
+            max_connections: settings.database_max_connections,
+            ..DbSettings::new(&settings.database_url, "projector")
+        };
+        let pool = db.pool()?;
+        eventstore::db::migrate(&pool)
+            .await
+            .context("cannot run the database migrations")?;
+        let nats = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(&settings.nats_url)
+            .await
+            .context("cannot set up the NATS client")?;
+        let cache =
+            RedisCache::connect_lazy(&settings.redis_url, Keys::new(&settings.redis_key_prefix))
+                .context("REDIS_URL is not a Redis URL")?;
+        let context = WorkerContext {
+            db,
+            pool: pool.clone(),
+            nats: nats.clone(),
+            stream: settings.nats_stream.clone(),
+            subject_prefix: settings.nats_subject_prefix.clone(),
+            consumer_prefix: settings.consumer_prefix.clone(),
+            changed_subject: settings.changed_subject.clone(),
+            cache: cache.clone(),
+            batch_size: settings.batch_size,
+            idle_poll: settings.idle_poll,
+        };
+        let workers = Projection::ALL
+            .into_iter()
+            .map(|projection| Worker::new(projection, context.clone()))
+            .collect();
+        let router = platform::health::router(readiness_checks(pool.clone(), nats, cache))
+            .fallback(platform::problem::not_found_fallback);
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        Ok(Self {
+            listener,
+            router,
+            pool,
+            workers,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The workers' counters, by projection name.
+    pub fn status(&self) -> HashMap<&'static str, WorkerStatus> {
+        self.workers
+            .iter()
+            .map(|worker| (worker.projection().name(), worker.status()))
+            .collect()
+    }
+
+    /// Serves and projects until `shutdown`; like command-api, everything runs inside this one
+    /// future, so aborting it stops the workers and releases their leader locks.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = ?self.listener.local_addr().ok(), "projector listening");
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let workers = futures::future::join_all(
+            self.workers
+                .into_iter()
+                .map(|worker| worker.run(shutdown.clone())),
+        );
+        let (served, _) = tokio::join!(serve, workers);
+        self.pool.close().await;
+        served.context("the HTTP server failed")
+    }
+}
+
+fn readiness_checks(
+    pool: PgPool,
+    nats: async_nats::Client,
+    cache: RedisCache,
+) -> Vec<(&'static str, Check)> {
+    let postgres: Check = Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move { eventstore::db::ping(&pool).await.map_err(|e| e.to_string()) })
+    });
+    let nats: Check = Arc::new(move || {
+        let state = nats.connection_state();
+        Box::pin(async move {
+            match state {
+                async_nats::connection::State::Connected => Ok(()),
+                other => Err(other.to_string()),
+            }
+        })
+    });
+    let redis: Check = Arc::new(move || {
+        let cache = cache.clone();
+        Box::pin(async move { cache.ping().await.map_err(|e| e.to_string()) })
+    });
+    vec![("postgres", postgres), ("nats", nats), ("redis", redis)]
+}

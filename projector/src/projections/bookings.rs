@@ -1,0 +1,350 @@
+//! Projection `bookings` → `read.bookings` and `read.busy` (the blocked period of each live
+//! booking, per unit, which availability is computed from).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use domain::event::BookingStatus;
+use domain::{Event, Period};
+use serde_json::Value;
+use sqlx::postgres::types::PgRange;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::{Applied, ApplyError, Touched, diff_maps};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BookingRow {
+    pub tenant_id: String,
+    pub resource_id: Uuid,
+    pub customer_id: String,
+    pub status: BookingStatus,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub blocked: Period,
+    pub quantity: i32,
+    pub units: Vec<i32>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A row of `read.busy`: (booking, unit) → blocked period.
+type BusyRow = (Uuid, i32);
+
+#[derive(Debug, Default)]
+pub struct State {
+    rows: BTreeMap<Uuid, BookingRow>,
+    dirty: BTreeSet<Uuid>,
+    /// Only filled by `load_all`, to verify `read.busy` itself.
+    busy: BTreeMap<BusyRow, (DateTime<Utc>, DateTime<Utc>)>,
+}
+
+const COLUMNS: &str = "booking_id, tenant_id, resource_id, customer_id, status, start_at, end_at, \
+                       blocked_start, blocked_end, quantity, units, expires_at, metadata, version, \
+                       created_at, updated_at";
+
+fn status(raw: &str) -> Result<BookingStatus, sqlx::Error> {
+    serde_json::from_value(Value::String(raw.to_owned()))
+        .map_err(|err| sqlx::Error::Decode(Box::new(err)))
+}
+
+impl State {
+    async fn select(
+        conn: &mut PgConnection,
+        sql: &str,
+        ids: Option<&[Uuid]>,
+    ) -> Result<State, sqlx::Error> {
+        let mut query = sqlx::query(sql);
+        if let Some(ids) = ids {
+            query = query.bind(ids);
+        }
+        let mut rows = BTreeMap::new();
+        for row in query.fetch_all(conn).await? {
+            let blocked = Period::new(row.try_get("blocked_start")?, row.try_get("blocked_end")?)
+                .map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+            rows.insert(
+                row.try_get("booking_id")?,
+                BookingRow {
+                    tenant_id: row.try_get("tenant_id")?,
+                    resource_id: row.try_get("resource_id")?,
+                    customer_id: row.try_get("customer_id")?,
+                    status: status(row.try_get("status")?)?,
+                    start_at: row.try_get("start_at")?,
+                    end_at: row.try_get("end_at")?,
+                    blocked,
+                    quantity: row.try_get("quantity")?,
+                    units: row.try_get("units")?,
+                    expires_at: row.try_get("expires_at")?,
+                    metadata: row.try_get("metadata")?,
+                    version: row.try_get("version")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                },
+            );
+        }
+        Ok(State {
+            rows,
+            ..State::default()
+        })
+    }
+
+    pub async fn load(
+        conn: &mut PgConnection,
+        schema: &str,
+        events: &[Applied],
+    ) -> Result<State, sqlx::Error> {
+        let ids: Vec<Uuid> = events
+            .iter()
+            .filter(|e| e.event.stream_type() == domain::StreamType::Booking)
+            .map(|e| e.stream_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(State::default());
+        }
+        let sql = format!("select {COLUMNS} from {schema}.bookings where booking_id = any($1)");
+        Self::select(conn, &sql, Some(&ids)).await
+    }
+
+    pub async fn load_all(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
+        let mut state = Self::select(
+            conn,
+            &format!("select {COLUMNS} from {schema}.bookings"),
+            None,
+        )
+        .await?;
+        let busy: Vec<(Uuid, i32, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(&format!(
+            "select booking_id, unit, lower(during), upper(during) from {schema}.busy"
+        ))
+        .fetch_all(conn)
+        .await?;
+        state.busy = busy
+            .into_iter()
+            .map(|(booking, unit, start, end)| ((booking, unit), (start, end)))
+            .collect();
+        Ok(state)
+    }
+
+    pub fn apply(&mut self, applied: &Applied, touched: &mut Touched) -> Result<(), ApplyError> {
+        let id = applied.stream_id;
+        if let Event::BookingPlaced(placed) = &applied.event {
+            let row = BookingRow {
+                tenant_id: applied.tenant.clone(),
+                resource_id: placed.resource_id.0,
+                customer_id: placed.customer_id.0.clone(),
+                status: placed.status,
+                start_at: placed.period.start(),
+                end_at: placed.period.end(),
+                blocked: placed.blocked,
+                quantity: i32::try_from(placed.quantity).unwrap_or(i32::MAX),
+                units: placed
+                    .units
+                    .iter()
+                    .map(|u| i32::try_from(*u).unwrap_or(i32::MAX))
+                    .collect(),
+                expires_at: placed.expires_at,
+                metadata: Value::Object(placed.metadata.clone()),
+                version: applied.version,
+                created_at: applied.at,
+                updated_at: applied.at,
+            };
+            touched.busy(&applied.tenant, row.resource_id, row.blocked);
+            self.rows.insert(id, row);
+            self.dirty.insert(id);
+            return Ok(());
+        }
+        if applied.event.stream_type() != domain::StreamType::Booking {
+            return Ok(());
+        }
+        let row = self
+            .rows
+            .get_mut(&id)
+            .ok_or(ApplyError::Unknown(applied.event_id, "booking"))?;
+        let freed = match &applied.event {
+            Event::BookingConfirmed(_) | Event::BookingApproved(_) => {
+                row.status = BookingStatus::Confirmed;
+                row.expires_at = None;
+                false
+            }
+            Event::BookingSubmittedForApproval(_) => {
+                row.status = BookingStatus::Pending;
+                row.expires_at = None;
+                false
+            }
+            Event::BookingDeclined(_) => {
+                row.status = BookingStatus::Declined;
+                true
+            }
+            Event::BookingCancelled(_) => {
+                row.status = BookingStatus::Cancelled;
+                true
+            }
+            Event::HoldExpired(_) => {
+                row.status = BookingStatus::Expired;
+                true
+            }
+            Event::BookingRescheduled(moved) => {
+                touched.busy(&applied.tenant, row.resource_id, row.blocked);
+                row.start_at = moved.period.start();
+                row.end_at = moved.period.end();
+                row.blocked = moved.blocked;
+                row.units = moved
+                    .units
+                    .iter()
+                    .map(|u| i32::try_from(*u).unwrap_or(i32::MAX))
+                    .collect();
+                true
+            }
+            _ => false,
+        };
+        if freed {
+            touched.busy(&applied.tenant, row.resource_id, row.blocked);
+        }
+        row.version = applied.version;
+        row.updated_at = applied.at;
+        self.dirty.insert(id);
+        Ok(())
+    }
+
+    pub async fn write(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(Uuid, &BookingRow)> = self
+            .dirty
+            .iter()
+            .filter_map(|id| self.rows.get(id).map(|row| (*id, row)))
+            .collect();
+        let units: Vec<String> = rows
+            .iter()
+            .map(|(_, r)| {
+                let list: Vec<String> = r.units.iter().map(i32::to_string).collect();
+                format!("{{{}}}", list.join(","))
+            })
+            .collect();
+        let sql = format!(
+            "insert into {schema}.bookings ({COLUMNS})
+             select x.id, x.tenant, x.resource, x.customer, x.status, x.start_at, x.end_at,
+                    x.blocked_start, x.blocked_end, x.quantity, x.units::int[], x.expires_at,
+                    x.metadata, x.version, x.created_at, x.updated_at
+             from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[],
+                         $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[],
+                         $10::int[], $11::text[], $12::timestamptz[], $13::jsonb[], $14::bigint[],
+                         $15::timestamptz[], $16::timestamptz[])
+                  as x(id, tenant, resource, customer, status, start_at, end_at, blocked_start,
+                       blocked_end, quantity, units, expires_at, metadata, version, created_at,
+                       updated_at)
+             on conflict (booking_id) do update set
+                 status = excluded.status, start_at = excluded.start_at, end_at = excluded.end_at,
+                 blocked_start = excluded.blocked_start, blocked_end = excluded.blocked_end,
+                 units = excluded.units, expires_at = excluded.expires_at,
+                 version = excluded.version, updated_at = excluded.updated_at"
+        );
+        sqlx::query(&sql)
+            .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.tenant_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|(_, r)| r.resource_id).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.customer_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.status.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|(_, r)| r.start_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, r)| r.end_at).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.blocked.start())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.blocked.end())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|(_, r)| r.quantity).collect::<Vec<_>>())
+            .bind(&units)
+            .bind(rows.iter().map(|(_, r)| r.expires_at).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.metadata.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|(_, r)| r.version).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, r)| r.created_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, r)| r.updated_at).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+
+        // Busy rows follow the bookings: replace those of every changed booking.
+        sqlx::query(&format!(
+            "delete from {schema}.busy where booking_id = any($1)"
+        ))
+        .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+        let busy: Vec<(Uuid, i32, &BookingRow)> = rows
+            .iter()
+            .filter(|(_, r)| r.status.holds_capacity())
+            .flat_map(|(id, r)| r.units.iter().map(move |unit| (*id, *unit, *r)))
+            .collect();
+        if !busy.is_empty() {
+            sqlx::query(&format!(
+                "insert into {schema}.busy (booking_id, unit, tenant_id, resource_id, during)
+                 select b, u, t, r, d from unnest($1::uuid[], $2::int[], $3::text[], $4::uuid[],
+                                                  $5::tstzrange[]) as x(b, u, t, r, d)"
+            ))
+            .bind(busy.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+            .bind(busy.iter().map(|(_, unit, _)| *unit).collect::<Vec<_>>())
+            .bind(
+                busy.iter()
+                    .map(|(_, _, r)| r.tenant_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                busy.iter()
+                    .map(|(_, _, r)| r.resource_id)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                busy.iter()
+                    .map(|(_, _, r)| PgRange::from(r.blocked.start()..r.blocked.end()))
+                    .collect::<Vec<_>>(),
+            )
+            .execute(conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// See [`super::State::written`].
+    pub fn written(&mut self) {
+        self.dirty.clear();
+    }
+
+    pub fn differences(&self, live: &State) -> Vec<String> {
+        let mut out = diff_maps("booking", &self.rows, &live.rows);
+        let expected: BTreeMap<BusyRow, (DateTime<Utc>, DateTime<Utc>)> = self
+            .rows
+            .iter()
+            .filter(|(_, r)| r.status.holds_capacity())
+            .flat_map(|(id, r)| {
+                r.units
+                    .iter()
+                    .map(move |unit| ((*id, *unit), (r.blocked.start(), r.blocked.end())))
+            })
+            .collect();
+        out.extend(diff_maps("busy", &expected, &live.busy));
+        out
+    }
+}

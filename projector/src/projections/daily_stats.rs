@@ -1,0 +1,420 @@
+//! Projection `daily_stats` → `read.daily_stats`: per resource and local day (in the resource's
+//! zone), how many bookings there are, how many were cancelled, and the unit-minutes booked.
+//!
+//! - `bookings` counts bookings that start that day and were placed or confirmed (pending or
+//!   confirmed; a hold counts once it is confirmed, a declined request stops counting);
+//! - `cancellations` counts live bookings cancelled, on their start day;
+//! - `booked_minutes` is the unit-minutes of live bookings within each day they span.
+//!
+//! It keeps its own memory (`read.stats_resources`, `read.stats_bookings`) so it depends on no
+//! other projection's progress. Changes are deltas, written with additive upserts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use domain::{Event, Period};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Applied, ApplyError, diff_maps};
+
+/// What one booking currently contributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsBooking {
+    pub resource_id: Uuid,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub quantity: i32,
+    pub live: bool,
+    pub counted: bool,
+}
+
+/// A day's figures (or, during a live batch, the change to them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Day {
+    pub tenant_id: String,
+    pub bookings: i64,
+    pub cancellations: i64,
+    pub booked_minutes: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    zones: BTreeMap<Uuid, String>,
+    bookings: BTreeMap<Uuid, StatsBooking>,
+    days: BTreeMap<(Uuid, NaiveDate), Day>,
+    dirty_zones: BTreeSet<Uuid>,
+    dirty_bookings: BTreeSet<Uuid>,
+}
+
+/// Unit-minutes of `[start, end)` × `quantity` falling in each local day of `tz`.
+fn minutes_by_day(
+    tz: Tz,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    quantity: i32,
+) -> Vec<(NaiveDate, i64)> {
+    let Ok(period) = Period::new(start, end) else {
+        return Vec::new();
+    };
+    readmodel::cache::days_touched(tz, &period)
+        .into_iter()
+        .filter_map(|day| {
+            let span = readmodel::cache::day_span(tz, day)?;
+            let part = span.intersect(&period)?;
+            Some((day, part.duration().num_minutes() * i64::from(quantity)))
+        })
+        .collect()
+}
+
+impl State {
+    pub async fn load(
+        conn: &mut PgConnection,
+        schema: &str,
+        events: &[Applied],
+    ) -> Result<State, sqlx::Error> {
+        let resources: Vec<Uuid> = events
+            .iter()
+            .filter_map(|e| resource_of(&e.event))
+            .collect();
+        let bookings: Vec<Uuid> = events
+            .iter()
+            .filter(|e| e.event.stream_type() == domain::StreamType::Booking)
+            .map(|e| e.stream_id)
+            .collect();
+        let mut state = State::default();
+        if !resources.is_empty() {
+            state.zones = Self::zones(conn, schema, Some(&resources)).await?;
+        }
+        if !bookings.is_empty() {
+            state.bookings = Self::bookings(conn, schema, Some(&bookings)).await?;
+        }
+        Ok(state)
+    }
+
+    pub async fn load_all(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
+        let rows: Vec<(Uuid, NaiveDate, String, i32, i32, i64)> = sqlx::query_as(&format!(
+            "select resource_id, day, tenant_id, bookings, cancellations, booked_minutes
+             from {schema}.daily_stats"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(State {
+            zones: Self::zones(conn, schema, None).await?,
+            bookings: Self::bookings(conn, schema, None).await?,
+            days: rows
+                .into_iter()
+                .map(
+                    |(resource, day, tenant_id, bookings, cancellations, booked_minutes)| {
+                        let day_stats = Day {
+                            tenant_id,
+                            bookings: i64::from(bookings),
+                            cancellations: i64::from(cancellations),
+                            booked_minutes,
+                        };
+                        ((resource, day), day_stats)
+                    },
+                )
+                .collect(),
+            ..State::default()
+        })
+    }
+
+    async fn zones(
+        conn: &mut PgConnection,
+        schema: &str,
+        ids: Option<&[Uuid]>,
+    ) -> Result<BTreeMap<Uuid, String>, sqlx::Error> {
+        let sql = format!(
+            "select resource_id, time_zone from {schema}.stats_resources{}",
+            if ids.is_some() {
+                " where resource_id = any($1)"
+            } else {
+                ""
+            }
+        );
+        let mut query = sqlx::query_as::<_, (Uuid, String)>(&sql);
+        if let Some(ids) = ids {
+            query = query.bind(ids);
+        }
+        Ok(query.fetch_all(conn).await?.into_iter().collect())
+    }
+
+    async fn bookings(
+        conn: &mut PgConnection,
+        schema: &str,
+        ids: Option<&[Uuid]>,
+    ) -> Result<BTreeMap<Uuid, StatsBooking>, sqlx::Error> {
+        let sql = format!(
+            "select booking_id, resource_id, start_at, end_at, quantity, live, counted
+             from {schema}.stats_bookings{}",
+            if ids.is_some() {
+                " where booking_id = any($1)"
+            } else {
+                ""
+            }
+        );
+        type Row = (Uuid, Uuid, DateTime<Utc>, DateTime<Utc>, i32, bool, bool);
+        let mut query = sqlx::query_as::<_, Row>(&sql);
+        if let Some(ids) = ids {
+            query = query.bind(ids);
+        }
+        Ok(query
+            .fetch_all(conn)
+            .await?
+            .into_iter()
+            .map(
+                |(id, resource_id, start_at, end_at, quantity, live, counted)| {
+                    (
+                        id,
+                        StatsBooking {
+                            resource_id,
+                            start_at,
+                            end_at,
+                            quantity,
+                            live,
+                            counted,
+                        },
+                    )
+                },
+            )
+            .collect())
+    }
+
+    fn zone(&self, resource: Uuid) -> Result<Tz, ApplyError> {
+        let name = self
+            .zones
+            .get(&resource)
+            .ok_or(ApplyError::Unknown(resource, "resource"))?;
+        name.parse().map_err(|_| ApplyError::TimeZone(name.clone()))
+    }
+
+    fn day(&mut self, tenant: &str, resource: Uuid, day: NaiveDate) -> &mut Day {
+        self.days.entry((resource, day)).or_insert_with(|| Day {
+            tenant_id: tenant.to_owned(),
+            ..Day::default()
+        })
+    }
+
+    /// Adds (`sign` = 1) or removes (−1) a booking's minutes.
+    fn minutes(&mut self, tenant: &str, tz: Tz, booking: &StatsBooking, sign: i64) {
+        for (day, minutes) in minutes_by_day(tz, booking.start_at, booking.end_at, booking.quantity)
+        {
+            self.day(tenant, booking.resource_id, day).booked_minutes += sign * minutes;
+        }
+    }
+
+    fn count(&mut self, tenant: &str, tz: Tz, booking: &StatsBooking, sign: i64) {
+        let day = booking.start_at.with_timezone(&tz).date_naive();
+        self.day(tenant, booking.resource_id, day).bookings += sign;
+    }
+
+    pub fn apply(&mut self, applied: &Applied) -> Result<(), ApplyError> {
+        let tenant = applied.tenant.as_str();
+        let id = applied.stream_id;
+        match &applied.event {
+            Event::ResourceCreated(created) => {
+                self.zones
+                    .insert(id, created.spec.time_zone.name().to_owned());
+                self.dirty_zones.insert(id);
+                return Ok(());
+            }
+            Event::BookingPlaced(placed) => {
+                let tz = self.zone(placed.resource_id.0)?;
+                let live = placed.status.holds_capacity()
+                    && placed.status != domain::event::BookingStatus::Held;
+                let booking = StatsBooking {
+                    resource_id: placed.resource_id.0,
+                    start_at: placed.period.start(),
+                    end_at: placed.period.end(),
+                    quantity: i32::try_from(placed.quantity).unwrap_or(i32::MAX),
+                    live,
+                    counted: live,
+                };
+                if live {
+                    self.count(tenant, tz, &booking, 1);
+                    self.minutes(tenant, tz, &booking, 1);
+                }
+                self.bookings.insert(id, booking);
+                self.dirty_bookings.insert(id);
+                return Ok(());
+            }
+            _ => {}
+        }
+        if applied.event.stream_type() != domain::StreamType::Booking {
+            return Ok(());
+        }
+        let mut booking = self
+            .bookings
+            .get(&id)
+            .cloned()
+            .ok_or(ApplyError::Unknown(applied.event_id, "booking"))?;
+        let tz = self.zone(booking.resource_id)?;
+        match &applied.event {
+            Event::BookingConfirmed(_)
+            | Event::BookingSubmittedForApproval(_)
+            | Event::BookingApproved(_) => {
+                if !booking.counted {
+                    self.count(tenant, tz, &booking, 1);
+                    booking.counted = true;
+                }
+                if !booking.live {
+                    self.minutes(tenant, tz, &booking, 1);
+                    booking.live = true;
+                }
+            }
+            Event::BookingDeclined(_) => {
+                if booking.counted {
+                    self.count(tenant, tz, &booking, -1);
+                    booking.counted = false;
+                }
+                if booking.live {
+                    self.minutes(tenant, tz, &booking, -1);
+                    booking.live = false;
+                }
+            }
+            Event::BookingCancelled(_) => {
+                if booking.live {
+                    self.minutes(tenant, tz, &booking, -1);
+                    let day = booking.start_at.with_timezone(&tz).date_naive();
+                    self.day(tenant, booking.resource_id, day).cancellations += 1;
+                    booking.live = false;
+                }
+            }
+            Event::BookingRescheduled(moved) => {
+                if booking.live {
+                    self.minutes(tenant, tz, &booking, -1);
+                }
+                if booking.counted {
+                    self.count(tenant, tz, &booking, -1);
+                }
+                booking.start_at = moved.period.start();
+                booking.end_at = moved.period.end();
+                if booking.live {
+                    self.minutes(tenant, tz, &booking, 1);
+                }
+                if booking.counted {
+                    self.count(tenant, tz, &booking, 1);
+                }
+            }
+            // An expired hold never counted.
+            _ => return Ok(()),
+        }
+        self.bookings.insert(id, booking);
+        self.dirty_bookings.insert(id);
+        Ok(())
+    }
+
+    pub async fn write(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        if !self.dirty_zones.is_empty() {
+            let zones: Vec<(Uuid, &str)> = self
+                .dirty_zones
+                .iter()
+                .filter_map(|id| self.zones.get(id).map(|tz| (*id, tz.as_str())))
+                .collect();
+            sqlx::query(&format!(
+                "insert into {schema}.stats_resources (resource_id, time_zone)
+                 select * from unnest($1::uuid[], $2::text[])
+                 on conflict (resource_id) do update set time_zone = excluded.time_zone"
+            ))
+            .bind(zones.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .bind(zones.iter().map(|(_, tz)| *tz).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.dirty_bookings.is_empty() {
+            let rows: Vec<(Uuid, &StatsBooking)> = self
+                .dirty_bookings
+                .iter()
+                .filter_map(|id| self.bookings.get(id).map(|b| (*id, b)))
+                .collect();
+            sqlx::query(&format!(
+                "insert into {schema}.stats_bookings
+                     (booking_id, resource_id, start_at, end_at, quantity, live, counted)
+                 select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
+                                      $5::int[], $6::bool[], $7::bool[])
+                 on conflict (booking_id) do update set
+                     start_at = excluded.start_at, end_at = excluded.end_at,
+                     live = excluded.live, counted = excluded.counted"
+            ))
+            .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, b)| b.resource_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, b)| b.start_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, b)| b.end_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, b)| b.quantity).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, b)| b.live).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, b)| b.counted).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.days.is_empty() {
+            let days: Vec<(&(Uuid, NaiveDate), &Day)> = self.days.iter().collect();
+            sqlx::query(&format!(
+                "insert into {schema}.daily_stats
+                     (resource_id, day, tenant_id, bookings, cancellations, booked_minutes)
+                 select * from unnest($1::uuid[], $2::date[], $3::text[], $4::int[], $5::int[],
+                                      $6::bigint[])
+                 on conflict (resource_id, day) do update set
+                     bookings = daily_stats.bookings + excluded.bookings,
+                     cancellations = daily_stats.cancellations + excluded.cancellations,
+                     booked_minutes = daily_stats.booked_minutes + excluded.booked_minutes"
+            ))
+            .bind(days.iter().map(|((r, _), _)| *r).collect::<Vec<_>>())
+            .bind(days.iter().map(|((_, d), _)| *d).collect::<Vec<_>>())
+            .bind(
+                days.iter()
+                    .map(|(_, d)| d.tenant_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                days.iter()
+                    .map(|(_, d)| i32::try_from(d.bookings).unwrap_or(i32::MAX))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                days.iter()
+                    .map(|(_, d)| i32::try_from(d.cancellations).unwrap_or(i32::MAX))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                days.iter()
+                    .map(|(_, d)| d.booked_minutes)
+                    .collect::<Vec<_>>(),
+            )
+            .execute(conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// See [`super::State::written`].
+    pub fn written(&mut self) {
+        self.dirty_zones.clear();
+        self.dirty_bookings.clear();
+        // Days are written as increments: once written, only new changes may follow.
+        self.days.clear();
+    }
+
+    pub fn differences(&self, live: &State) -> Vec<String> {
+        let mut out = diff_maps("stats day", &self.days, &live.days);
+        out.extend(diff_maps("stats booking", &self.bookings, &live.bookings));
+        out.extend(diff_maps("stats zone", &self.zones, &live.zones));
+        out
+    }
+}
+
+fn resource_of(event: &Event) -> Option<Uuid> {
+    match event {
+        Event::ResourceCreated(e) => Some(e.resource_id.0),
+        Event::BookingPlaced(e) => Some(e.resource_id.0),
+        Event::BookingConfirmed(e)
+        | Event::BookingSubmittedForApproval(e)
+        | Event::BookingApproved(e)
+        | Event::BookingDeclined(e)
+        | Event::BookingCancelled(e)
+        | Event::HoldExpired(e) => Some(e.resource_id.0),
+        Event::BookingRescheduled(e) => Some(e.resource_id.0),
+        _ => None,
+    }
+}

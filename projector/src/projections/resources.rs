@@ -1,0 +1,246 @@
+//! Projection `resources` → `read.resources`: each resource with its hours, policy and
+//! blackouts, as query-api serves it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use domain::Event;
+use domain::resource::{Blackout, ResourceSpec};
+use serde_json::Value;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::{Applied, Touched, diff_maps};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceRow {
+    pub tenant_id: String,
+    pub name: String,
+    pub kind: String,
+    pub capacity: i32,
+    pub time_zone: String,
+    pub opening_hours: Option<Value>,
+    pub policy: Value,
+    pub blackouts: Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    rows: BTreeMap<Uuid, ResourceRow>,
+    dirty: BTreeSet<Uuid>,
+}
+
+const COLUMNS: &str = "resource_id, tenant_id, name, kind, capacity, time_zone, opening_hours, \
+                       policy, blackouts, version, created_at, updated_at";
+
+impl State {
+    async fn select(
+        conn: &mut PgConnection,
+        sql: &str,
+        ids: Option<&[Uuid]>,
+    ) -> Result<State, sqlx::Error> {
+        let mut query = sqlx::query(sql);
+        if let Some(ids) = ids {
+            query = query.bind(ids);
+        }
+        let mut rows = BTreeMap::new();
+        for row in query.fetch_all(conn).await? {
+            rows.insert(
+                row.try_get("resource_id")?,
+                ResourceRow {
+                    tenant_id: row.try_get("tenant_id")?,
+                    name: row.try_get("name")?,
+                    kind: row.try_get("kind")?,
+                    capacity: row.try_get("capacity")?,
+                    time_zone: row.try_get("time_zone")?,
+                    opening_hours: row.try_get("opening_hours")?,
+                    policy: row.try_get("policy")?,
+                    blackouts: row.try_get("blackouts")?,
+                    version: row.try_get("version")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                },
+            );
+        }
+        Ok(State {
+            rows,
+            dirty: BTreeSet::new(),
+        })
+    }
+
+    pub async fn load(
+        conn: &mut PgConnection,
+        schema: &str,
+        events: &[Applied],
+    ) -> Result<State, sqlx::Error> {
+        let ids: Vec<Uuid> = events
+            .iter()
+            .filter(|e| e.event.stream_type() == domain::StreamType::Resource)
+            .map(|e| e.stream_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(State::default());
+        }
+        let sql = format!("select {COLUMNS} from {schema}.resources where resource_id = any($1)");
+        Self::select(conn, &sql, Some(&ids)).await
+    }
+
+    pub async fn load_all(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
+        Self::select(
+            conn,
+            &format!("select {COLUMNS} from {schema}.resources"),
+            None,
+        )
+        .await
+    }
+
+    fn spec_into(row: &mut ResourceRow, spec: &ResourceSpec) {
+        row.name = spec.name.clone();
+        row.kind = spec.kind.clone();
+        row.capacity = i32::try_from(spec.capacity).unwrap_or(i32::MAX);
+        row.time_zone = spec.time_zone.name().to_owned();
+        row.opening_hours = spec
+            .opening_hours
+            .as_ref()
+            .and_then(|hours| serde_json::to_value(hours).ok());
+        row.policy = serde_json::to_value(spec.policy).unwrap_or(Value::Null);
+    }
+
+    pub fn apply(&mut self, applied: &Applied, touched: &mut Touched) {
+        let id = applied.stream_id;
+        match &applied.event {
+            Event::ResourceCreated(created) => {
+                let mut row = ResourceRow {
+                    tenant_id: applied.tenant.clone(),
+                    name: String::new(),
+                    kind: String::new(),
+                    capacity: 0,
+                    time_zone: String::new(),
+                    opening_hours: None,
+                    policy: Value::Null,
+                    blackouts: Value::Array(Vec::new()),
+                    version: applied.version,
+                    created_at: applied.at,
+                    updated_at: applied.at,
+                };
+                Self::spec_into(&mut row, &created.spec);
+                self.rows.insert(id, row);
+            }
+            Event::ResourceUpdated(updated) => {
+                let Some(row) = self.rows.get_mut(&id) else {
+                    return;
+                };
+                Self::spec_into(row, &updated.spec);
+            }
+            Event::BlackoutAdded(added) => {
+                let Some(row) = self.rows.get_mut(&id) else {
+                    return;
+                };
+                let blackout = Blackout {
+                    id: added.blackout_id,
+                    period: added.period,
+                    reason: added.reason.clone(),
+                };
+                if let (Value::Array(list), Ok(value)) =
+                    (&mut row.blackouts, serde_json::to_value(blackout))
+                {
+                    list.push(value);
+                }
+            }
+            Event::BlackoutRemoved(removed) => {
+                let Some(row) = self.rows.get_mut(&id) else {
+                    return;
+                };
+                let gone = removed.blackout_id.to_string();
+                if let Value::Array(list) = &mut row.blackouts {
+                    list.retain(|b| b["id"].as_str() != Some(gone.as_str()));
+                }
+            }
+            _ => return,
+        }
+        if let Some(row) = self.rows.get_mut(&id) {
+            row.version = applied.version;
+            row.updated_at = applied.at;
+            self.dirty.insert(id);
+            touched.resource(&applied.tenant, id);
+        }
+    }
+
+    pub async fn write(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(&Uuid, &ResourceRow)> = self
+            .dirty
+            .iter()
+            .filter_map(|id| self.rows.get_key_value(id))
+            .collect();
+        let sql = format!(
+            "insert into {schema}.resources ({COLUMNS})
+             select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
+                                  $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::bigint[],
+                                  $11::timestamptz[], $12::timestamptz[])
+             on conflict (resource_id) do update set
+                 name = excluded.name, kind = excluded.kind, capacity = excluded.capacity,
+                 time_zone = excluded.time_zone, opening_hours = excluded.opening_hours,
+                 policy = excluded.policy, blackouts = excluded.blackouts,
+                 version = excluded.version, updated_at = excluded.updated_at"
+        );
+        sqlx::query(&sql)
+            .bind(rows.iter().map(|(id, _)| **id).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.tenant_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.kind.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|(_, r)| r.capacity).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.time_zone.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.opening_hours.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.policy.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.blackouts.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|(_, r)| r.version).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, r)| r.created_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, r)| r.updated_at).collect::<Vec<_>>())
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// See [`super::State::written`].
+    pub fn written(&mut self) {
+        self.dirty.clear();
+    }
+
+    pub fn differences(&self, live: &State) -> Vec<String> {
+        diff_maps("resource", &self.rows, &live.rows)
+    }
+}
