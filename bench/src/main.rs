@@ -22,6 +22,8 @@ use platform::auth::{Claims, Role, TokenKeys};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+mod seed;
+
 #[derive(Debug, Clone)]
 struct Options {
     url: String,
@@ -90,6 +92,20 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("commands") => commands(options(&args[1..])?).await,
+        Some("seed-events") => {
+            let events: u64 = args
+                .get(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1_000_000);
+            let url = std::env::var("DATABASE_URL").context("DATABASE_URL is required")?;
+            let started = Instant::now();
+            let written = seed::seed(&url, events, 1000, "seeded").await?;
+            println!(
+                "seeded {written} events in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         _ => bail!(
             "usage: bench commands [--url URL] [--resources N] [--concurrency C] [--seconds S] [--rate R] [--json FILE]"
         ),

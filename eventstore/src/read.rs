@@ -27,11 +27,13 @@ pub struct RecordedEvent {
     pub metadata: Value,
 }
 
-const COLUMNS: &str = "global_position, transaction_id::text as transaction_id, tenant_id, \
+// The text form of the xid gets its own name: aliasing it `transaction_id` would make
+// `order by transaction_id` sort by the text ("999" after "1000") instead of the xid.
+const COLUMNS: &str = "global_position, transaction_id::text as xid_text, tenant_id, \
      stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at";
 
 fn from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
-    let xid: String = row.try_get("transaction_id")?;
+    let xid: String = row.try_get("xid_text")?;
     let transaction_id = xid
         .parse()
         .map_err(|_| sqlx::Error::Decode("xid8 is not a number".into()))?;

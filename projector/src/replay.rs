@@ -15,7 +15,7 @@
 //!   `replay_until` for inspection; live tables are untouched.
 
 use std::fmt;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Write as _};
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ use readmodel::projections::Projection;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
-use crate::projections::{Applied, State, Touched};
+use crate::projections::{Applied, State, Touched, Write};
 
 /// What to replay and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -180,7 +180,8 @@ pub async fn run(database_url: &str, options: &Options) -> anyhow::Result<Report
                 .await?;
             for (projection, state) in &replay.states {
                 create_shadow(&mut conn, *projection, "replay_until").await?;
-                state.write(&mut conn, "replay_until").await?;
+                state.write(&mut conn, "replay_until", Write::Fresh).await?;
+                index_shadow(&mut conn, *projection, "replay_until").await?;
             }
             eprintln!(
                 "the read models as of {} are in schema replay_until",
@@ -346,7 +347,8 @@ async fn rebuild(
         .await?;
     for (projection, state) in &mut replay.states {
         create_shadow(conn, *projection, "replay").await?;
-        state.write(conn, "replay").await?;
+        state.write(conn, "replay", Write::Fresh).await?;
+        index_shadow(conn, *projection, "replay").await?;
         state.written();
     }
     let projections: Vec<Projection> = replay.states.iter().map(|(p, _)| *p).collect();
@@ -379,7 +381,7 @@ async fn rebuild(
                 let _ = state.apply(&applied, &mut Touched::default());
             }
         }
-        state.write(&mut tx, "replay").await?;
+        state.write(&mut tx, "replay", Write::Upsert).await?;
         state.written();
         swap(&mut tx, projection).await?;
         let position = live_position.max(replay.cursor);
@@ -407,6 +409,8 @@ async fn rebuild(
     Ok(())
 }
 
+/// Empty copies of the projection's tables, without indexes: loading first and indexing after
+/// is several times faster than maintaining the indexes row by row.
 async fn create_shadow(
     conn: &mut PgConnection,
     projection: Projection,
@@ -417,10 +421,58 @@ async fn create_shadow(
             .execute(&mut *conn)
             .await?;
         sqlx::query(&format!(
-            "create table {schema}.{table} (like read.{table} including all)"
+            "create table {schema}.{table} (like read.{table} including defaults including constraints)"
         ))
         .execute(&mut *conn)
         .await?;
+    }
+    Ok(())
+}
+
+/// Gives the shadow tables the live tables' keys and indexes, under the same names (names are
+/// per schema, so after the swap they are exactly what the migrations created).
+async fn index_shadow(
+    conn: &mut PgConnection,
+    projection: Projection,
+    schema: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("set maintenance_work_mem = '256MB'")
+        .execute(&mut *conn)
+        .await?;
+    for table in projection.tables() {
+        let constraints: Vec<(String, String)> = sqlx::query_as(
+            "select conname::text, pg_get_constraintdef(oid) from pg_constraint
+             where conrelid = ('read.' || $1)::regclass and contype in ('p', 'u', 'x')",
+        )
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (name, definition) in &constraints {
+            sqlx::query(&format!(
+                "alter table {schema}.{table} add constraint \"{name}\" {definition}"
+            ))
+            .execute(&mut *conn)
+            .await?;
+        }
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "select indexname::text, indexdef from pg_indexes where schemaname = 'read' and tablename = $1",
+        )
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (name, definition) in indexes {
+            if constraints
+                .iter()
+                .any(|(constraint, _)| *constraint == name)
+            {
+                continue;
+            }
+            let definition = definition.replace(
+                &format!(" ON read.{table} "),
+                &format!(" ON {schema}.{table} "),
+            );
+            sqlx::query(&definition).execute(&mut *conn).await?;
+        }
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ use readmodel::projections::Projection;
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::projections::{Applied, State, Touched};
+use crate::projections::{Applied, State, Touched, Write};
 
 /// Everything a worker needs besides its projection.
 #[derive(Clone)]
@@ -343,7 +343,7 @@ impl Worker {
                 dead_letter(tx, self.projection, source, &err.to_string()).await?;
             }
         }
-        state.write(tx, "read").await?;
+        state.write(tx, "read", Write::Upsert).await?;
         self.status
             .applied
             .fetch_add(applied.len() as u64, Ordering::Relaxed);

@@ -1,10 +1,36 @@
-//! query-api: serves availability and projections (see the read-side issue).
-//!
-//! For now it migrates the database and serves `/healthz`, `/readyz` and `/metrics` on
-//! `QUERY_API_ADDR` (default `127.0.0.1:8081`), so deployments and scripts can already run it.
+//! `query-api [serve]`, `query-api migrate`, `query-api token --tenant T --role R`.
+
+use anyhow::Context;
+use query_api::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init("info,sqlx=warn");
-    projector::serve_skeleton("query-api", "QUERY_API_ADDR", "127.0.0.1:8081").await
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => {
+            let settings = Settings::from_env()?;
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(platform::shutdown::on_signal()).await
+        }
+        Some("migrate") => {
+            let settings = Settings::from_env()?;
+            let pool = eventstore::db::DbSettings::new(&settings.database_url, "migrate").pool()?;
+            eventstore::db::migrate(&pool)
+                .await
+                .context("migrations failed")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Some("token") => {
+            let token =
+                platform::auth::token_from_args(&args[1..], &query_api::config::jwt_secret())
+                    .map_err(anyhow::Error::msg)?;
+            println!("{token}");
+            Ok(())
+        }
+        Some(other) => anyhow::bail!(
+            "unknown command {other:?}; use `serve`, `migrate` or `token --tenant T --role admin|client|viewer [--sub S] [--hours H]`"
+        ),
+    }
 }

@@ -11,7 +11,8 @@
 //! computed at, then the entry. An invalidation writes a marker `{position}|` (no entry).
 //!
 //! Both writes go through one compare-and-set script: a write only lands if the key holds
-//! nothing or something older. So a fill computed before an invalidation (a slow query racing
+//! nothing or something older (or, for an entry, a marker of the same position: the entry was
+//! computed after the change the marker stands for). So a fill computed before an invalidation (a slow query racing
 //! a projector commit) can never overwrite the marker and resurrect stale data, and a marker
 //! never erases an entry computed after it.
 //!
@@ -68,10 +69,15 @@ impl Keys {
 
     pub fn day(&self, tenant: &str, resource: Uuid, day: NaiveDate) -> String {
         format!(
-            "{}avail:v{VERSION}:{tenant}:{resource}:{}",
-            self.prefix,
+            "{}{}",
+            self.resource_prefix(tenant, resource),
             day.format("%Y-%m-%d")
         )
+    }
+
+    /// What every day key of one resource starts with.
+    pub fn resource_prefix(&self, tenant: &str, resource: Uuid) -> String {
+        format!("{}avail:v{VERSION}:{tenant}:{resource}:", self.prefix)
     }
 }
 
@@ -104,7 +110,10 @@ if current then
       local cp = tonumber(string.sub(head, dot + 1))
       local nx = tonumber(ARGV[1])
       local np = tonumber(ARGV[2])
-      if cx and cp and (cx > nx or (cx == nx and cp >= np)) then
+      -- An entry at the same position as a marker already includes the change the marker
+      -- stands for, so it may replace it; anything else needs a strictly newer position.
+      local replaces_marker = (ARGV[3] ~= '') and (bar == string.len(current))
+      if cx and cp and (cx > nx or (cx == nx and (cp > np or (cp == np and not replaces_marker)))) then
         return 0
       end
     end

@@ -383,8 +383,8 @@ impl TestApp {
     /// The position of the newest event in the store.
     pub async fn head(&self) -> eventstore::Position {
         let row: Option<(String, i64)> = sqlx::query_as(
-            "select transaction_id::text, global_position from events
-             order by transaction_id desc, global_position desc limit 1",
+            "select transaction_id::text as xid, global_position from events
+             order by events.transaction_id desc, global_position desc limit 1",
         )
         .fetch_optional(&self.pool)
         .await

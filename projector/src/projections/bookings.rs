@@ -11,7 +11,7 @@ use sqlx::postgres::types::PgRange;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use super::{Applied, ApplyError, Touched, diff_maps};
+use super::{Applied, ApplyError, CHUNK, Touched, Write, diff_maps};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BookingRow {
@@ -208,15 +208,36 @@ impl State {
         Ok(())
     }
 
-    pub async fn write(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
-        if self.dirty.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<(Uuid, &BookingRow)> = self
+    pub async fn write(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        mode: Write,
+    ) -> Result<(), sqlx::Error> {
+        let all: Vec<(Uuid, &BookingRow)> = self
             .dirty
             .iter()
             .filter_map(|id| self.rows.get(id).map(|row| (*id, row)))
             .collect();
+        for rows in all.chunks(CHUNK) {
+            Self::write_rows(conn, schema, mode, rows).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_rows(
+        conn: &mut PgConnection,
+        schema: &str,
+        mode: Write,
+        rows: &[(Uuid, &BookingRow)],
+    ) -> Result<(), sqlx::Error> {
+        let on_conflict = mode.on_conflict(
+            "on conflict (booking_id) do update set
+                 status = excluded.status, start_at = excluded.start_at, end_at = excluded.end_at,
+                 blocked_start = excluded.blocked_start, blocked_end = excluded.blocked_end,
+                 units = excluded.units, expires_at = excluded.expires_at,
+                 version = excluded.version, updated_at = excluded.updated_at",
+        );
         let units: Vec<String> = rows
             .iter()
             .map(|(_, r)| {
@@ -236,11 +257,7 @@ impl State {
                   as x(id, tenant, resource, customer, status, start_at, end_at, blocked_start,
                        blocked_end, quantity, units, expires_at, metadata, version, created_at,
                        updated_at)
-             on conflict (booking_id) do update set
-                 status = excluded.status, start_at = excluded.start_at, end_at = excluded.end_at,
-                 blocked_start = excluded.blocked_start, blocked_end = excluded.blocked_end,
-                 units = excluded.units, expires_at = excluded.expires_at,
-                 version = excluded.version, updated_at = excluded.updated_at"
+             {on_conflict}"
         );
         sqlx::query(&sql)
             .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
@@ -286,13 +303,16 @@ impl State {
             .execute(&mut *conn)
             .await?;
 
-        // Busy rows follow the bookings: replace those of every changed booking.
-        sqlx::query(&format!(
-            "delete from {schema}.busy where booking_id = any($1)"
-        ))
-        .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
+        // Busy rows follow the bookings: replace those of every changed booking (fresh tables
+        // have none to replace).
+        if mode == Write::Upsert {
+            sqlx::query(&format!(
+                "delete from {schema}.busy where booking_id = any($1)"
+            ))
+            .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+        }
         let busy: Vec<(Uuid, i32, &BookingRow)> = rows
             .iter()
             .filter(|(_, r)| r.status.holds_capacity())

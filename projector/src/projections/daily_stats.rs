@@ -17,7 +17,7 @@ use domain::{Event, Period};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Applied, ApplyError, diff_maps};
+use super::{Applied, ApplyError, CHUNK, Write, diff_maps};
 
 /// What one booking currently contributes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,37 +306,46 @@ impl State {
         Ok(())
     }
 
-    pub async fn write(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
-        if !self.dirty_zones.is_empty() {
-            let zones: Vec<(Uuid, &str)> = self
-                .dirty_zones
-                .iter()
-                .filter_map(|id| self.zones.get(id).map(|tz| (*id, tz.as_str())))
-                .collect();
+    pub async fn write(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        mode: Write,
+    ) -> Result<(), sqlx::Error> {
+        let zones: Vec<(Uuid, &str)> = self
+            .dirty_zones
+            .iter()
+            .filter_map(|id| self.zones.get(id).map(|tz| (*id, tz.as_str())))
+            .collect();
+        for zones in zones.chunks(CHUNK) {
             sqlx::query(&format!(
                 "insert into {schema}.stats_resources (resource_id, time_zone)
-                 select * from unnest($1::uuid[], $2::text[])
-                 on conflict (resource_id) do update set time_zone = excluded.time_zone"
+                 select * from unnest($1::uuid[], $2::text[]) {}",
+                mode.on_conflict(
+                    "on conflict (resource_id) do update set time_zone = excluded.time_zone"
+                )
             ))
             .bind(zones.iter().map(|(id, _)| *id).collect::<Vec<_>>())
             .bind(zones.iter().map(|(_, tz)| *tz).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
         }
-        if !self.dirty_bookings.is_empty() {
-            let rows: Vec<(Uuid, &StatsBooking)> = self
-                .dirty_bookings
-                .iter()
-                .filter_map(|id| self.bookings.get(id).map(|b| (*id, b)))
-                .collect();
+        let bookings: Vec<(Uuid, &StatsBooking)> = self
+            .dirty_bookings
+            .iter()
+            .filter_map(|id| self.bookings.get(id).map(|b| (*id, b)))
+            .collect();
+        for rows in bookings.chunks(CHUNK) {
             sqlx::query(&format!(
                 "insert into {schema}.stats_bookings
                      (booking_id, resource_id, start_at, end_at, quantity, live, counted)
                  select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
-                                      $5::int[], $6::bool[], $7::bool[])
-                 on conflict (booking_id) do update set
-                     start_at = excluded.start_at, end_at = excluded.end_at,
-                     live = excluded.live, counted = excluded.counted"
+                                      $5::int[], $6::bool[], $7::bool[]) {}",
+                mode.on_conflict(
+                    "on conflict (booking_id) do update set
+                         start_at = excluded.start_at, end_at = excluded.end_at,
+                         live = excluded.live, counted = excluded.counted"
+                )
             ))
             .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, b)| b.resource_id).collect::<Vec<_>>())
@@ -348,17 +357,19 @@ impl State {
             .execute(&mut *conn)
             .await?;
         }
-        if !self.days.is_empty() {
-            let days: Vec<(&(Uuid, NaiveDate), &Day)> = self.days.iter().collect();
+        let days: Vec<(&(Uuid, NaiveDate), &Day)> = self.days.iter().collect();
+        for days in days.chunks(CHUNK) {
             sqlx::query(&format!(
                 "insert into {schema}.daily_stats
                      (resource_id, day, tenant_id, bookings, cancellations, booked_minutes)
                  select * from unnest($1::uuid[], $2::date[], $3::text[], $4::int[], $5::int[],
-                                      $6::bigint[])
-                 on conflict (resource_id, day) do update set
-                     bookings = daily_stats.bookings + excluded.bookings,
-                     cancellations = daily_stats.cancellations + excluded.cancellations,
-                     booked_minutes = daily_stats.booked_minutes + excluded.booked_minutes"
+                                      $6::bigint[]) {}",
+                mode.on_conflict(
+                    "on conflict (resource_id, day) do update set
+                         bookings = daily_stats.bookings + excluded.bookings,
+                         cancellations = daily_stats.cancellations + excluded.cancellations,
+                         booked_minutes = daily_stats.booked_minutes + excluded.booked_minutes"
+                )
             ))
             .bind(days.iter().map(|((r, _), _)| *r).collect::<Vec<_>>())
             .bind(days.iter().map(|((_, d), _)| *d).collect::<Vec<_>>())
@@ -382,7 +393,7 @@ impl State {
                     .map(|(_, d)| d.booked_minutes)
                     .collect::<Vec<_>>(),
             )
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
         }
         Ok(())

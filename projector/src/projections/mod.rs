@@ -94,6 +94,28 @@ impl Touched {
     }
 }
 
+/// How rows reach their tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Insert or update (a live batch, or a replay's catch-up).
+    Upsert,
+    /// Plain inserts into empty tables without indexes yet (a replay's bulk load).
+    Fresh,
+}
+
+impl Write {
+    /// The `on conflict …` clause to use, or nothing for fresh tables.
+    pub fn on_conflict(self, clause: &str) -> &str {
+        match self {
+            Write::Upsert => clause,
+            Write::Fresh => "",
+        }
+    }
+}
+
+/// Rows per statement: big enough to amortize round trips, small enough for memory.
+pub const CHUNK: usize = 20_000;
+
 /// The state of one projection during a batch (or a whole replay).
 #[derive(Debug)]
 pub enum State {
@@ -160,11 +182,16 @@ impl State {
     }
 
     /// Writes the changed rows to `schema`.
-    pub async fn write(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+    pub async fn write(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        mode: Write,
+    ) -> Result<(), sqlx::Error> {
         match self {
-            State::Resources(state) => state.write(conn, schema).await,
-            State::Bookings(state) => state.write(conn, schema).await,
-            State::DailyStats(state) => state.write(conn, schema).await,
+            State::Resources(state) => state.write(conn, schema, mode).await,
+            State::Bookings(state) => state.write(conn, schema, mode).await,
+            State::DailyStats(state) => state.write(conn, schema, mode).await,
         }
     }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use super::{Applied, Touched, diff_maps};
+use super::{Applied, CHUNK, Touched, Write, diff_maps};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceRow {
@@ -169,25 +169,42 @@ impl State {
         }
     }
 
-    pub async fn write(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
-        if self.dirty.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<(&Uuid, &ResourceRow)> = self
+    pub async fn write(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        mode: Write,
+    ) -> Result<(), sqlx::Error> {
+        let all: Vec<(&Uuid, &ResourceRow)> = self
             .dirty
             .iter()
             .filter_map(|id| self.rows.get_key_value(id))
             .collect();
+        for rows in all.chunks(CHUNK) {
+            Self::write_rows(conn, schema, mode, rows).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_rows(
+        conn: &mut PgConnection,
+        schema: &str,
+        mode: Write,
+        rows: &[(&Uuid, &ResourceRow)],
+    ) -> Result<(), sqlx::Error> {
+        let on_conflict = mode.on_conflict(
+            "on conflict (resource_id) do update set
+                 name = excluded.name, kind = excluded.kind, capacity = excluded.capacity,
+                 time_zone = excluded.time_zone, opening_hours = excluded.opening_hours,
+                 policy = excluded.policy, blackouts = excluded.blackouts,
+                 version = excluded.version, updated_at = excluded.updated_at",
+        );
         let sql = format!(
             "insert into {schema}.resources ({COLUMNS})
              select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
                                   $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::bigint[],
                                   $11::timestamptz[], $12::timestamptz[])
-             on conflict (resource_id) do update set
-                 name = excluded.name, kind = excluded.kind, capacity = excluded.capacity,
-                 time_zone = excluded.time_zone, opening_hours = excluded.opening_hours,
-                 policy = excluded.policy, blackouts = excluded.blackouts,
-                 version = excluded.version, updated_at = excluded.updated_at"
+             {on_conflict}"
         );
         sqlx::query(&sql)
             .bind(rows.iter().map(|(id, _)| **id).collect::<Vec<_>>())

@@ -1,0 +1,198 @@
+//! `Application`: query-api assembled from its settings: the pool (migrated), the cache tiers
+//! (Redis connected lazily, so query-api starts and answers while Redis is down), the NATS
+//! client for change notices, and the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use eventstore::db::DbSettings;
+use platform::auth::{AuthState, TokenKeys};
+use platform::health::Check;
+use platform::rate_limit::RateLimiter;
+use readmodel::cache::{Keys, RedisCache};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{CacheSettings, DayCache};
+use crate::config::Settings;
+use crate::consistency::Freshness;
+use crate::notices::NoticeListener;
+use crate::routes::{self, AppState};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: PgPool,
+    notices: NoticeListener,
+}
+
+impl Application {
+    /// Connects, migrates, binds the port; nothing runs until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Install the metrics recorder before anything records.
+        platform::metrics::handle();
+        let db = DbSettings {
+            max_connections: settings.database_max_connections,
+            ..DbSettings::new(&settings.database_url, "query-api")
+        };
+        let pool = db.pool()?;
+        migrate_with_retry(&pool).await?;
+        let redis = connect_redis(&settings)?;
+        let cache = Arc::new(DayCache::new(
+            pool.clone(),
+            redis,
+            &CacheSettings {
+                l1_capacity: settings.l1_capacity,
+                l1_ttl: settings.l1_ttl,
+                redis_timeout: settings.redis_timeout,
+            },
+        ));
+        let nats = connect_nats(&settings.nats_url, cache.clone()).await?;
+        let auth = AuthState {
+            keys: TokenKeys::new(&settings.jwt_secret),
+            limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
+        };
+        let router = routes::router(
+            AppState {
+                pool: pool.clone(),
+                cache: cache.clone(),
+                freshness: Freshness {
+                    max_wait: settings.min_position_wait,
+                },
+            },
+            auth,
+            readiness_checks(pool.clone(), nats.clone(), cache.clone()),
+            settings.request_timeout,
+        );
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        Ok(Self {
+            listener,
+            router,
+            pool,
+            notices: NoticeListener {
+                nats,
+                subject: readmodel::notice::wildcard(&settings.changed_subject),
+                cache,
+            },
+        })
+    }
+
+    /// The port actually bound (tests bind port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves until `shutdown`, then drains in-flight requests and stops listening for notices.
+    ///
+    /// Everything runs inside this one future (no detached tasks), so dropping or aborting it
+    /// stops the notice listener too.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = ?self.listener.local_addr().ok(), "query-api listening");
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let notices = self.notices.run(shutdown.clone());
+        let (served, ()) = tokio::join!(serve, notices);
+        self.pool.close().await;
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Postgres may still be starting (compose, a fresh machine): retry the migrations for a while.
+async fn migrate_with_retry(pool: &PgPool) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match eventstore::db::migrate(pool).await {
+            Ok(()) => return Ok(()),
+            Err(err) if attempt < 30 => {
+                attempt += 1;
+                tracing::warn!(error = %err, attempt, "migrations failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(err) => return Err(err).context("cannot run the database migrations"),
+        }
+    }
+}
+
+/// A Redis connection that is made on first use and remade after failures, with deadlines on
+/// connecting and on every answer. Only a malformed `REDIS_URL` is fatal; an unreachable Redis
+/// is not (it shows on `/readyz` and requests go to Postgres).
+fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
+    let client =
+        redis::Client::open(settings.redis_url.as_str()).context("REDIS_URL is not a Redis URL")?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.redis_timeout))
+        .set_response_timeout(Some(settings.redis_timeout))
+        // One attempt per (re)connection: the requests' own deadlines and the pause after a
+        // failure decide when to try again, not a backoff inside the manager.
+        .set_number_of_retries(0);
+    let manager = ConnectionManager::new_lazy_with_config(client, config)
+        .context("cannot set up the Redis connection")?;
+    Ok(RedisCache::new(
+        manager,
+        Keys::new(settings.redis_key_prefix.clone()),
+    ))
+}
+
+/// The NATS client for change notices. It keeps reconnecting on its own; on every (re)connect
+/// and when the server drops messages for a slow consumer, all of L1 is dropped, since notices
+/// may have been lost meanwhile.
+async fn connect_nats(url: &str, cache: Arc<DayCache>) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .event_callback(move |event| {
+            let cache = cache.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected | async_nats::Event::SlowConsumer(_) => {
+                        cache.forget_everything();
+                    }
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("NATS disconnected; change notices paused");
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .context("cannot set up the NATS client")
+}
+
+fn readiness_checks(
+    pool: PgPool,
+    nats: async_nats::Client,
+    cache: Arc<DayCache>,
+) -> Vec<(&'static str, Check)> {
+    let postgres: Check = Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            eventstore::db::ping(&pool)
+                .await
+                .map_err(|err| err.to_string())
+        })
+    });
+    let nats: Check = Arc::new(move || {
+        let state = nats.connection_state();
+        Box::pin(async move {
+            match state {
+                async_nats::connection::State::Connected => Ok(()),
+                other => Err(format!("{other}")),
+            }
+        })
+    });
+    let redis: Check = Arc::new(move || {
+        let cache = cache.clone();
+        Box::pin(async move { cache.ping_redis().await })
+    });
+    vec![("postgres", postgres), ("nats", nats), ("redis", redis)]
+}

@@ -1,0 +1,183 @@
+//! Availability of one resource over a window, from its rules and its busy days: which window a
+//! request means, which cached days it needs, and the free timeline and slots (computed by the
+//! pure `domain` crate; nothing here does I/O).
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use domain::Period;
+use domain::availability::{Busy, FreeRange, SlotQuery, free_timeline, slots};
+use domain::resource::Resource;
+use platform::Problem;
+use readmodel::cache::{BusyInterval, day_start, days_touched};
+
+use crate::params::Bound;
+
+/// The longest window one request may ask for, in days.
+pub const MAX_WINDOW_DAYS: i64 = 62;
+
+/// How far busy time can reach into a window from outside it: a booking's buffers are at most
+/// 1440 minutes, so the days one day beyond each end are read too.
+const MARGIN: Duration = Duration::days(1);
+
+/// The UTC window `from`/`to` mean for a resource in `tz`.
+///
+/// A date `from` is the start of that local day; a date `to` is the END of that local day (the
+/// range of dates is inclusive: `from=2026-12-01&to=2026-12-01` is that whole day, 23 or 25
+/// hours on DST days). Instants are taken as they are.
+pub fn window(tz: Tz, from: Bound, to: Bound) -> Result<Period, Problem> {
+    let start = match from {
+        Bound::Instant(at) => at,
+        Bound::Date(day) => day_start(tz, day),
+    };
+    let end = match to {
+        Bound::Instant(at) => at,
+        Bound::Date(day) => day_start(tz, day.succ_opt().unwrap_or(day)),
+    };
+    let window = Period::new(start, end).map_err(|_| {
+        Problem::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_period",
+            "The period is empty",
+            "`to` must be after `from`",
+        )
+    })?;
+    let too_large = match (from, to) {
+        // Dates count in local days, so a window of 62 days crossing a DST change is fine.
+        (Bound::Date(first), Bound::Date(last)) => (last - first).num_days() + 1 > MAX_WINDOW_DAYS,
+        _ => window.duration() > Duration::days(MAX_WINDOW_DAYS),
+    };
+    if too_large {
+        return Err(window_too_large(MAX_WINDOW_DAYS));
+    }
+    Ok(window)
+}
+
+/// `422 window_too_large`.
+pub fn window_too_large(days: i64) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "window_too_large",
+        "The window is too large",
+        format!("ask for at most {days} days at a time"),
+    )
+}
+
+/// The local days whose busy timelines an answer over `window` needs (the cache's unit).
+pub fn days_needed(tz: Tz, window: Period) -> Vec<NaiveDate> {
+    days_touched(tz, &window.widen(MARGIN, MARGIN))
+}
+
+/// What to compute besides the free timeline.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotRequest {
+    pub duration: Duration,
+    pub quantity: u32,
+}
+
+/// The free timeline over `window` and, when asked, the bookable slots.
+///
+/// `busy` is the union of the days' entries; an interval spanning midnight is in both days'
+/// entries and counted once. Slots follow every rule a booking command checks that does not
+/// depend on other bookings: the slot step and buffers (by `domain::availability::slots`), the
+/// policy's duration range (a duration outside it has no slots), minimum notice and maximum
+/// advance from `now`.
+pub fn compute(
+    resource: &Resource,
+    window: Period,
+    mut busy: Vec<BusyInterval>,
+    slot_request: Option<SlotRequest>,
+    now: DateTime<Utc>,
+) -> (Vec<FreeRange>, Option<Vec<Period>>) {
+    busy.sort_unstable_by_key(|b| (b.unit, b.period));
+    busy.dedup();
+    let busy: Vec<Busy> = busy
+        .into_iter()
+        .map(|b| Busy {
+            unit: b.unit,
+            period: b.period,
+        })
+        .collect();
+    let spec = &resource.spec;
+    let open = resource.open_periods(window);
+    let free = free_timeline(&open, &busy, spec.capacity);
+    let slots = slot_request.map(|request| {
+        let policy = &spec.policy;
+        let minutes = request.duration.num_minutes();
+        if minutes < i64::from(policy.min_duration_minutes)
+            || minutes > i64::from(policy.max_duration_minutes)
+        {
+            return Vec::new();
+        }
+        let query = SlotQuery {
+            duration: request.duration,
+            step: Duration::minutes(i64::from(policy.slot_step_minutes)),
+            quantity: request.quantity,
+            buffer_before: policy.buffer_before(),
+            buffer_after: policy.buffer_after(),
+            tz: spec.time_zone,
+        };
+        let earliest = now + Duration::minutes(i64::from(policy.min_notice_minutes));
+        let latest = now + Duration::days(i64::from(policy.max_advance_days));
+        slots(&open, &busy, spec.capacity, &query)
+            .into_iter()
+            .filter(|slot| slot.start() >= earliest && slot.start() <= latest)
+            .collect()
+    });
+    (free, slots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BERLIN: Tz = chrono_tz::Europe::Berlin;
+
+    fn date(s: &str) -> Bound {
+        Bound::Date(s.parse().unwrap())
+    }
+
+    fn at(s: &str) -> Bound {
+        Bound::Instant(s.parse().unwrap())
+    }
+
+    #[test]
+    fn a_date_range_is_inclusive_in_local_days() {
+        let w = window(BERLIN, date("2026-12-01"), date("2026-12-01")).unwrap();
+        assert_eq!(
+            w.start(),
+            "2026-11-30T23:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            w.end(),
+            "2026-12-01T23:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+
+    #[test]
+    fn the_spring_forward_day_is_23_hours_and_62_local_days_are_allowed() {
+        let w = window(BERLIN, date("2027-03-28"), date("2027-03-28")).unwrap();
+        assert_eq!(w.duration(), Duration::hours(23));
+        assert!(window(BERLIN, date("2026-10-01"), date("2026-12-01")).is_ok());
+        let problem = window(BERLIN, date("2026-10-01"), date("2026-12-02")).unwrap_err();
+        assert_eq!(problem.code, "window_too_large");
+    }
+
+    #[test]
+    fn an_empty_or_reversed_window_is_an_invalid_period() {
+        let problem = window(
+            BERLIN,
+            at("2026-12-01T10:00:00Z"),
+            at("2026-12-01T10:00:00Z"),
+        )
+        .unwrap_err();
+        assert_eq!(problem.code, "invalid_period");
+    }
+
+    #[test]
+    fn the_days_needed_reach_one_day_beyond_the_window() {
+        let w = window(BERLIN, date("2026-12-01"), date("2026-12-02")).unwrap();
+        let days = days_needed(BERLIN, w);
+        assert_eq!(days.first().unwrap().to_string(), "2026-11-30");
+        assert_eq!(days.last().unwrap().to_string(), "2026-12-03");
+    }
+}

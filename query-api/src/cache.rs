@@ -1,0 +1,388 @@
+//! The availability cache tiers, one resource's one local day at a time:
+//!
+//! 1. **L1**, in process: a bounded moka cache (key = the Redis key, value = the position and the
+//!    day's busy timeline) with a short TTL. Concurrent misses of one key are coalesced into one
+//!    load (`try_get_with`), so a burst of identical requests costs one Redis or Postgres read.
+//! 2. **Redis** ([`readmodel::cache::RedisCache`]), shared by every instance. Every call has a
+//!    short deadline, and after a failure Redis is skipped for a moment, so a dead Redis costs
+//!    requests nothing but the cache: they go to Postgres.
+//! 3. **Postgres**: the day's busy rows and the `bookings` checkpoint from one snapshot; the
+//!    result is filled into Redis with the compare-and-set (a fill older than an invalidation
+//!    marker is refused) and into L1.
+//!
+//! Staleness is bounded three ways: the projector's change notices drop L1 entries
+//! ([`DayCache::on_changed`]); a load that a notice overtook is not kept in L1 (see
+//! [`NoticeLog`]); and a request with `min_position` never accepts an entry older than it, which
+//! makes read-your-writes exact even before an invalidation arrives.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use eventstore::Position;
+use moka::future::Cache;
+use readmodel::cache::{DayEntry, Keys, Lookup, RedisCache, day_span};
+use readmodel::notice::Changed;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::store::StoreError;
+use crate::store::busy;
+
+/// Where a day's entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    L1,
+    Redis,
+    Postgres,
+}
+
+impl Tier {
+    /// Whether the answer counts as a cache hit (`X-Cache: hit`).
+    pub fn is_hit(self) -> bool {
+        !matches!(self, Tier::Postgres)
+    }
+}
+
+/// One day's busy timeline, the position it reflects, and where it came from.
+#[derive(Clone, Debug)]
+pub struct CachedDay {
+    pub position: Position,
+    pub entry: Arc<DayEntry>,
+    pub tier: Tier,
+}
+
+type L1Value = (Position, Arc<DayEntry>);
+
+/// How long Redis is skipped after a failed call: long enough that a dead Redis costs at most
+/// one deadline per second, short enough that a recovered one is used again at once.
+const REDIS_PAUSE: Duration = Duration::from_secs(1);
+
+/// The three tiers.
+pub struct DayCache {
+    l1: Cache<String, L1Value>,
+    redis: RedisTier,
+    notices: NoticeLog,
+    pool: PgPool,
+}
+
+/// What the cache needs to know.
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    pub l1_capacity: u64,
+    pub l1_ttl: Duration,
+    pub redis_timeout: Duration,
+}
+
+impl DayCache {
+    pub fn new(pool: PgPool, redis: RedisCache, settings: &CacheSettings) -> Self {
+        let l1 = Cache::builder()
+            .max_capacity(settings.l1_capacity)
+            .time_to_live(settings.l1_ttl)
+            .support_invalidation_closures()
+            .build();
+        Self {
+            l1,
+            redis: RedisTier {
+                cache: redis,
+                timeout: settings.redis_timeout,
+                paused_until: Mutex::new(None),
+            },
+            notices: NoticeLog::new(settings.l1_ttl),
+            pool,
+        }
+    }
+
+    fn keys(&self) -> &Keys {
+        self.redis.cache.keys()
+    }
+
+    /// The busy timeline of `resource` (in zone `tz`) on the local `day`, at `min` or newer.
+    pub async fn day(
+        &self,
+        tenant: &str,
+        tz: Tz,
+        resource: Uuid,
+        day: NaiveDate,
+        min: Option<Position>,
+    ) -> Result<CachedDay, Arc<StoreError>> {
+        let fresh_enough = |position: Position| min.is_none_or(|min| position >= min);
+        let key = self.keys().day(tenant, resource, day);
+        if let Some((position, entry)) = self.l1.get(&key).await {
+            if fresh_enough(position) {
+                metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "hit")
+                    .increment(1);
+                return Ok(CachedDay {
+                    position,
+                    entry,
+                    tier: Tier::L1,
+                });
+            }
+            // Older than the caller's own write: never serve it, and replace it.
+            self.l1.invalidate(&key).await;
+        }
+        metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "miss")
+            .increment(1);
+
+        let since = self.notices.current();
+        // Set only if this call's loader ran (a coalesced caller gets the value without it).
+        let loaded_from = OnceLock::new();
+        let (position, entry) = self
+            .l1
+            .try_get_with(key.clone(), async {
+                let (position, entry, tier) = self.load(tenant, tz, resource, day, min).await?;
+                let _ = loaded_from.set(tier);
+                Ok::<_, StoreError>((position, Arc::new(entry)))
+            })
+            .await?;
+        if let Some(tier) = loaded_from.get() {
+            self.forget_if_overtaken(&key, tenant, resource, since)
+                .await;
+            return Ok(CachedDay {
+                position,
+                entry,
+                tier: *tier,
+            });
+        }
+        if fresh_enough(position) {
+            return Ok(CachedDay {
+                position,
+                entry,
+                tier: Tier::L1,
+            });
+        }
+        // Joined a load that started without our `min_position` and found something older.
+        let since = self.notices.current();
+        let (position, entry, tier) = self
+            .load(tenant, tz, resource, day, min)
+            .await
+            .map_err(Arc::new)?;
+        let entry = Arc::new(entry);
+        self.l1.insert(key.clone(), (position, entry.clone())).await;
+        self.forget_if_overtaken(&key, tenant, resource, since)
+            .await;
+        Ok(CachedDay {
+            position,
+            entry,
+            tier,
+        })
+    }
+
+    /// A change notice that arrived while the entry was being loaded may describe a change the
+    /// load did not see; then the entry must not stay in L1 (it was inserted when the load
+    /// finished, possibly after the notice dropped the key).
+    async fn forget_if_overtaken(&self, key: &str, tenant: &str, resource: Uuid, since: u64) {
+        if self.notices.changed_since(tenant, resource, since).await {
+            self.l1.invalidate(key).await;
+        }
+    }
+
+    /// Redis, then Postgres (filling Redis).
+    async fn load(
+        &self,
+        tenant: &str,
+        tz: Tz,
+        resource: Uuid,
+        day: NaiveDate,
+        min: Option<Position>,
+    ) -> Result<(Position, DayEntry, Tier), StoreError> {
+        match self.redis.get(tenant, resource, day).await {
+            Some(Lookup::Hit { position, entry }) if min.is_none_or(|min| position >= min) => {
+                metrics::counter!("query_cache_lookups_total", "tier" => "redis", "result" => "hit")
+                    .increment(1);
+                return Ok((position, entry, Tier::Redis));
+            }
+            _ => {
+                metrics::counter!("query_cache_lookups_total", "tier" => "redis", "result" => "miss")
+                    .increment(1);
+            }
+        }
+        let span = day_span(tz, day)
+            .ok_or_else(|| StoreError::corrupt("day", format!("{day} has no span in {tz}")))?;
+        let (position, entry) = busy::load_day(&self.pool, tenant, resource, span).await?;
+        self.redis
+            .fill(tenant, resource, day, position, &entry)
+            .await;
+        Ok((position, entry, Tier::Postgres))
+    }
+
+    /// A change notice: drops the L1 entries of the days it names (every day of the resource
+    /// when it names none). Redis is the projector's to invalidate.
+    pub async fn on_changed(&self, changed: &Changed) {
+        metrics::counter!("query_cache_notices_total").increment(1);
+        self.notices
+            .record(&changed.tenant, changed.resource_id)
+            .await;
+        if changed.days.is_empty() {
+            self.forget_resource(&changed.tenant, changed.resource_id);
+            return;
+        }
+        for day in &changed.days {
+            self.l1
+                .invalidate(&self.keys().day(&changed.tenant, changed.resource_id, *day))
+                .await;
+        }
+    }
+
+    fn forget_resource(&self, tenant: &str, resource: Uuid) {
+        let prefix = self.keys().resource_prefix(tenant, resource);
+        let dropped = self
+            .l1
+            .invalidate_entries_if(move |key, _| key.starts_with(&prefix));
+        if dropped.is_err() {
+            self.forget_everything();
+        }
+    }
+
+    /// Drops all of L1: after a NATS reconnect or a slow-consumer drop, notices may have been
+    /// lost, so nothing in L1 can be trusted beyond what Redis and Postgres say.
+    pub fn forget_everything(&self) {
+        self.l1.invalidate_all();
+    }
+
+    /// Redis's readiness: `PING` within the deadline.
+    pub async fn ping_redis(&self) -> Result<(), String> {
+        self.redis.ping().await
+    }
+}
+
+/// Redis behind a deadline and a short pause after failures.
+struct RedisTier {
+    cache: RedisCache,
+    timeout: Duration,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl RedisTier {
+    fn paused(&self) -> bool {
+        self.paused_until
+            .lock()
+            .map(|until| until.is_some_and(|until| Instant::now() < until))
+            .unwrap_or(false)
+    }
+
+    fn failed(&self, what: &'static str, error: &str) {
+        tracing::warn!(
+            redis.call = what,
+            error,
+            "redis call failed; going on without it"
+        );
+        metrics::counter!("query_cache_redis_errors_total", "call" => what).increment(1);
+        if let Ok(mut until) = self.paused_until.lock() {
+            *until = Some(Instant::now() + REDIS_PAUSE);
+        }
+    }
+
+    fn recovered(&self) {
+        if let Ok(mut until) = self.paused_until.lock() {
+            *until = None;
+        }
+    }
+
+    async fn get(&self, tenant: &str, resource: Uuid, day: NaiveDate) -> Option<Lookup> {
+        if self.paused() {
+            return None;
+        }
+        match tokio::time::timeout(self.timeout, self.cache.get(tenant, resource, day)).await {
+            Ok(Ok(lookup)) => Some(lookup),
+            Ok(Err(err)) => {
+                self.failed("get", &err.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("get", "timed out");
+                None
+            }
+        }
+    }
+
+    async fn fill(
+        &self,
+        tenant: &str,
+        resource: Uuid,
+        day: NaiveDate,
+        position: Position,
+        entry: &DayEntry,
+    ) {
+        if self.paused() {
+            metrics::counter!("query_cache_fills_total", "result" => "skipped").increment(1);
+            return;
+        }
+        let fill = self.cache.fill(tenant, resource, day, position, entry);
+        let result = match tokio::time::timeout(self.timeout, fill).await {
+            Ok(Ok(true)) => "stored",
+            // A newer entry or invalidation marker is there: this fill was stale.
+            Ok(Ok(false)) => "rejected",
+            Ok(Err(err)) => {
+                self.failed("fill", &err.to_string());
+                "error"
+            }
+            Err(_) => {
+                self.failed("fill", "timed out");
+                "error"
+            }
+        };
+        metrics::counter!("query_cache_fills_total", "result" => result).increment(1);
+    }
+
+    async fn ping(&self) -> Result<(), String> {
+        match tokio::time::timeout(
+            self.timeout.max(Duration::from_millis(500)),
+            self.cache.ping(),
+        )
+        .await
+        {
+            Ok(Ok(())) => {
+                self.recovered();
+                Ok(())
+            }
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        }
+    }
+}
+
+/// Which resources had a change notice, in arrival order.
+///
+/// A load notes [`NoticeLog::current`] before it starts; if a notice for its resource arrives
+/// before it has been inserted into L1, [`NoticeLog::changed_since`] says so and the entry is
+/// dropped. Sequence numbers rather than positions, because notices of different projections
+/// carry positions of different checkpoints.
+struct NoticeLog {
+    sequence: AtomicU64,
+    last: Cache<(String, Uuid), u64>,
+}
+
+impl NoticeLog {
+    fn new(l1_ttl: Duration) -> Self {
+        Self {
+            sequence: AtomicU64::new(0),
+            // Only loads in flight look here; an entry older than any load is never needed, and
+            // one that is evicted early only lets a load's entry live until its TTL.
+            last: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(l1_ttl.max(Duration::from_secs(60)))
+                .build(),
+        }
+    }
+
+    fn current(&self) -> u64 {
+        self.sequence.load(Ordering::SeqCst)
+    }
+
+    async fn record(&self, tenant: &str, resource: Uuid) {
+        let sequence = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
+        self.last
+            .insert((tenant.to_owned(), resource), sequence)
+            .await;
+    }
+
+    async fn changed_since(&self, tenant: &str, resource: Uuid, since: u64) -> bool {
+        self.last
+            .get(&(tenant.to_owned(), resource))
+            .await
+            .is_some_and(|sequence| sequence > since)
+    }
+}

@@ -1,0 +1,24 @@
+//! query-api: the read side of the booking engine.
+//!
+//! Requests are authenticated and checked ([`routes`]), then answered from the read models the
+//! projector builds in Postgres ([`store`]). Availability goes through three cache tiers
+//! ([`cache`]: in-process, Redis, Postgres) per resource and local day and is computed by the
+//! pure `domain` crate ([`availability`]); the projector's change notices keep the in-process
+//! tier fresh ([`notices`]); `min_position` waits make reads see the caller's own writes
+//! ([`consistency`]). The live check before booking reads the write side's guard table.
+
+pub mod app;
+pub mod availability;
+pub mod cache;
+pub mod config;
+pub mod consistency;
+pub mod cursor;
+pub mod error;
+pub mod notices;
+pub mod params;
+pub mod routes;
+pub mod store;
+pub mod views;
+
+pub use app::Application;
+pub use config::Settings;

@@ -1,0 +1,225 @@
+//! Query strings in the house error format.
+//!
+//! [`QueryParams`] takes the raw `name=value` pairs; each handler then takes the parameters it
+//! knows by name and parses them with the helpers here, so every refusal is
+//! `422 validation_failed` naming the parameter. A parameter given twice, or one the endpoint
+//! does not know (a typo such as `resouce_id`), is refused rather than silently ignored. An empty
+//! value (`kind=`) counts as absent.
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
+use eventstore::Position;
+use platform::Problem;
+use uuid::Uuid;
+
+/// The largest page of any list.
+pub const MAX_LIMIT: i64 = 500;
+/// The page size when `limit` is absent.
+pub const DEFAULT_LIMIT: i64 = 50;
+
+/// The query string's pairs, not yet taken by the handler.
+#[derive(Debug, Default)]
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|_| Problem::malformed("the query string could not be read"))?;
+        Ok(Self { pairs })
+    }
+}
+
+impl QueryParams {
+    /// Parameters from pairs (for tests and internal callers).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self { pairs }
+    }
+
+    /// The value of `name`, if given and not empty. Given twice is refused.
+    pub fn take(&mut self, name: &'static str) -> Result<Option<String>, Problem> {
+        let mut found = None;
+        let mut i = 0;
+        while i < self.pairs.len() {
+            if self.pairs[i].0 == name {
+                let (_, value) = self.pairs.remove(i);
+                if found.is_some() {
+                    return Err(Problem::invalid_field(name, "is given more than once"));
+                }
+                found = Some(value);
+            } else {
+                i += 1;
+            }
+        }
+        Ok(found.filter(|value| !value.is_empty()))
+    }
+
+    /// `take` and parse with `parse`, which names the parameter in its errors.
+    pub fn parse<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&'static str, &str) -> Result<T, Problem>,
+    ) -> Result<Option<T>, Problem> {
+        self.take(name)?
+            .map(|value| parse(name, &value))
+            .transpose()
+    }
+
+    /// Refuses whatever the handler did not take.
+    pub fn finish(self) -> Result<(), Problem> {
+        match self.pairs.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(Problem::invalid_field(
+                name.clone(),
+                "is not a parameter of this endpoint",
+            )),
+        }
+    }
+}
+
+/// `limit`: 1 to [`MAX_LIMIT`].
+pub fn limit(name: &'static str, value: &str) -> Result<i64, Problem> {
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            Problem::invalid_field(
+                name,
+                format!("must be a whole number from 1 to {MAX_LIMIT}"),
+            )
+        })
+}
+
+/// A UUID.
+pub fn uuid(name: &'static str, value: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(value).map_err(|_| Problem::invalid_field(name, "must be a UUID"))
+}
+
+/// A whole number in `range`.
+pub fn number_in(
+    range: std::ops::RangeInclusive<u32>,
+) -> impl FnOnce(&'static str, &str) -> Result<u32, Problem> {
+    move |name, value| {
+        value
+            .parse::<u32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                Problem::invalid_field(
+                    name,
+                    format!(
+                        "must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    }
+}
+
+/// `min_position`: a position token from a command's answer.
+pub fn position(name: &'static str, value: &str) -> Result<Position, Problem> {
+    value.parse().map_err(|_| {
+        Problem::invalid_field(
+            name,
+            "must be a position token as returned by a command (e.g. 812.4711)",
+        )
+    })
+}
+
+/// An RFC 3339 instant with any offset, as UTC at the stored precision (microseconds).
+pub fn instant(name: &'static str, value: &str) -> Result<DateTime<Utc>, Problem> {
+    let parsed = DateTime::parse_from_rfc3339(value).map_err(|_| {
+        Problem::invalid_field(
+            name,
+            "must be an RFC 3339 instant like 2026-12-01T09:00:00Z or a date like 2026-12-01",
+        )
+    })?;
+    let utc = parsed.with_timezone(&Utc);
+    Ok(utc
+        .duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(utc))
+}
+
+/// A calendar date `YYYY-MM-DD`.
+pub fn date(name: &'static str, value: &str) -> Result<NaiveDate, Problem> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .filter(|_| value.len() == 10)
+        .ok_or_else(|| Problem::invalid_field(name, "must be a date like 2026-12-01"))
+}
+
+/// One end of a time window: an instant, or a calendar date whose meaning (which zone, start or
+/// end of the day) the endpoint decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    Instant(DateTime<Utc>),
+    Date(NaiveDate),
+}
+
+/// An instant or a date.
+pub fn bound(name: &'static str, value: &str) -> Result<Bound, Problem> {
+    if value.len() == 10
+        && let Ok(day) = date(name, value)
+    {
+        return Ok(Bound::Date(day));
+    }
+    instant(name, value).map(Bound::Instant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> QueryParams {
+        QueryParams::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_refused_by_name() {
+        let mut query = params(&[("kind", "room"), ("kindd", "x")]);
+        assert_eq!(query.take("kind").unwrap().as_deref(), Some("room"));
+        let problem = query.finish().unwrap_err();
+        assert_eq!(problem.code, "validation_failed");
+        assert_eq!(problem.errors[0].field, "kindd");
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_refused_and_an_empty_one_is_absent() {
+        let mut query = params(&[("limit", "1"), ("limit", "2"), ("kind", "")]);
+        assert_eq!(query.take("limit").unwrap_err().errors[0].field, "limit");
+        assert_eq!(query.take("kind").unwrap(), None);
+    }
+
+    #[test]
+    fn limits_outside_1_to_500_are_refused() {
+        assert_eq!(limit("limit", "500").unwrap(), 500);
+        for bad in ["0", "501", "-1", "ten"] {
+            assert_eq!(limit("limit", bad).unwrap_err().errors[0].field, "limit");
+        }
+    }
+
+    #[test]
+    fn a_bound_is_a_date_or_an_instant_with_any_offset() {
+        assert_eq!(
+            bound("from", "2026-12-01").unwrap(),
+            Bound::Date(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap())
+        );
+        assert_eq!(
+            bound("from", "2026-12-01T10:00:00+01:00").unwrap(),
+            Bound::Instant("2026-12-01T09:00:00Z".parse().unwrap())
+        );
+        assert!(bound("from", "2026-13-01").is_err());
+        assert!(bound("from", "tomorrow").is_err());
+    }
+}

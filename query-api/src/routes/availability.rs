@@ -1,0 +1,354 @@
+//! Availability: `GET /v1/resources/{id}/availability` and `GET /v1/availability` (through the
+//! cache tiers, with `X-Cache: hit|miss`), and `POST /v1/availability/check` (the live guard).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use domain::Period;
+use domain::booking::{BookingError, check_period};
+use domain::resource::Resource;
+use eventstore::Position;
+use futures::{StreamExt, TryStreamExt};
+use platform::Problem;
+use platform::auth::Actor;
+use platform::json::ApiJson;
+use readmodel::projections::Projection;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{AppState, READERS, path_id};
+use crate::availability::{self, SlotRequest};
+use crate::cache::CachedDay;
+use crate::error::resource_not_found;
+use crate::params::{self, Bound, QueryParams};
+use crate::store::guard::{self, Probe};
+use crate::store::{StoreError, resources};
+use crate::views::{AvailabilityView, CheckView, Items};
+
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+/// The most resources one `GET /v1/availability` and items one check may name.
+pub const MAX_BATCH: usize = 100;
+
+/// How many days of one resource are fetched at once, and resources of a batch.
+const DAYS_IN_FLIGHT: usize = 8;
+const RESOURCES_IN_FLIGHT: usize = 4;
+
+/// The longest slot one may ask for (the policy's own limit).
+const MAX_DURATION_MINUTES: u32 = 366 * 1440;
+
+/// The parameters both availability reads share.
+struct Request {
+    from: Bound,
+    to: Bound,
+    slots: Option<SlotRequest>,
+    min_position: Option<Position>,
+}
+
+impl Request {
+    fn take(query: &mut QueryParams) -> Result<Self, Problem> {
+        let required = |name: &'static str| Problem::invalid_field(name, "is required");
+        let from = query
+            .parse("from", params::bound)?
+            .ok_or_else(|| required("from"))?;
+        let to = query
+            .parse("to", params::bound)?
+            .ok_or_else(|| required("to"))?;
+        let duration = query.parse(
+            "duration_minutes",
+            params::number_in(1..=MAX_DURATION_MINUTES),
+        )?;
+        let quantity = query
+            .parse(
+                "quantity",
+                params::number_in(1..=domain::resource::MAX_CAPACITY),
+            )?
+            .unwrap_or(1);
+        let min_position = query.parse("min_position", params::position)?;
+        Ok(Self {
+            from,
+            to,
+            slots: duration.map(|minutes| SlotRequest {
+                duration: Duration::minutes(i64::from(minutes)),
+                quantity,
+            }),
+            min_position,
+        })
+    }
+}
+
+fn with_cache_header(body: impl IntoResponse, hit: bool) -> Response {
+    let value = HeaderValue::from_static(if hit { "hit" } else { "miss" });
+    ([(X_CACHE, value)], body).into_response()
+}
+
+#[tracing::instrument(skip_all, fields(tenant = %actor.tenant, resource.id = %id))]
+pub async fn one(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    mut query: QueryParams,
+) -> Result<Response, Problem> {
+    actor.require_any(READERS)?;
+    let id = path_id(&id, resource_not_found)?;
+    let request = Request::take(&mut query)?;
+    query.finish()?;
+    state
+        .freshness
+        .wait(
+            &state.pool,
+            &[Projection::Resources, Projection::Bookings],
+            request.min_position,
+        )
+        .await?;
+    let resource = resources::get(&state.pool, &actor.tenant, id)
+        .await?
+        .ok_or_else(resource_not_found)?;
+    let (view, hit) = answer(&state, &actor.tenant, &resource, &request, Utc::now()).await?;
+    Ok(with_cache_header(Json(view), hit))
+}
+
+#[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
+pub async fn many(
+    State(state): State<AppState>,
+    actor: Actor,
+    mut query: QueryParams,
+) -> Result<Response, Problem> {
+    actor.require_any(READERS)?;
+    let ids = query
+        .parse("resource_ids", resource_ids)?
+        .ok_or_else(|| Problem::invalid_field("resource_ids", "is required"))?;
+    let request = Request::take(&mut query)?;
+    query.finish()?;
+    state
+        .freshness
+        .wait(
+            &state.pool,
+            &[Projection::Resources, Projection::Bookings],
+            request.min_position,
+        )
+        .await?;
+    let found = resources::get_many(&state.pool, &actor.tenant, &ids).await?;
+    let mut ordered = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let resource = found.iter().find(|r| r.id.0 == *id).ok_or_else(|| {
+            Problem::not_found("resource_not_found", format!("no resource with id {id}"))
+        })?;
+        ordered.push(resource);
+    }
+    let now = Utc::now();
+    // The futures are made first (not in the stream's closure), which keeps the handler's
+    // future `Send` for axum.
+    let answers: Vec<_> = ordered
+        .into_iter()
+        .map(|resource| answer(&state, &actor.tenant, resource, &request, now))
+        .collect();
+    let answers: Vec<(AvailabilityView, bool)> = futures::stream::iter(answers)
+        .buffered(RESOURCES_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let hit = answers.iter().all(|(_, hit)| *hit);
+    let items = answers.into_iter().map(|(view, _)| view).collect();
+    Ok(with_cache_header(Json(Items { items }), hit))
+}
+
+/// `resource_ids=a,b,…`: 1 to [`MAX_BATCH`] UUIDs, duplicates dropped.
+fn resource_ids(name: &'static str, value: &str) -> Result<Vec<Uuid>, Problem> {
+    let mut seen = HashSet::new();
+    let mut ids = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id = params::uuid(name, part)?;
+        if seen.insert(id) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() || ids.len() > MAX_BATCH {
+        return Err(Problem::invalid_field(
+            name,
+            format!("must name 1 to {MAX_BATCH} resources, separated by commas"),
+        ));
+    }
+    Ok(ids)
+}
+
+/// One resource's answer, and whether every day came from a cache.
+async fn answer(
+    state: &AppState,
+    tenant: &str,
+    resource: &Resource,
+    request: &Request,
+    now: DateTime<Utc>,
+) -> Result<(AvailabilityView, bool), Problem> {
+    let tz = resource.spec.time_zone;
+    let window = availability::window(tz, request.from, request.to)?;
+    let days: Vec<CachedDay> = futures::stream::iter(availability::days_needed(tz, window))
+        .map(|day| {
+            state
+                .cache
+                .day(tenant, tz, resource.id.0, day, request.min_position)
+        })
+        .buffered(DAYS_IN_FLIGHT)
+        .try_collect()
+        .await
+        .map_err(|err: Arc<StoreError>| Problem::from(&*err))?;
+    let hit = days.iter().all(|day| day.tier.is_hit());
+    let position = days
+        .iter()
+        .map(|day| day.position)
+        .min()
+        .unwrap_or(Position::START);
+    let busy: Vec<_> = days
+        .iter()
+        .flat_map(|day| day.entry.busy.iter().copied())
+        .collect();
+    // Slots over a long window of a large resource are real CPU work: off the async workers.
+    let owned = resource.clone();
+    let slot_request = request.slots;
+    let (free, slots) = tokio::task::spawn_blocking(move || {
+        availability::compute(&owned, window, busy, slot_request, now)
+    })
+    .await
+    .map_err(|err| {
+        tracing::error!(error = %err, "the availability computation failed");
+        Problem::internal()
+    })?;
+    let view = AvailabilityView {
+        resource_id: resource.id.0,
+        time_zone: tz.name(),
+        from: window.start(),
+        to: window.end(),
+        position,
+        free,
+        slots,
+    };
+    Ok((view, hit))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckBody {
+    items: Vec<CheckItem>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckItem {
+    resource_id: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    #[serde(default = "one_unit")]
+    quantity: u32,
+}
+
+fn one_unit() -> u32 {
+    1
+}
+
+/// The command error code a broken rule is refused with.
+fn reason(err: &BookingError) -> &'static str {
+    match err {
+        BookingError::InvalidQuantity | BookingError::MetadataTooLarge => "validation_failed",
+        BookingError::QuantityExceedsCapacity { .. } => "quantity_exceeds_capacity",
+        BookingError::DurationOutOfRange { .. } => "duration_out_of_range",
+        BookingError::InsufficientNotice { .. } => "insufficient_notice",
+        BookingError::TooFarInAdvance { .. } => "too_far_in_advance",
+        BookingError::OutsideOpeningHours => "outside_opening_hours",
+        BookingError::InvalidState { .. } => "invalid_state",
+        BookingError::HoldExpired => "hold_expired",
+    }
+}
+
+/// What one item needs: a verdict already, or a look at the guard.
+enum Pending {
+    Decided(&'static str),
+    Probe { probe: Probe, quantity: u32 },
+}
+
+#[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
+pub async fn check(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiJson(body): ApiJson<CheckBody>,
+) -> Result<Response, Problem> {
+    actor.require_any(READERS)?;
+    if body.items.len() > MAX_BATCH {
+        return Err(Problem::invalid_field(
+            "items",
+            format!("at most {MAX_BATCH} items per check"),
+        ));
+    }
+    if let Some(index) = body.items.iter().position(|item| item.quantity == 0) {
+        return Err(Problem::invalid_field(
+            format!("items[{index}].quantity"),
+            "must be at least 1",
+        ));
+    }
+    let now = Utc::now();
+    let mut ids: Vec<Uuid> = body.items.iter().map(|item| item.resource_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let found = resources::get_many(&state.pool, &actor.tenant, &ids).await?;
+    let pending: Vec<Pending> = body
+        .items
+        .iter()
+        .map(|item| {
+            let Some(resource) = found.iter().find(|r| r.id.0 == item.resource_id) else {
+                return Pending::Decided("resource_not_found");
+            };
+            let Ok(period) = Period::new(item.start, item.end) else {
+                return Pending::Decided("invalid_period");
+            };
+            if let Err(err) = check_period(resource, &period, item.quantity, now) {
+                return Pending::Decided(reason(&err));
+            }
+            let policy = &resource.spec.policy;
+            Pending::Probe {
+                probe: Probe {
+                    resource_id: resource.id.0,
+                    blocked: period.widen(policy.buffer_before(), policy.buffer_after()),
+                    capacity: resource.spec.capacity,
+                },
+                quantity: item.quantity,
+            }
+        })
+        .collect();
+    let probes: Vec<Probe> = pending
+        .iter()
+        .filter_map(|p| match p {
+            Pending::Probe { probe, .. } => Some(*probe),
+            Pending::Decided(_) => None,
+        })
+        .collect();
+    let mut busy = guard::busy_units(&state.pool, &actor.tenant, &probes, now)
+        .await?
+        .into_iter();
+    let items = body
+        .items
+        .iter()
+        .zip(pending)
+        .map(|(item, pending)| {
+            let reason = match pending {
+                Pending::Decided(reason) => Some(reason),
+                Pending::Probe { probe, quantity } => {
+                    let taken = busy.next().unwrap_or(u32::MAX);
+                    let free = probe.capacity.saturating_sub(taken);
+                    (free < quantity).then_some("slot_unavailable")
+                }
+            };
+            CheckView {
+                resource_id: item.resource_id,
+                start: item.start,
+                end: item.end,
+                quantity: item.quantity,
+                available: reason.is_none(),
+                reason,
+            }
+        })
+        .collect();
+    Ok(Json(Items { items }).into_response())
+}

@@ -1,0 +1,140 @@
+//! `GET /v1/bookings/{id}` and `GET /v1/bookings` (keyset-paginated by start).
+//!
+//! Admins and viewers see every booking of their tenant; a client sees only its own (customer =
+//! its `sub`): another customer's booking is `404`, asking for another customer's list `403`.
+//!
+//! Filters combine: `resource_id`, `customer_id`, `status` (one of the six statuses), and
+//! `from`/`to`, which select bookings by their START: `from <= start < to`. Each is an RFC 3339
+//! instant or a date (a UTC day; a date `to` includes that whole day).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use platform::Problem;
+use platform::auth::Actor;
+use readmodel::projections::Projection;
+
+use super::{AppState, READERS, path_id, sees_all_bookings};
+use crate::cursor;
+use crate::error::booking_not_found;
+use crate::params::{self, Bound, QueryParams};
+use crate::store::bookings::{self as store, BookingFilter};
+use crate::views::{BookingView, Page};
+
+const STATUSES: [&str; 6] = [
+    "held",
+    "pending",
+    "confirmed",
+    "cancelled",
+    "declined",
+    "expired",
+];
+
+#[tracing::instrument(skip_all, fields(tenant = %actor.tenant, booking.id = %id))]
+pub async fn get(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    mut query: QueryParams,
+) -> Result<Response, Problem> {
+    actor.require_any(READERS)?;
+    let id = path_id(&id, booking_not_found)?;
+    let min_position = query.parse("min_position", params::position)?;
+    query.finish()?;
+    state
+        .freshness
+        .wait(&state.pool, &[Projection::Bookings], min_position)
+        .await?;
+    let booking = store::get(&state.pool, &actor.tenant, id)
+        .await?
+        .filter(|booking| sees_all_bookings(&actor) || booking.customer_id == actor.id)
+        .ok_or_else(booking_not_found)?;
+    Ok(Json(BookingView::from(&booking)).into_response())
+}
+
+fn status(name: &'static str, value: &str) -> Result<String, Problem> {
+    if STATUSES.contains(&value) {
+        Ok(value.to_owned())
+    } else {
+        Err(Problem::invalid_field(
+            name,
+            format!("must be one of {}", STATUSES.join(", ")),
+        ))
+    }
+}
+
+/// `from`/`to` of the list: instants, or dates as UTC days (`to` inclusive: its whole day).
+fn utc_bound(bound: Bound, end: bool) -> chrono::DateTime<chrono::Utc> {
+    match bound {
+        Bound::Instant(at) => at,
+        Bound::Date(day) => {
+            let day = if end { day + Duration::days(1) } else { day };
+            day.and_time(chrono::NaiveTime::MIN).and_utc()
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
+pub async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+    mut query: QueryParams,
+) -> Result<Response, Problem> {
+    actor.require_any(READERS)?;
+    let resource_id = query.parse("resource_id", params::uuid)?;
+    let mut customer_id = query.take("customer_id")?;
+    let status = query.parse("status", status)?;
+    let from = query
+        .parse("from", params::bound)?
+        .map(|b| utc_bound(b, false));
+    let to = query
+        .parse("to", params::bound)?
+        .map(|b| utc_bound(b, true));
+    let limit = query
+        .parse("limit", params::limit)?
+        .unwrap_or(params::DEFAULT_LIMIT);
+    let after = query.parse("cursor", cursor::parse_booking)?;
+    let min_position = query.parse("min_position", params::position)?;
+    query.finish()?;
+    if !sees_all_bookings(&actor) {
+        match &customer_id {
+            Some(customer) if *customer != actor.id => {
+                return Err(Problem::forbidden(
+                    "clients may only list their own bookings",
+                ));
+            }
+            _ => customer_id = Some(actor.id.clone()),
+        }
+    }
+    state
+        .freshness
+        .wait(&state.pool, &[Projection::Bookings], min_position)
+        .await?;
+    let filter = BookingFilter {
+        tenant: actor.tenant,
+        resource_id,
+        customer_id,
+        status,
+        from,
+        to,
+        after,
+        limit: limit + 1,
+    };
+    let mut bookings = store::list(&state.pool, &filter).await?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = bookings.len() > limit;
+    bookings.truncate(limit);
+    let next_cursor = more
+        .then(|| {
+            bookings
+                .last()
+                .map(|b| cursor::booking(b.start_at, b.booking_id))
+        })
+        .flatten();
+    Ok(Json(Page {
+        items: bookings.iter().map(BookingView::from).collect(),
+        next_cursor,
+    })
+    .into_response())
+}

@@ -1,0 +1,64 @@
+//! `read.busy`: the blocked periods (buffers included) per unit of live bookings, read one
+//! resource-day at a time, the unit the availability cache stores.
+
+use chrono::{DateTime, Utc};
+use domain::Period;
+use eventstore::Position;
+use readmodel::cache::{BusyInterval, DayEntry};
+use readmodel::projections::Projection;
+use sqlx::PgPool;
+use sqlx::postgres::types::PgRange;
+use uuid::Uuid;
+
+use super::StoreError;
+use super::checkpoints::position;
+
+/// The busy intervals of one resource overlapping a span, together with the `bookings`
+/// projection's checkpoint, in ONE statement: both come from the same snapshot, so the position
+/// an entry is cached with is exactly the state it reflects (a projector commit can never fall
+/// between the two reads). Served by `busy_resource_during_idx` (GiST on resource, during).
+///
+/// `$1` checkpoint name, `$2` resource, `$3` tenant, `$4` span.
+pub const DAY_SQL: &str = "\
+select c.transaction_id::text, c.global_position, b.unit, lower(b.during), upper(b.during)
+from (values (1)) as one (x)
+left join checkpoints c on c.name = $1
+left join read.busy b on b.resource_id = $2 and b.tenant_id = $3 and b.during && $4";
+
+type DayRow = (
+    Option<String>,
+    Option<i64>,
+    Option<i32>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+/// The busy timeline of `resource` over `span` (one local day), and the position it reflects.
+pub async fn load_day(
+    pool: &PgPool,
+    tenant: &str,
+    resource: Uuid,
+    span: Period,
+) -> Result<(Position, DayEntry), StoreError> {
+    let rows: Vec<DayRow> = sqlx::query_as(DAY_SQL)
+        .bind(Projection::Bookings.checkpoint())
+        .bind(resource)
+        .bind(tenant)
+        .bind(PgRange::from(span.start()..span.end()))
+        .fetch_all(pool)
+        .await?;
+    let at = match rows.first() {
+        Some((Some(xid), Some(global_position), ..)) => position(xid, *global_position)?,
+        _ => Position::START,
+    };
+    let mut busy: Vec<BusyInterval> = rows
+        .into_iter()
+        .filter_map(|(_, _, unit, start, end)| {
+            let unit = u32::try_from(unit?).ok()?;
+            let period = Period::new(start?, end?).ok()?;
+            Some(BusyInterval { unit, period })
+        })
+        .collect();
+    busy.sort_unstable_by_key(|b| (b.period, b.unit));
+    Ok((at, DayEntry { busy }))
+}

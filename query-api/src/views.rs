@@ -1,0 +1,136 @@
+//! What query answers look like. Resources and bookings have exactly the shape command-api
+//! answers with (API.md), so a client reads one representation whichever side it asked.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::Period;
+use domain::availability::FreeRange;
+use domain::hours::OpeningHours;
+use domain::resource::{Blackout, Policy, Resource};
+use eventstore::Position;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::store::bookings::BookingRow;
+
+#[derive(Debug, Serialize)]
+pub struct ResourceView<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub capacity: u32,
+    pub time_zone: &'a str,
+    pub opening_hours: Option<&'a OpeningHours>,
+    pub policy: &'a Policy,
+    pub blackouts: &'a [Blackout],
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a Resource> for ResourceView<'a> {
+    fn from(resource: &'a Resource) -> Self {
+        Self {
+            id: resource.id.0,
+            name: &resource.spec.name,
+            kind: &resource.spec.kind,
+            capacity: resource.spec.capacity,
+            time_zone: resource.spec.time_zone.name(),
+            opening_hours: resource.spec.opening_hours.as_ref(),
+            policy: &resource.spec.policy,
+            blackouts: &resource.blackouts,
+            version: resource.version,
+            created_at: resource.created_at,
+            updated_at: resource.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BookingView<'a> {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub quantity: i32,
+    pub customer_id: &'a str,
+    pub status: &'a str,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: &'a Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a BookingRow> for BookingView<'a> {
+    fn from(row: &'a BookingRow) -> Self {
+        Self {
+            id: row.booking_id,
+            resource_id: row.resource_id,
+            start: row.start_at,
+            end: row.end_at,
+            quantity: row.quantity,
+            customer_id: &row.customer_id,
+            status: &row.status,
+            expires_at: row.expires_at,
+            metadata: &row.metadata,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A page of a keyset-paginated list.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One resource's availability over a window.
+#[derive(Debug, Serialize)]
+pub struct AvailabilityView {
+    pub resource_id: Uuid,
+    pub time_zone: &'static str,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Every write at or before this position is reflected in the answer.
+    pub position: Position,
+    pub free: Vec<FreeRange>,
+    /// Present when `duration_minutes` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<Vec<Period>>,
+}
+
+/// A list of items (lists that are not paginated).
+#[derive(Debug, Serialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+/// One resource's day in the daily stats.
+#[derive(Debug, Serialize)]
+pub struct DayStatsView {
+    pub resource_id: Uuid,
+    pub day: NaiveDate,
+    pub bookings: i32,
+    pub cancellations: i32,
+    pub booked_minutes: i64,
+    /// Booked unit-minutes over open unit-minutes of that day, to 4 decimals; 0 when closed.
+    pub utilization: f64,
+}
+
+/// One answer of the live check.
+#[derive(Debug, Serialize)]
+pub struct CheckView {
+    pub resource_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub quantity: u32,
+    pub available: bool,
+    /// Why not (a command error code), when not available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}

@@ -1,0 +1,195 @@
+//! Every read-model query uses its index: with 100,000 bookings (and their busy rows) and
+//! 100,000 daily stats rows, analyzed, no plan scans a whole table.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use query_api::store::{bookings, busy, stats};
+use readmodel::projections::Projection;
+use sqlx::postgres::types::PgRange;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::harness::TestApp;
+
+/// Resource `n` of the generated data.
+fn resource(n: u32) -> Uuid {
+    format!("00000000-0000-0000-0000-{n:012}")
+        .parse()
+        .expect("a uuid")
+}
+
+async fn generate(pool: &PgPool) {
+    // 200 resources, 1,000 customers, four statuses; one booking every 30 minutes per resource
+    // slot over ~3 years; one tenant in ten is another tenant.
+    sqlx::query(
+        "insert into read.bookings (booking_id, tenant_id, resource_id, customer_id, status,
+             start_at, end_at, blocked_start, blocked_end, quantity, units, expires_at, metadata,
+             version, created_at, updated_at)
+         select gen_random_uuid(),
+                case when g % 10 = 0 then 'globex' else 'acme' end,
+                ('00000000-0000-0000-0000-' || lpad((g % 200)::text, 12, '0'))::uuid,
+                'customer-' || (g % 1000),
+                (array['confirmed', 'cancelled', 'pending', 'held'])[1 + g % 4],
+                timestamptz '2025-01-01 00:00:00Z' + (g / 200) * interval '1 hour',
+                timestamptz '2025-01-01 00:00:00Z' + (g / 200) * interval '1 hour'
+                    + interval '45 minutes',
+                timestamptz '2025-01-01 00:00:00Z' + (g / 200) * interval '1 hour',
+                timestamptz '2025-01-01 00:00:00Z' + (g / 200) * interval '1 hour'
+                    + interval '45 minutes',
+                1, array[0], null, '{}', 1, now(), now()
+         from generate_series(1, 100000) as g",
+    )
+    .execute(pool)
+    .await
+    .expect("generate bookings");
+    sqlx::query(
+        "insert into read.busy (booking_id, unit, tenant_id, resource_id, during)
+         select booking_id, 0, tenant_id, resource_id, tstzrange(start_at, end_at)
+         from read.bookings where status <> 'cancelled'",
+    )
+    .execute(pool)
+    .await
+    .expect("generate busy rows");
+    sqlx::query(
+        "insert into read.daily_stats (resource_id, day, tenant_id, bookings, cancellations,
+             booked_minutes)
+         select ('00000000-0000-0000-0000-' || lpad(r::text, 12, '0'))::uuid, d::date,
+                case when r % 10 = 0 then 'globex' else 'acme' end, 3, 1, 120
+         from generate_series(0, 199) as r,
+              generate_series(date '2025-01-01', date '2025-01-01' + 499, interval '1 day') as d",
+    )
+    .execute(pool)
+    .await
+    .expect("generate daily stats");
+    for table in ["read.bookings", "read.busy", "read.daily_stats"] {
+        sqlx::query(&format!("analyze {table}"))
+            .execute(pool)
+            .await
+            .expect("analyze");
+    }
+}
+
+async fn plan_of(pool: &PgPool, mut query: QueryBuilder<'_, Postgres>) -> String {
+    let rows: Vec<(String,)> = query
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+        .expect("explain runs");
+    rows.into_iter()
+        .map(|(line,)| line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn assert_indexed(name: &str, plan: &str, index: &str) {
+    for table in ["bookings", "busy", "daily_stats"] {
+        assert!(
+            !plan.contains(&format!("Seq Scan on {table}")),
+            "{name} scans {table}:\n{plan}"
+        );
+    }
+    assert!(plan.contains(index), "{name} does not use {index}:\n{plan}");
+}
+
+#[tokio::test]
+async fn every_read_model_query_uses_its_index() {
+    let app = TestApp::spawn().await;
+    generate(&app.pool).await;
+
+    // Availability: one resource-day of busy rows with the checkpoint.
+    let start: DateTime<Utc> = "2025-06-01T00:00:00Z".parse().unwrap();
+    let rows: Vec<(String,)> = sqlx::query_as(&format!("explain {}", busy::DAY_SQL))
+        .bind(Projection::Bookings.checkpoint())
+        .bind(resource(7))
+        .bind("acme")
+        .bind(PgRange::from(start..start + chrono::Duration::days(1)))
+        .fetch_all(&app.pool)
+        .await
+        .expect("explain runs");
+    let plan = rows
+        .into_iter()
+        .map(|(l,)| l)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_indexed("the busy day", &plan, "busy_resource_during_idx");
+
+    let base = bookings::BookingFilter {
+        tenant: "acme".into(),
+        limit: 51,
+        ..bookings::BookingFilter::default()
+    };
+    let after = Some(("2025-01-10T00:00:00Z".parse().unwrap(), Uuid::nil()));
+    let cases = [
+        (
+            "bookings by resource",
+            bookings::BookingFilter {
+                resource_id: Some(resource(7)),
+                ..base.clone()
+            },
+            "bookings_resource_start_idx",
+        ),
+        (
+            "bookings by resource, next page",
+            bookings::BookingFilter {
+                resource_id: Some(resource(7)),
+                after,
+                ..base.clone()
+            },
+            "bookings_resource_start_idx",
+        ),
+        (
+            "bookings by customer",
+            bookings::BookingFilter {
+                customer_id: Some("customer-42".into()),
+                ..base.clone()
+            },
+            "bookings_customer_start_idx",
+        ),
+        (
+            "bookings by status",
+            bookings::BookingFilter {
+                status: Some("pending".into()),
+                ..base.clone()
+            },
+            "bookings_",
+        ),
+        (
+            "bookings by status, next page",
+            bookings::BookingFilter {
+                status: Some("pending".into()),
+                after,
+                ..base.clone()
+            },
+            "bookings_",
+        ),
+        ("all bookings", base.clone(), "bookings_tenant_start_idx"),
+        (
+            "all bookings, next page",
+            bookings::BookingFilter {
+                after,
+                ..base.clone()
+            },
+            "bookings_tenant_start_idx",
+        ),
+    ];
+    for (name, filter, index) in &cases {
+        let plan = plan_of(&app.pool, bookings::list_query("explain ", filter)).await;
+        assert_indexed(name, &plan, index);
+    }
+
+    let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+    let month = stats::StatsFilter {
+        tenant: "acme".into(),
+        from: day("2025-06-01"),
+        to: day("2025-06-30"),
+        resource_id: None,
+    };
+    let plan = plan_of(&app.pool, stats::query("explain ", &month)).await;
+    assert_indexed("stats of a month", &plan, "daily_stats_");
+    let one = stats::StatsFilter {
+        resource_id: Some(resource(7)),
+        ..month
+    };
+    let plan = plan_of(&app.pool, stats::query("explain ", &one)).await;
+    assert_indexed("stats of one resource", &plan, "daily_stats_");
+    app.cleanup().await;
+}
