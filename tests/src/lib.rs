@@ -65,6 +65,14 @@ pub struct TestApp {
     pub changed_subject: String,
     instances: Vec<Instance>,
     projector: Option<Projector>,
+    query: Option<QueryApi>,
+}
+
+/// A running query-api.
+pub struct QueryApi {
+    pub url: String,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
 }
 
 /// A running projector.
@@ -185,6 +193,7 @@ impl TestApp {
             redis_prefix: format!("bkt:{id}:"),
             changed_subject: format!("bkt_changed_{id}"),
             projector: None,
+            query: None,
             database_url,
             database,
             pool,
@@ -232,6 +241,7 @@ impl TestApp {
             changed_subject: app.changed_subject.clone(),
             instances: Vec::new(),
             projector: None,
+            query: None,
         }
     }
 
@@ -335,7 +345,17 @@ impl TestApp {
 
     /// Starts the projector (replacing a stopped or killed one).
     pub async fn start_projector(&mut self) -> &Projector {
-        let app = projector::Application::build(self.projector_settings())
+        self.start_projector_with(|_| {}).await
+    }
+
+    /// Starts the projector with adjusted settings.
+    pub async fn start_projector_with(
+        &mut self,
+        configure: impl FnOnce(&mut projector::Settings),
+    ) -> &Projector {
+        let mut settings = self.projector_settings();
+        configure(&mut settings);
+        let app = projector::Application::build(settings)
             .await
             .expect("projector starts");
         let url = format!("http://127.0.0.1:{}", app.port());
@@ -349,6 +369,59 @@ impl TestApp {
             handle,
         });
         self.projector.as_ref().expect("just set")
+    }
+
+    /// The query-api's settings for this world.
+    pub fn query_settings(&self) -> query_api::Settings {
+        query_api::Settings {
+            addr: "127.0.0.1:0".parse().expect("valid address"),
+            database_url: self.database_url.clone(),
+            database_max_connections: 6,
+            nats_url: nats_url(),
+            redis_url: redis_url(),
+            redis_key_prefix: self.redis_prefix.clone(),
+            changed_subject: self.changed_subject.clone(),
+            jwt_secret: SECRET.to_owned(),
+            rate_limit_per_second: 0,
+            rate_limit_burst: 0,
+            ..query_api::Settings::default()
+        }
+    }
+
+    /// Starts a query-api with these settings (see [`TestApp::query_settings`]).
+    pub async fn start_query_api_with(&mut self, settings: query_api::Settings) -> String {
+        let app = query_api::Application::build(settings)
+            .await
+            .expect("query-api starts");
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        self.query = Some(QueryApi {
+            url: url.clone(),
+            shutdown,
+            handle,
+        });
+        url
+    }
+
+    /// Starts the projector and a query-api: the whole read side.
+    pub async fn start_read_side(&mut self) -> String {
+        self.start_projector().await;
+        let settings = self.query_settings();
+        self.start_query_api_with(settings).await
+    }
+
+    /// `GET` on the query-api.
+    pub async fn query(&self, path: &str, token: &str) -> Reply {
+        let base = &self.query.as_ref().expect("query-api started").url;
+        let response = self
+            .http
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the query is answered");
+        Reply::read(response).await
     }
 
     /// Kills the projector mid-work (task abort: its transaction rolls back, its locks go).
@@ -421,6 +494,10 @@ impl TestApp {
 
     /// Stops everything and drops the database and the stream.
     pub async fn cleanup(self) {
+        if let Some(query) = self.query {
+            query.shutdown.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(10), query.handle).await;
+        }
         if let Some(projector) = self.projector {
             projector.shutdown.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(10), projector.handle).await;
@@ -506,6 +583,19 @@ pub fn day_at(days: i64, hour: u32, minute: u32) -> String {
         .expect("valid time")
         .and_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `[start, end)` as RFC 3339 UTC instants: `days` from today, starting `minute` minutes after
+/// midnight UTC, `length` minutes long (either may cross midnight).
+pub fn slot(days: i64, minute: i64, length: i64) -> (String, String) {
+    let midnight = (Utc::now().date_naive() + chrono::Duration::days(days))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let start = midnight + chrono::Duration::minutes(minute);
+    let end = start + chrono::Duration::minutes(length);
+    let format = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    (format(start), format(end))
 }
 
 /// The next last-Sunday-of-`month` that is more than a day away: the EU's DST switch days.
