@@ -22,6 +22,7 @@ use platform::auth::{Claims, Role, TokenKeys};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+mod reads;
 mod seed;
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,7 @@ struct Options {
     url: String,
     nats_url: String,
     subject_prefix: String,
+    changed_subject: String,
     secret: String,
     resources: u64,
     concurrency: u64,
@@ -42,6 +44,7 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
         url: "http://127.0.0.1:8080".into(),
         nats_url: std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
         subject_prefix: "bookings".into(),
+        changed_subject: "bookings-changed".into(),
         secret: std::env::var("BOOKINGS_JWT_SECRET")
             .unwrap_or_else(|_| "dev-secret-change-me".into()),
         resources: 200,
@@ -64,6 +67,7 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
             "--url" => options.url = value.clone(),
             "--nats-url" => options.nats_url = value.clone(),
             "--subject-prefix" => options.subject_prefix = value.clone(),
+            "--changed-subject" => options.changed_subject = value.clone(),
             "--resources" => options.resources = number()?.max(1),
             "--concurrency" => options.concurrency = number()?.max(1),
             "--seconds" => options.seconds = number()?.max(1),
@@ -83,8 +87,8 @@ struct Results {
     refused: u64,
     failed: u64,
     elapsed: Duration,
-    /// Booking id → when its answer arrived.
-    answered: HashMap<String, Instant>,
+    /// Booking id → (resource id, position token, when its answer arrived).
+    answered: HashMap<String, (String, eventstore::Position, Instant)>,
 }
 
 #[tokio::main]
@@ -92,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("commands") => commands(options(&args[1..])?).await,
+        Some("reads") => reads::run(reads::Options::parse(&args[1..])?).await,
         Some("seed-events") => {
             let events: u64 = args
                 .get(1)
@@ -165,6 +170,34 @@ async fn commands(options: Options) -> anyhow::Result<()> {
         })
     };
 
+    // Projection lag: the projector publishes a notice per resource after each commit; the
+    // first notice for a booking's resource at or past its position means it is visible.
+    let mut notices_sub = nats
+        .subscribe(format!("{}.*", options.changed_subject))
+        .await?;
+    type Notices = HashMap<String, Vec<(eventstore::Position, Instant)>>;
+    let notices: Arc<Mutex<Notices>> = Arc::default();
+    let notice_collector = {
+        let notices = Arc::clone(&notices);
+        tokio::spawn(async move {
+            while let Some(message) = notices_sub.next().await {
+                if let Ok(notice) = serde_json::from_slice::<serde_json::Value>(&message.payload)
+                    && let (Some(resource), Some(position)) = (
+                        notice["resource_id"].as_str(),
+                        notice["position"].as_str().and_then(|p| p.parse().ok()),
+                    )
+                {
+                    notices
+                        .lock()
+                        .await
+                        .entry(resource.to_owned())
+                        .or_default()
+                        .push((position, Instant::now()));
+                }
+            }
+        })
+    };
+
     let shared = Arc::new(Shared {
         http,
         tokens,
@@ -215,13 +248,26 @@ async fn commands(options: Options) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     collector.abort();
+    notice_collector.abort();
+    let notices = notices.lock().await;
 
     let mut results = shared.results.lock().await;
     results.elapsed = elapsed;
     let arrivals = arrivals.lock().await;
     let mut lag = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut missing = 0;
-    for (id, answered) in &results.answered {
+    let mut projection = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut unseen = 0;
+    for (resource, position, answered) in results.answered.values() {
+        let visible = notices
+            .get(resource)
+            .and_then(|list| list.iter().filter(|(p, _)| p >= position).map(|(_, at)| *at).min());
+        match visible {
+            Some(at) => projection.record(at.saturating_duration_since(*answered).as_micros().max(1) as u64)?,
+            None => unseen += 1,
+        }
+    }
+    for (id, (_, _, answered)) in &results.answered {
         match arrivals.get(id) {
             Some(arrived) => lag.record(
                 arrived
@@ -232,7 +278,7 @@ async fn commands(options: Options) -> anyhow::Result<()> {
             None => missing += 1,
         }
     }
-    report(&options, &results, &lag, missing)
+    report(&options, &results, &lag, missing, &projection, unseen)
 }
 
 struct Shared {
@@ -277,12 +323,13 @@ impl Shared {
                 drop(results);
                 if let Ok(body) = reply.json::<serde_json::Value>().await
                     && let Some(id) = body["booking"]["id"].as_str()
+                    && let Some(position) = body["position"].as_str().and_then(|p| p.parse().ok())
                 {
                     self.results
                         .lock()
                         .await
                         .answered
-                        .insert(id.to_owned(), done);
+                        .insert(id.to_owned(), (resource.clone(), position, done));
                 }
             }
             Ok(reply) if reply.status().is_client_error() => results.refused += 1,
@@ -300,6 +347,8 @@ fn report(
     results: &Results,
     lag: &Histogram<u64>,
     missing: usize,
+    projection: &Histogram<u64>,
+    unseen: usize,
 ) -> anyhow::Result<()> {
     let latency = results.latency.as_ref().context("histogram")?;
     let throughput = results.ok as f64 / results.elapsed.as_secs_f64();
@@ -328,6 +377,12 @@ fn report(
         ms(lag.value_at_quantile(0.99)),
         ms(lag.max())
     );
+    println!(
+        "  projection lag ms (answer → visible in the read model): p50 {:.2} · p99 {:.2} · max {:.2} · not seen {unseen}",
+        ms(projection.value_at_quantile(0.50)),
+        ms(projection.value_at_quantile(0.99)),
+        ms(projection.max())
+    );
     if let Some(path) = &options.json {
         let json = json!({
             "scenario": "commands",
@@ -339,6 +394,10 @@ fn report(
             "latency_ms": {
                 "p50": ms(latency.value_at_quantile(0.50)), "p95": ms(latency.value_at_quantile(0.95)),
                 "p99": ms(latency.value_at_quantile(0.99)), "max": ms(latency.max()),
+            },
+            "projection_lag_ms": {
+                "p50": ms(projection.value_at_quantile(0.50)), "p99": ms(projection.value_at_quantile(0.99)),
+                "max": ms(projection.max()), "not_seen": unseen,
             },
             "relay_lag_ms": {
                 "p50": ms(lag.value_at_quantile(0.50)), "p99": ms(lag.value_at_quantile(0.99)),

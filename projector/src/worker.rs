@@ -17,7 +17,7 @@ use anyhow::Context;
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
 use eventstore::db::DbSettings;
 use eventstore::{Position, RecordedEvent, checkpoint, leader};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use readmodel::cache::RedisCache;
 use readmodel::notice::Changed;
 use readmodel::projections::Projection;
@@ -79,6 +79,9 @@ struct Delivery {
     event: Option<RecordedEvent>,
     message: jetstream::Message,
 }
+
+/// How long a batch waits for more messages after its first.
+const BATCH_LINGER: Duration = Duration::from_millis(5);
 
 /// The largest range read from Postgres in one transaction while catching up.
 const CATCH_UP_CHUNK: i64 = 5000;
@@ -209,11 +212,18 @@ impl Worker {
             };
             let first = first.context("the consumer's message stream ended")??;
             let mut batch = vec![first];
+            // Linger a moment for more: under load one transaction per few milliseconds costs
+            // far less than one per event, and the added latency is bounded by the linger.
+            let linger = tokio::time::sleep(BATCH_LINGER);
+            tokio::pin!(linger);
             while batch.len() < self.context.batch_size {
-                match messages.next().now_or_never() {
-                    Some(Some(Ok(message))) => batch.push(message),
-                    Some(Some(Err(err))) => return Err(err.into()),
-                    _ => break,
+                tokio::select! {
+                    next = messages.next() => match next {
+                        Some(Ok(message)) => batch.push(message),
+                        Some(Err(err)) => return Err(err.into()),
+                        None => break,
+                    },
+                    () = &mut linger => break,
                 }
             }
             let deliveries: Vec<Delivery> = batch.into_iter().map(parse).collect();
@@ -357,27 +367,32 @@ impl Worker {
         Ok(touched)
     }
 
-    /// Side effects, after the commit and never inside it: cache invalidation and notices.
+    /// Side effects, after the commit and never inside it: cache invalidation (one pipelined
+    /// round trip per batch) and one notice per changed resource.
     async fn after_commit(&self, touched: Touched, position: Position) {
+        if touched.is_empty() {
+            return;
+        }
+        let days: Vec<(String, uuid::Uuid, chrono::NaiveDate)> = touched
+            .resources
+            .iter()
+            .flat_map(|((tenant, resource), days)| {
+                days.iter()
+                    .flatten()
+                    .map(move |day| (tenant.clone(), *resource, *day))
+            })
+            .collect();
+        if let Err(err) = self.context.cache.invalidate_many(&days, position).await {
+            // The entries expire on their own (TTL), and min_position reads never use an entry
+            // older than the write they wait for; count it and move on.
+            metrics::counter!("cache_invalidation_failures_total").increment(1);
+            tracing::debug!(error = %err, "cache invalidation failed");
+        }
         for ((tenant, resource), days) in touched.resources {
-            let days: Vec<chrono::NaiveDate> =
-                days.map(|d| d.into_iter().collect()).unwrap_or_default();
-            for day in &days {
-                if let Err(err) = self
-                    .context
-                    .cache
-                    .invalidate(&tenant, resource, *day, position)
-                    .await
-                {
-                    // The entry expires on its own (TTL); say so loudly and move on.
-                    metrics::counter!("cache_invalidation_failures_total").increment(1);
-                    tracing::debug!(error = %err, "cache invalidation failed");
-                }
-            }
             let notice = Changed {
                 tenant: tenant.clone(),
                 resource_id: resource,
-                days,
+                days: days.map(|d| d.into_iter().collect()).unwrap_or_default(),
                 position,
             };
             if let Ok(payload) = serde_json::to_vec(&notice) {

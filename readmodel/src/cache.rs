@@ -262,6 +262,33 @@ impl RedisCache {
             .await
     }
 
+    /// Marks many days invalid as of `position` in one round trip (a projector batch).
+    pub async fn invalidate_many(
+        &self,
+        days: &[(String, Uuid, NaiveDate)],
+        position: Position,
+    ) -> redis::RedisResult<()> {
+        if days.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.connection().await?;
+        let mut pipe = redis::pipe();
+        for (tenant, resource, day) in days {
+            // EVAL rather than EVALSHA: no NOSCRIPT dance after a Redis restart, and Redis
+            // caches the compiled script by its hash anyway.
+            pipe.cmd("EVAL")
+                .arg(COMPARE_AND_SET)
+                .arg(1)
+                .arg(self.keys.day(tenant, *resource, *day))
+                .arg(position.transaction_id)
+                .arg(position.global_position)
+                .arg("")
+                .arg(TTL_SECONDS)
+                .ignore();
+        }
+        self.note(pipe.query_async::<()>(&mut connection).await)
+    }
+
     async fn compare_and_set(
         &self,
         key: &str,
