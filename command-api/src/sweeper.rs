@@ -92,13 +92,17 @@ impl Sweeper {
                 now,
             };
             let mut tx = self.pool.begin().await?;
-            if guard::expire_hold(&mut tx, &meta, booking_id)
-                .await
-                .map_err(|err| anyhow::anyhow!("{err}"))?
-            {
-                expired += 1;
+            match guard::expire_hold(&mut tx, &meta, booking_id).await {
+                Ok(done) => {
+                    tx.commit().await?;
+                    expired += usize::from(done);
+                }
+                // One hold that cannot be expired must not stop the others; it stays loud.
+                Err(err) => {
+                    tracing::error!(booking.id = %booking_id, error = %err, "cannot expire hold");
+                    metrics::counter!("hold_expiry_failures_total").increment(1);
+                }
             }
-            tx.commit().await?;
         }
         metrics::counter!("holds_expired_total").increment(expired as u64);
         Ok(expired)

@@ -67,25 +67,62 @@ async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes,
 }
 
 /// Deserializes `bytes` with the same error mapping as the extractor.
+///
+/// Strings may not contain U+0000: PostgreSQL cannot store it (in text or jsonb), so it is
+/// refused here as bad input rather than failing later as a server error.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|err| Problem::malformed(format!("the body is not valid JSON: {err}")))?;
+    if let Some(field) = nul_character(&value, "") {
+        return Err(Problem::invalid_field(
+            if field.is_empty() {
+                "body".to_owned()
+            } else {
+                field
+            },
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                Problem::malformed(format!("the body is not valid JSON: {inner}"))
+            }
             Category::Data => Problem::validation(vec![FieldError {
                 field: if path == "." { "body".into() } else { path },
                 message: strip_position(&inner.to_string()),
             }]),
-            Category::Syntax | Category::Eof | Category::Io => {
-                Problem::malformed(format!("the body is not valid JSON: {inner}"))
-            }
         }
-    })?;
-    deserializer
-        .end()
-        .map_err(|err| Problem::malformed(format!("the body is not valid JSON: {err}")))?;
-    Ok(value)
+    })
+}
+
+/// The path of the first string (or object key) holding U+0000, if any.
+fn nul_character(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Some(path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_character(item, &format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(join(key))
+            } else {
+                nul_character(item, &join(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// serde_json appends " at line 1 column 42" to data errors; the field path says more.
@@ -148,6 +185,14 @@ mod tests {
         let problem = parse::<Body>(br#"{"name":"a","capacity":1,"capcity":2}"#).unwrap_err();
         assert_eq!(problem.code, "validation_failed");
         assert!(problem.errors[0].message.contains("capcity"));
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_a_422_naming_the_field() {
+        let problem =
+            parse::<serde_json::Value>(br#"{"metadata":{"note":"a\u0000b"}}"#).unwrap_err();
+        assert_eq!(problem.code, "validation_failed");
+        assert_eq!(problem.errors[0].field, "metadata.note");
     }
 
     #[test]

@@ -353,6 +353,20 @@ async fn rebuild(
     }
     let projections: Vec<Projection> = replay.states.iter().map(|(p, _)| *p).collect();
     for projection in projections {
+        // Let the live worker reach what the rebuild folded first: moving its checkpoint forward
+        // over events it never applied would skip their cache invalidations and notices. With
+        // no live worker running, go on after a while (and say so).
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while checkpoint_of(conn, projection).await? < replay.cursor {
+            if Instant::now() > deadline {
+                eprintln!(
+                    "warning: the live {} projector is behind the rebuild; caches may hold stale days until they expire",
+                    projection.name()
+                );
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let mut tx = conn.begin().await?;
         // The live worker takes this row lock for every batch: while we hold it, it waits.
         checkpoint::load(&mut tx, projection.checkpoint()).await?;

@@ -70,7 +70,18 @@ pub struct Worker {
     projection: Projection,
     context: WorkerContext,
     status: WorkerStatus,
+    /// Invalidations that did not reach Redis yet: retried after every later batch (each keeps
+    /// the position it was made at, so a late one can never erase a newer entry).
+    pending: tokio::sync::Mutex<Vec<(Invalidation, Position)>>,
 }
+
+type Invalidation = (String, uuid::Uuid, chrono::NaiveDate);
+
+/// At most this many invalidations wait for Redis; past it the oldest are dropped (their entries
+/// expire with the cache TTL) and counted.
+const MAX_PENDING_INVALIDATIONS: usize = 100_000;
+/// Invalidations per pipelined round trip.
+const INVALIDATION_CHUNK: usize = 500;
 
 /// A JetStream message, parsed.
 struct Delivery {
@@ -92,6 +103,7 @@ impl Worker {
             projection,
             context,
             status: WorkerStatus::default(),
+            pending: tokio::sync::Mutex::default(),
         }
     }
 
@@ -370,24 +382,44 @@ impl Worker {
     /// Side effects, after the commit and never inside it: cache invalidation (one pipelined
     /// round trip per batch) and one notice per changed resource.
     async fn after_commit(&self, touched: Touched, position: Position) {
-        if touched.is_empty() {
-            return;
+        let mut pending = self.pending.lock().await;
+        pending.extend(
+            touched
+                .resources
+                .iter()
+                .flat_map(|((tenant, resource), days)| {
+                    days.iter()
+                        .flatten()
+                        .map(move |day| ((tenant.clone(), *resource, *day), position))
+                }),
+        );
+        if !pending.is_empty() {
+            // Same position within a chunk is not required: send per position group.
+            let mut sent = 0;
+            for chunk in pending.chunks(INVALIDATION_CHUNK) {
+                let at = chunk.iter().map(|(_, p)| *p).max().unwrap_or(position);
+                let days: Vec<Invalidation> = chunk.iter().map(|(day, _)| day.clone()).collect();
+                // A marker at a later position than the change is still correct: it only
+                // refuses fills older than itself, and every such fill predates the commit.
+                if let Err(err) = self.context.cache.invalidate_many(&days, at).await {
+                    metrics::counter!("cache_invalidation_failures_total").increment(1);
+                    tracing::debug!(error = %err, "cache invalidation failed; will retry");
+                    break;
+                }
+                sent += chunk.len();
+            }
+            pending.drain(..sent);
+            if pending.len() > MAX_PENDING_INVALIDATIONS {
+                let excess = pending.len() - MAX_PENDING_INVALIDATIONS;
+                pending.drain(..excess);
+                metrics::counter!("cache_invalidations_dropped_total").increment(excess as u64);
+                tracing::warn!(
+                    dropped = excess,
+                    "Redis unreachable too long; oldest invalidations dropped (entries expire by TTL)"
+                );
+            }
         }
-        let days: Vec<(String, uuid::Uuid, chrono::NaiveDate)> = touched
-            .resources
-            .iter()
-            .flat_map(|((tenant, resource), days)| {
-                days.iter()
-                    .flatten()
-                    .map(move |day| (tenant.clone(), *resource, *day))
-            })
-            .collect();
-        if let Err(err) = self.context.cache.invalidate_many(&days, position).await {
-            // The entries expire on their own (TTL), and min_position reads never use an entry
-            // older than the write they wait for; count it and move on.
-            metrics::counter!("cache_invalidation_failures_total").increment(1);
-            tracing::debug!(error = %err, "cache invalidation failed");
-        }
+        drop(pending);
         for ((tenant, resource), days) in touched.resources {
             let notice = Changed {
                 tenant: tenant.clone(),

@@ -488,3 +488,74 @@ async fn a_confirmed_hold_stops_expiring_and_a_cancelled_booking_frees_its_slot(
     );
     app.cleanup().await;
 }
+
+/// Waits until `count` sessions wait for an advisory lock.
+async fn advisory_waiters(app: &TestApp, count: i64) {
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_locks where locktype = 'advisory' and not granted",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if waiting >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never saw {count} advisory-lock waiters");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_booking_racing_a_capacity_cut_is_decided_on_the_new_capacity() {
+    let app = Arc::new(TestApp::spawn().await);
+    let seats = app.create_resource(json!({ "capacity": 2 })).await;
+    let id = seats["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.book(&app.admin(), &seats, &day_at(3, 9, 0), &day_at(3, 10, 0))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    // Hold the resource's allocation lock so both requests queue behind it: the cut first.
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('resource:' || $1, 0))")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let cut = {
+        let app = Arc::clone(&app);
+        let path = format!("/v1/resources/{id}");
+        tokio::spawn(async move {
+            app.send(
+                reqwest::Method::PATCH,
+                &path,
+                Some(&app.admin()),
+                Some(&json!({ "capacity": 1 })),
+                &[],
+            )
+            .await
+        })
+    };
+    advisory_waiters(&app, 1).await;
+    let booking = {
+        let (app, seats) = (Arc::clone(&app), seats.clone());
+        tokio::spawn(async move {
+            app.book(&app.admin(), &seats, &day_at(3, 9, 0), &day_at(3, 10, 0))
+                .await
+        })
+    };
+    advisory_waiters(&app, 2).await;
+    tx.commit().await.unwrap();
+    let cut = cut.await.unwrap();
+    assert_eq!(cut.status, StatusCode::OK, "{}", cut.body);
+    let booking = booking.await.unwrap();
+    assert_eq!(
+        booking.code(),
+        "slot_unavailable",
+        "decided on capacity 1: {}",
+        booking.body
+    );
+    Arc::into_inner(app).expect("sole owner").cleanup().await;
+}

@@ -705,3 +705,32 @@ async fn health_readiness_and_metrics_answer() {
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_nul_character_in_any_string_is_a_422_not_a_500() {
+    let app = TestApp::spawn().await;
+    let room = app.create_resource(json!({})).await;
+    let body = json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0), "metadata": { "note": "a\u{0}b" } });
+    let reply = app.post("/v1/bookings", &app.admin(), &body).await;
+    assert_problem(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(reply.body["errors"][0]["field"], "metadata.note");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn resending_a_booking_with_its_own_id_is_already_exists_not_a_conflict_with_itself() {
+    let app = TestApp::spawn().await;
+    let room = app.create_resource(json!({})).await;
+    let body = json!({ "id": uuid::Uuid::new_v4(), "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) });
+    assert_eq!(
+        app.post("/v1/bookings", &app.admin(), &body).await.status,
+        StatusCode::CREATED
+    );
+    let again = app.post("/v1/bookings", &app.admin(), &body).await;
+    assert_problem(&again, StatusCode::CONFLICT, "already_exists");
+    app.cleanup().await;
+}

@@ -54,6 +54,15 @@ pub async fn place(
     meta: &CommandMeta,
     input: &PlaceBooking,
 ) -> Result<Reply, CommandError> {
+    // A retried POST with a client-chosen id must say `already_exists`, not collide with itself.
+    let taken: bool =
+        sqlx::query_scalar("select exists (select 1 from streams where stream_id = $1)")
+            .bind(input.booking_id.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    if taken {
+        return Err(already_exists("booking or resource"));
+    }
     let resource = load_resource(conn, meta, input.resource_id.0).await?;
     let placement = plan_placement(&resource, input.clone(), meta.now)?;
     let units = guard::allocate(

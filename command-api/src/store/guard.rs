@@ -53,6 +53,15 @@ pub async fn allocate(
     };
     if capacity > 1 {
         lock_resource(conn, resource_id).await?;
+        // The capacity was read before the lock; a capacity change that committed in between
+        // (its check ran under the same lock) would make it stale. Reload and decide again.
+        let version: i64 = sqlx::query_scalar("select version from streams where stream_id = $1")
+            .bind(resource_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if version != resource.version {
+            return Err(CommandError::Conflict);
+        }
     }
     expire_colliding_holds(conn, meta, resource_id, blocked).await?;
     let units: Vec<i32> = if capacity == 1 {
@@ -116,8 +125,8 @@ pub async fn keep(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), Comma
 /// The constraint cannot look at the clock, so holds past their TTL still own their rows until
 /// someone records `HoldExpired`. A command that would collide with such a hold does it first.
 ///
-/// Locking those streams after this transaction's first write keeps per-stream order: once a
-/// hold has expired the only event its stream can ever get is this one.
+/// Those streams are locked after this transaction's first write, so `expire_hold` checks that
+/// the hold's events are older than this transaction (else the command is retried).
 async fn expire_colliding_holds(
     conn: &mut PgConnection,
     meta: &CommandMeta,
@@ -147,6 +156,19 @@ pub async fn expire_hold(
     booking_id: Uuid,
 ) -> Result<bool, CommandError> {
     eventstore::append::lock_streams(conn, &[booking_id]).await?;
+    // This transaction may already hold a transaction id (an earlier write of the command):
+    // if the hold's own events are newer, appending now would put HoldExpired before them in
+    // the global order. Start over with a fresh transaction instead.
+    let older: bool = sqlx::query_scalar(
+        "select coalesce(pg_current_xact_id_if_assigned() < max(transaction_id), false)
+         from events where stream_id = $1",
+    )
+    .bind(booking_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if older {
+        return Err(CommandError::Conflict);
+    }
     let Some(booking) = aggregates::load_booking(conn, &meta.tenant, booking_id).await? else {
         return Ok(false);
     };
