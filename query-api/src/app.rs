@@ -21,6 +21,7 @@ use crate::cache::{CacheSettings, DayCache};
 use crate::config::Settings;
 use crate::consistency::Freshness;
 use crate::notices::NoticeListener;
+use crate::resource_cache::ResourceCache;
 use crate::routes::{self, AppState};
 
 pub struct Application {
@@ -42,16 +43,14 @@ impl Application {
         let pool = db.pool()?;
         migrate_with_retry(&pool).await?;
         let redis = connect_redis(&settings)?;
-        let cache = Arc::new(DayCache::new(
-            pool.clone(),
-            redis,
-            &CacheSettings {
-                l1_capacity: settings.l1_capacity,
-                l1_ttl: settings.l1_ttl,
-                redis_timeout: settings.redis_timeout,
-            },
-        ));
-        let nats = connect_nats(&settings.nats_url, cache.clone()).await?;
+        let cache_settings = CacheSettings {
+            l1_capacity: settings.l1_capacity,
+            l1_ttl: settings.l1_ttl,
+            redis_timeout: settings.redis_timeout,
+        };
+        let cache = Arc::new(DayCache::new(pool.clone(), redis, &cache_settings));
+        let resources = Arc::new(ResourceCache::new(pool.clone(), &cache_settings));
+        let nats = connect_nats(&settings.nats_url, cache.clone(), resources.clone()).await?;
         let auth = AuthState {
             keys: TokenKeys::new(&settings.jwt_secret),
             limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
@@ -60,6 +59,7 @@ impl Application {
             AppState {
                 pool: pool.clone(),
                 cache: cache.clone(),
+                resources: resources.clone(),
                 freshness: Freshness {
                     max_wait: settings.min_position_wait,
                 },
@@ -79,6 +79,7 @@ impl Application {
                 nats,
                 subject: readmodel::notice::wildcard(&settings.changed_subject),
                 cache,
+                resources,
             },
         })
     }
@@ -144,17 +145,23 @@ fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
 }
 
 /// The NATS client for change notices. It keeps reconnecting on its own; on every (re)connect
-/// and when the server drops messages for a slow consumer, all of L1 is dropped, since notices
-/// may have been lost meanwhile.
-async fn connect_nats(url: &str, cache: Arc<DayCache>) -> anyhow::Result<async_nats::Client> {
+/// and when the server drops messages for a slow consumer, all of L1 (days and resource rows) is
+/// dropped, since notices may have been lost meanwhile.
+async fn connect_nats(
+    url: &str,
+    cache: Arc<DayCache>,
+    resources: Arc<ResourceCache>,
+) -> anyhow::Result<async_nats::Client> {
     async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .event_callback(move |event| {
             let cache = cache.clone();
+            let resources = resources.clone();
             async move {
                 match event {
                     async_nats::Event::Connected | async_nats::Event::SlowConsumer(_) => {
                         cache.forget_everything();
+                        resources.forget_everything();
                     }
                     async_nats::Event::Disconnected => {
                         tracing::warn!("NATS disconnected; change notices paused");

@@ -14,6 +14,10 @@
 //! ([`DayCache::on_changed`]); a load that a notice overtook is not kept in L1 (see
 //! [`NoticeLog`]); and a request with `min_position` never accepts an entry older than it, which
 //! makes read-your-writes exact even before an invalidation arrives.
+//!
+//! The resource rows an answer also needs are cached in process by the same rules
+//! ([`crate::resource_cache`]), so an answer whose days all come from L1 touches neither Redis
+//! nor Postgres.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -168,6 +172,33 @@ impl DayCache {
             entry,
             tier,
         })
+    }
+
+    /// The days of `resource` from L1 alone, when every one is there at `min` or newer
+    /// (nothing is loaded, Redis is not asked).
+    pub async fn cached_days(
+        &self,
+        tenant: &str,
+        resource: Uuid,
+        days: &[NaiveDate],
+        min: Option<Position>,
+    ) -> Option<Vec<CachedDay>> {
+        let mut found = Vec::with_capacity(days.len());
+        for day in days {
+            let (position, entry) = self
+                .l1
+                .get(&self.keys().day(tenant, resource, *day))
+                .await
+                .filter(|(position, _)| min.is_none_or(|min| *position >= min))?;
+            found.push(CachedDay {
+                position,
+                entry,
+                tier: Tier::L1,
+            });
+        }
+        metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "hit")
+            .increment(found.len() as u64);
+        Some(found)
     }
 
     /// A change notice that arrived while the entry was being loaded may describe a change the
@@ -349,14 +380,15 @@ impl RedisTier {
 /// A load notes [`NoticeLog::current`] before it starts; if a notice for its resource arrives
 /// before it has been inserted into L1, [`NoticeLog::changed_since`] says so and the entry is
 /// dropped. Sequence numbers rather than positions, because notices of different projections
-/// carry positions of different checkpoints.
-struct NoticeLog {
+/// carry positions of different checkpoints. Each cache keeps its own log of the notices that
+/// concern it.
+pub(crate) struct NoticeLog {
     sequence: AtomicU64,
     last: Cache<(String, Uuid), u64>,
 }
 
 impl NoticeLog {
-    fn new(l1_ttl: Duration) -> Self {
+    pub(crate) fn new(l1_ttl: Duration) -> Self {
         Self {
             sequence: AtomicU64::new(0),
             // Only loads in flight look here; an entry older than any load is never needed, and
@@ -368,18 +400,18 @@ impl NoticeLog {
         }
     }
 
-    fn current(&self) -> u64 {
+    pub(crate) fn current(&self) -> u64 {
         self.sequence.load(Ordering::SeqCst)
     }
 
-    async fn record(&self, tenant: &str, resource: Uuid) {
+    pub(crate) async fn record(&self, tenant: &str, resource: Uuid) {
         let sequence = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
         self.last
             .insert((tenant.to_owned(), resource), sequence)
             .await;
     }
 
-    async fn changed_since(&self, tenant: &str, resource: Uuid, since: u64) -> bool {
+    pub(crate) async fn changed_since(&self, tenant: &str, resource: Uuid, since: u64) -> bool {
         self.last
             .get(&(tenant.to_owned(), resource))
             .await

@@ -7,6 +7,7 @@ use eventstore::Position;
 use platform::Problem;
 use readmodel::projections::{Projection, reached};
 use sqlx::PgPool;
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::store::checkpoints;
@@ -31,10 +32,31 @@ impl Freshness {
         projections: &[Projection],
         min: Option<Position>,
     ) -> Result<(), Problem> {
+        self.wait_until(pool, projections, min, Instant::now() + self.max_wait)
+            .await
+    }
+
+    /// One request's waits, made only when needed: see [`Gate`].
+    pub fn gate<'a>(&self, pool: &'a PgPool, min: Option<Position>) -> Gate<'a> {
+        Gate {
+            freshness: *self,
+            pool,
+            min,
+            deadline: Instant::now() + self.max_wait,
+            reached: Default::default(),
+        }
+    }
+
+    async fn wait_until(
+        &self,
+        pool: &PgPool,
+        projections: &[Projection],
+        min: Option<Position>,
+        deadline: Instant,
+    ) -> Result<(), Problem> {
         let Some(min) = min else {
             return Ok(());
         };
-        let deadline = Instant::now() + self.max_wait;
         let mut pause = FIRST_PAUSE;
         loop {
             let at = reached(&checkpoints::positions(pool, projections).await?);
@@ -56,6 +78,44 @@ impl Freshness {
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+}
+
+/// The read-your-writes waits of one request that reads several projections through caches.
+///
+/// A cached entry carries the checkpoint it was read at, so one at or past `min_position`
+/// proves its projection has reached it: a request served wholly from such entries needs no
+/// look at the checkpoints. Only what must be loaded waits, each projection at most once per
+/// request, all against one deadline (`MIN_POSITION_WAIT_MS` from the request's start).
+pub struct Gate<'a> {
+    freshness: Freshness,
+    pool: &'a PgPool,
+    min: Option<Position>,
+    deadline: Instant,
+    /// One per [`Projection::ALL`], in that order.
+    reached: [OnceCell<()>; Projection::ALL.len()],
+}
+
+impl Gate<'_> {
+    /// The request's `min_position`.
+    pub fn min(&self) -> Option<Position> {
+        self.min
+    }
+
+    /// Waits until `projection` has reached the request's `min_position` (at once without one).
+    pub async fn reached(&self, projection: Projection) -> Result<(), Problem> {
+        if self.min.is_none() {
+            return Ok(());
+        }
+        let projections = [projection];
+        let wait = || {
+            self.freshness
+                .wait_until(self.pool, &projections, self.min, self.deadline)
+        };
+        match Projection::ALL.iter().position(|p| *p == projection) {
+            Some(index) => self.reached[index].get_or_try_init(wait).await.map(|_| ()),
+            None => wait().await,
         }
     }
 }

@@ -3,8 +3,9 @@
 //! Requests are authenticated and checked ([`routes`]), then answered from the read models the
 //! projector builds in Postgres ([`store`]). Availability goes through three cache tiers
 //! ([`cache`]: in-process, Redis, Postgres) per resource and local day and is computed by the
-//! pure `domain` crate ([`availability`]); the projector's change notices keep the in-process
-//! tier fresh ([`notices`]); `min_position` waits make reads see the caller's own writes
+//! pure `domain` crate ([`availability`]) from resource rows that are cached in process too
+//! ([`resource_cache`]); the projector's change notices keep the in-process tiers fresh
+//! ([`notices`]); `min_position` waits make reads see the caller's own writes
 //! ([`consistency`]). The live check before booking reads the write side's guard table.
 
 pub mod app;
@@ -16,6 +17,7 @@ pub mod cursor;
 pub mod error;
 pub mod notices;
 pub mod params;
+pub mod resource_cache;
 pub mod routes;
 pub mod store;
 pub mod views;

@@ -1,5 +1,5 @@
 //! Listens for the projector's change notices (core NATS, `{CHANGED_SUBJECT}.{tenant}`) and
-//! drops the L1 entries they name.
+//! drops the L1 entries they name: days, and resource rows.
 //!
 //! Notices are at most once: one lost while NATS was away only leaves an L1 entry until its TTL,
 //! and after a reconnect (or a slow-consumer drop) all of L1 is dropped anyway (see
@@ -13,12 +13,14 @@ use readmodel::notice::Changed;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::DayCache;
+use crate::resource_cache::ResourceCache;
 
 pub struct NoticeListener {
     pub nats: async_nats::Client,
     /// The wildcard subject, `readmodel::notice::wildcard(CHANGED_SUBJECT)`.
     pub subject: String,
     pub cache: Arc<DayCache>,
+    pub resources: Arc<ResourceCache>,
 }
 
 impl NoticeListener {
@@ -48,6 +50,7 @@ impl NoticeListener {
             }
             // Drop L1 before subscribing again: notices may have been missed in between.
             self.cache.forget_everything();
+            self.resources.forget_everything();
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -58,7 +61,10 @@ impl NoticeListener {
     /// One notice's payload.
     pub async fn handle(&self, payload: &[u8]) {
         match serde_json::from_slice::<Changed>(payload) {
-            Ok(changed) => self.cache.on_changed(&changed).await,
+            Ok(changed) => {
+                self.cache.on_changed(&changed).await;
+                self.resources.on_changed(&changed).await;
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "ignoring a change notice that does not decode");
                 metrics::counter!("query_cache_bad_notices_total").increment(1);

@@ -24,8 +24,10 @@ use uuid::Uuid;
 use super::{AppState, READERS, path_id};
 use crate::availability::{self, SlotRequest};
 use crate::cache::CachedDay;
+use crate::consistency::Gate;
 use crate::error::resource_not_found;
 use crate::params::{self, Bound, QueryParams};
+use crate::resource_cache::CachedResource;
 use crate::store::guard::{self, Probe};
 use crate::store::{StoreError, resources};
 use crate::views::{AvailabilityView, CheckView, Items};
@@ -98,18 +100,14 @@ pub async fn one(
     let id = path_id(&id, resource_not_found)?;
     let request = Request::take(&mut query)?;
     query.finish()?;
-    state
-        .freshness
-        .wait(
-            &state.pool,
-            &[Projection::Resources, Projection::Bookings],
-            request.min_position,
-        )
-        .await?;
-    let resource = resources::get(&state.pool, &actor.tenant, id)
+    let gate = state.freshness.gate(&state.pool, request.min_position);
+    let resource = resource_rows(&state, &gate, &actor.tenant, &[id])
         .await?
+        .into_iter()
+        .next()
+        .and_then(|found| found.resource)
         .ok_or_else(resource_not_found)?;
-    let (view, hit) = answer(&state, &actor.tenant, &resource, &request, Utc::now()).await?;
+    let (view, hit) = answer(&state, &gate, &actor.tenant, resource, &request, Utc::now()).await?;
     Ok(with_cache_header(Json(view), hit))
 }
 
@@ -125,18 +123,11 @@ pub async fn many(
         .ok_or_else(|| Problem::invalid_field("resource_ids", "is required"))?;
     let request = Request::take(&mut query)?;
     query.finish()?;
-    state
-        .freshness
-        .wait(
-            &state.pool,
-            &[Projection::Resources, Projection::Bookings],
-            request.min_position,
-        )
-        .await?;
-    let found = resources::get_many(&state.pool, &actor.tenant, &ids).await?;
+    let gate = state.freshness.gate(&state.pool, request.min_position);
+    let found = resource_rows(&state, &gate, &actor.tenant, &ids).await?;
     let mut ordered = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let resource = found.iter().find(|r| r.id.0 == *id).ok_or_else(|| {
+    for (id, found) in ids.iter().zip(found) {
+        let resource = found.resource.ok_or_else(|| {
             Problem::not_found("resource_not_found", format!("no resource with id {id}"))
         })?;
         ordered.push(resource);
@@ -146,7 +137,7 @@ pub async fn many(
     // future `Send` for axum.
     let answers: Vec<_> = ordered
         .into_iter()
-        .map(|resource| answer(&state, &actor.tenant, resource, &request, now))
+        .map(|resource| answer(&state, &gate, &actor.tenant, resource, &request, now))
         .collect();
     let answers: Vec<(AvailabilityView, bool)> = futures::stream::iter(answers)
         .buffered(RESOURCES_IN_FLIGHT)
@@ -176,26 +167,60 @@ fn resource_ids(name: &'static str, value: &str) -> Result<Vec<Uuid>, Problem> {
     Ok(ids)
 }
 
+/// The rows of `ids`, in that order (`resource: None` for an unknown id), from the resource
+/// cache. With `min_position`, rows cached at or past it are used as they are; only when one
+/// must be loaded does the request wait for the resources projection first.
+async fn resource_rows(
+    state: &AppState,
+    gate: &Gate<'_>,
+    tenant: &str,
+    ids: &[Uuid],
+) -> Result<Vec<CachedResource>, Problem> {
+    let min = gate.min();
+    if min.is_some()
+        && let Some(found) = state.resources.cached(tenant, ids, min).await
+    {
+        return Ok(found);
+    }
+    gate.reached(Projection::Resources).await?;
+    state
+        .resources
+        .get_many(tenant, ids, min)
+        .await
+        .map_err(|err| Problem::from(&*err))
+}
+
 /// One resource's answer, and whether every day came from a cache.
 async fn answer(
     state: &AppState,
+    gate: &Gate<'_>,
     tenant: &str,
-    resource: &Resource,
+    resource: Arc<Resource>,
     request: &Request,
     now: DateTime<Utc>,
 ) -> Result<(AvailabilityView, bool), Problem> {
     let tz = resource.spec.time_zone;
+    let id = resource.id.0;
     let window = availability::window(tz, request.from, request.to)?;
-    let days: Vec<CachedDay> = futures::stream::iter(availability::days_needed(tz, window))
-        .map(|day| {
-            state
-                .cache
-                .day(tenant, tz, resource.id.0, day, request.min_position)
-        })
-        .buffered(DAYS_IN_FLIGHT)
-        .try_collect()
-        .await
-        .map_err(|err: Arc<StoreError>| Problem::from(&*err))?;
+    let needed = availability::days_needed(tz, window);
+    let min = request.min_position;
+    // With `min_position`, days in L1 at or past it need no look at the checkpoints.
+    let cached = match min {
+        Some(_) => state.cache.cached_days(tenant, id, &needed, min).await,
+        None => None,
+    };
+    let days: Vec<CachedDay> = match cached {
+        Some(days) => days,
+        None => {
+            gate.reached(Projection::Bookings).await?;
+            futures::stream::iter(needed)
+                .map(|day| state.cache.day(tenant, tz, id, day, min))
+                .buffered(DAYS_IN_FLIGHT)
+                .try_collect()
+                .await
+                .map_err(|err: Arc<StoreError>| Problem::from(&*err))?
+        }
+    };
     let hit = days.iter().all(|day| day.tier.is_hit());
     let position = days
         .iter()
@@ -207,10 +232,9 @@ async fn answer(
         .flat_map(|day| day.entry.busy.iter().copied())
         .collect();
     // Slots over a long window of a large resource are real CPU work: off the async workers.
-    let owned = resource.clone();
     let slot_request = request.slots;
     let (free, slots) = tokio::task::spawn_blocking(move || {
-        availability::compute(&owned, window, busy, slot_request, now)
+        availability::compute(&resource, window, busy, slot_request, now)
     })
     .await
     .map_err(|err| {
@@ -218,7 +242,7 @@ async fn answer(
         Problem::internal()
     })?;
     let view = AvailabilityView {
-        resource_id: resource.id.0,
+        resource_id: id,
         time_zone: tz.name(),
         from: window.start(),
         to: window.end(),

@@ -25,12 +25,14 @@ use uuid::Uuid;
 
 use crate::cache::DayCache;
 use crate::consistency::Freshness;
+use crate::resource_cache::ResourceCache;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
     pub cache: Arc<DayCache>,
+    pub resources: Arc<ResourceCache>,
     pub freshness: Freshness,
 }
 

@@ -1,16 +1,22 @@
 //! `read.resources`: one row per resource, decoded back into the domain's `Resource` so
 //! availability is computed by exactly the rules the command side enforces.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use domain::hours::OpeningHours;
 use domain::ids::ResourceId;
 use domain::resource::{Blackout, Policy, Resource, ResourceSpec};
+use eventstore::Position;
+use readmodel::projections::Projection;
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, Row as _};
 use uuid::Uuid;
 
 use super::StoreError;
+use super::checkpoints::position;
 
 const COLUMNS: &str = "resource_id, name, kind, capacity, time_zone, opening_hours, policy, \
                        blackouts, version, created_at, updated_at";
@@ -96,6 +102,69 @@ pub async fn get_many(
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(Resource::try_from).collect()
+}
+
+/// The resources of `tenant` among `ids` together with the `resources` projection's checkpoint,
+/// in ONE statement: both come from the same snapshot, so the position a row is cached with is
+/// exactly the state it reflects (see `busy::DAY_SQL`). One row even when no resource matches,
+/// so an unknown id is known to be unknown as of that position. Served by the primary key.
+///
+/// `$1` checkpoint name, `$2` ids, `$3` tenant.
+pub static AT_CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select c.transaction_id::text as checkpoint_xid, c.global_position as checkpoint_position, r.*
+         from (values (1)) as one (x)
+         left join checkpoints c on c.name = $1
+         left join (select {COLUMNS} from read.resources where resource_id = any($2) and tenant_id = $3)
+              as r on true"
+    )
+});
+
+/// A row of [`AT_CHECKPOINT_SQL`]: the checkpoint, and a resource unless none matched.
+struct CheckpointedRow {
+    xid: Option<String>,
+    global_position: Option<i64>,
+    row: Option<Row>,
+}
+
+impl<'r> FromRow<'r, PgRow> for CheckpointedRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let id: Option<Uuid> = row.try_get("resource_id")?;
+        Ok(Self {
+            xid: row.try_get("checkpoint_xid")?,
+            global_position: row.try_get("checkpoint_position")?,
+            row: id.map(|_| Row::from_row(row)).transpose()?,
+        })
+    }
+}
+
+/// The resources of `tenant` among `ids` (in no particular order) and the position of the
+/// `resources` projection they reflect.
+pub async fn get_many_at_checkpoint(
+    pool: &PgPool,
+    tenant: &str,
+    ids: &[Uuid],
+) -> Result<(Position, Vec<Resource>), StoreError> {
+    let rows: Vec<CheckpointedRow> = sqlx::query_as(AT_CHECKPOINT_SQL.as_str())
+        .bind(Projection::Resources.checkpoint())
+        .bind(ids)
+        .bind(tenant)
+        .fetch_all(pool)
+        .await?;
+    let at = match rows.first() {
+        Some(CheckpointedRow {
+            xid: Some(xid),
+            global_position: Some(global_position),
+            ..
+        }) => position(xid, *global_position)?,
+        _ => Position::START,
+    };
+    let resources = rows
+        .into_iter()
+        .filter_map(|row| row.row)
+        .map(Resource::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok((at, resources))
 }
 
 /// What `GET /v1/resources` asks for.

@@ -1,8 +1,8 @@
-//! Every read-model query uses its index: with 100,000 bookings (and their busy rows) and
-//! 100,000 daily stats rows, analyzed, no plan scans a whole table.
+//! Every read-model query uses its index: with 10,000 resources, 100,000 bookings (and their
+//! busy rows) and 100,000 daily stats rows, analyzed, no plan scans a whole table.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use query_api::store::{bookings, busy, stats};
+use query_api::store::{bookings, busy, resources, stats};
 use readmodel::projections::Projection;
 use sqlx::postgres::types::PgRange;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -60,7 +60,23 @@ async fn generate(pool: &PgPool) {
     .execute(pool)
     .await
     .expect("generate daily stats");
-    for table in ["read.bookings", "read.busy", "read.daily_stats"] {
+    sqlx::query(
+        "insert into read.resources (resource_id, tenant_id, name, kind, capacity, time_zone,
+             opening_hours, policy, blackouts, version, created_at, updated_at)
+         select ('00000000-0000-0000-0000-' || lpad(r::text, 12, '0'))::uuid,
+                case when r % 10 = 0 then 'globex' else 'acme' end,
+                'Room ' || r, 'meeting_room', 1, 'UTC', null, '{}', '[]', 1, now(), now()
+         from generate_series(0, 9999) as r",
+    )
+    .execute(pool)
+    .await
+    .expect("generate resources");
+    for table in [
+        "read.resources",
+        "read.bookings",
+        "read.busy",
+        "read.daily_stats",
+    ] {
         sqlx::query(&format!("analyze {table}"))
             .execute(pool)
             .await
@@ -111,6 +127,28 @@ async fn every_read_model_query_uses_its_index() {
         .collect::<Vec<_>>()
         .join("\n");
     assert_indexed("the busy day", &plan, "busy_resource_during_idx");
+
+    // Availability: resource rows with the checkpoint, by primary key.
+    let rows: Vec<(String,)> = sqlx::query_as(&format!(
+        "explain {}",
+        resources::AT_CHECKPOINT_SQL.as_str()
+    ))
+    .bind(Projection::Resources.checkpoint())
+    .bind(vec![resource(7), resource(8)])
+    .bind("acme")
+    .fetch_all(&app.pool)
+    .await
+    .expect("explain runs");
+    let plan = rows
+        .into_iter()
+        .map(|(l,)| l)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !plan.contains("Seq Scan on resources"),
+        "the resource rows scan resources:\n{plan}"
+    );
+    assert_indexed("the resource rows", &plan, "resources_pkey");
 
     let base = bookings::BookingFilter {
         tenant: "acme".into(),

@@ -11,5 +11,6 @@ mod check;
 mod consistency;
 mod errors;
 mod explain;
+mod resource_cache;
 mod resources;
 mod stats;
