@@ -259,11 +259,15 @@ async fn commands(options: Options) -> anyhow::Result<()> {
     let mut projection = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut unseen = 0;
     for (resource, position, answered) in results.answered.values() {
-        let visible = notices
-            .get(resource)
-            .and_then(|list| list.iter().filter(|(p, _)| p >= position).map(|(_, at)| *at).min());
+        let visible = notices.get(resource).and_then(|list| {
+            list.iter()
+                .filter(|(p, _)| p >= position)
+                .map(|(_, at)| *at)
+                .min()
+        });
         match visible {
-            Some(at) => projection.record(at.saturating_duration_since(*answered).as_micros().max(1) as u64)?,
+            Some(at) => projection
+                .record(at.saturating_duration_since(*answered).as_micros().max(1) as u64)?,
             None => unseen += 1,
         }
     }

@@ -27,7 +27,8 @@ impl Options {
         let mut options = Options {
             url: "http://127.0.0.1:8080".into(),
             query_url: "http://127.0.0.1:8081".into(),
-            secret: std::env::var("BOOKINGS_JWT_SECRET").unwrap_or_else(|_| "dev-secret-change-me".into()),
+            secret: std::env::var("BOOKINGS_JWT_SECRET")
+                .unwrap_or_else(|_| "dev-secret-change-me".into()),
             resources: 50,
             concurrency: 32,
             seconds: 10,
@@ -36,8 +37,14 @@ impl Options {
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
-            let value = args.next().with_context(|| format!("{flag} needs a value"))?;
-            let number = || value.parse::<u64>().with_context(|| format!("{flag} takes a number"));
+            let value = args
+                .next()
+                .with_context(|| format!("{flag} needs a value"))?;
+            let number = || {
+                value
+                    .parse::<u64>()
+                    .with_context(|| format!("{flag} takes a number"))
+            };
             match flag.as_str() {
                 "--url" => options.url = value.clone(),
                 "--query-url" => options.query_url = value.clone(),
@@ -45,11 +52,13 @@ impl Options {
                 "--concurrency" => options.concurrency = number()?.max(1),
                 "--seconds" => options.seconds = number()?.max(1),
                 "--rate" => options.rate = Some(number()?.max(1)),
-                "--mode" => options.miss = match value.as_str() {
-                    "hit" => false,
-                    "miss" => true,
-                    other => bail!("--mode is hit or miss, not {other}"),
-                },
+                "--mode" => {
+                    options.miss = match value.as_str() {
+                        "hit" => false,
+                        "miss" => true,
+                        other => bail!("--mode is hit or miss, not {other}"),
+                    }
+                }
                 other => bail!("unknown flag {other}"),
             }
         }
@@ -84,7 +93,10 @@ impl Shared {
         let date = self.today + chrono::Duration::days(i64::try_from(day).unwrap_or(0));
         let response = self
             .http
-            .get(format!("{}/v1/resources/{resource}/availability?from={date}&to={date}&duration_minutes=30", self.query_url))
+            .get(format!(
+                "{}/v1/resources/{resource}/availability?from={date}&to={date}&duration_minutes=30",
+                self.query_url
+            ))
             .bearer_auth(&self.tokens[(k % self.tokens.len() as u64) as usize])
             .send()
             .await;
@@ -92,7 +104,11 @@ impl Shared {
         let _ = self.latency.lock().await.record(latency);
         match response {
             Ok(response) if response.status().is_success() => {
-                if response.headers().get("x-cache").is_some_and(|v| v == "hit") {
+                if response
+                    .headers()
+                    .get("x-cache")
+                    .is_some_and(|v| v == "hit")
+                {
                     self.hits.fetch_add(1, Ordering::Relaxed);
                 }
                 let _ = response.bytes().await;
@@ -117,7 +133,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             })
         })
         .collect();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()?;
     let mut resources = Vec::new();
     let mut position = String::new();
     for i in 0..options.resources {
@@ -131,7 +149,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .context("is command-api running?")?
             .json()
             .await?;
-        let id = body["resource"]["id"].as_str().context("a resource id")?.to_owned();
+        let id = body["resource"]["id"]
+            .as_str()
+            .context("a resource id")?
+            .to_owned();
         // A few bookings so each day has something to subtract.
         for hour in [9, 11, 14] {
             let date = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
@@ -153,7 +174,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     // Wait until the read side has it all.
     let first = resources.first().context("at least one resource")?;
     let ready = http
-        .get(format!("{}/v1/resources/{first}?min_position={position}", options.query_url))
+        .get(format!(
+            "{}/v1/resources/{first}?min_position={position}",
+            options.query_url
+        ))
         .bearer_auth(&tokens[0])
         .send()
         .await?;
@@ -218,12 +242,17 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let latency = shared.latency.lock().await;
     let ok = shared.ok.load(Ordering::Relaxed);
-    let mode = options
-        .rate
-        .map_or_else(|| format!("closed loop, {} workers", options.concurrency), |r| format!("open loop, {r}/s offered"));
+    let mode = options.rate.map_or_else(
+        || format!("closed loop, {} workers", options.concurrency),
+        |r| format!("open loop, {r}/s offered"),
+    );
     println!(
         "reads: availability, {} ({mode}, {} s)",
-        if options.miss { "uncached (every day new)" } else { "cached (10 hot days)" },
+        if options.miss {
+            "uncached (every day new)"
+        } else {
+            "cached (10 hot days)"
+        },
         options.seconds
     );
     println!(

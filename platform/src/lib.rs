@@ -8,6 +8,7 @@ pub mod json;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod timeout;

@@ -1,6 +1,9 @@
 //! The write side over HTTP: races for a slot, idempotency, reschedule, approval, holds.
 
-#![expect(clippy::unwrap_used, reason = "test helpers fail loudly on unexpected values")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on unexpected values"
+)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -7,9 +7,8 @@ mod resources;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, HeaderName};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::http::HeaderMap;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, patch, post};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use platform::Problem;
@@ -17,8 +16,6 @@ use platform::auth::{Actor, AuthState};
 use platform::health::Check;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::PgPool;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 use crate::commands::CommandRequest;
@@ -31,7 +28,7 @@ pub struct AppState {
     pub pool: PgPool,
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use platform::service::REQUEST_ID;
 
 /// The complete router: `/v1` commands behind authentication, plus health and metrics.
 pub fn router(
@@ -59,20 +56,7 @@ pub fn router(
         .route("/v1/bookings/{id}/reschedule", post(bookings::reschedule))
         .route_layer(from_fn_with_state(auth, platform::auth::authenticate))
         .with_state(state);
-    Router::new()
-        .merge(v1)
-        .merge(platform::health::router(checks))
-        .fallback(platform::problem::not_found_fallback)
-        .method_not_allowed_fallback(platform::problem::method_not_allowed_fallback)
-        .layer(DefaultBodyLimit::max(platform::json::MAX_BODY_BYTES))
-        .layer(from_fn_with_state(
-            request_timeout,
-            platform::timeout::enforce,
-        ))
-        .layer(from_fn(platform::metrics::track))
-        .layer(TraceLayer::new_for_http())
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    platform::service::finish(v1, platform::health::router(checks), request_timeout)
 }
 
 /// Builds the command's request context: tenant and actor from the token, the optional

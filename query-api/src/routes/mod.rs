@@ -11,16 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderName;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use platform::Problem;
 use platform::auth::{Actor, AuthState, Role};
 use platform::health::Check;
 use sqlx::PgPool;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 use crate::cache::DayCache;
@@ -35,8 +31,6 @@ pub struct AppState {
     pub resources: Arc<ResourceCache>,
     pub freshness: Freshness,
 }
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The complete router: `/v1` reads behind authentication, plus health and metrics.
 pub fn router(
@@ -56,20 +50,7 @@ pub fn router(
         .route("/v1/stats/daily", get(stats::daily))
         .route_layer(from_fn_with_state(auth, platform::auth::authenticate))
         .with_state(state);
-    Router::new()
-        .merge(v1)
-        .merge(platform::health::router(checks))
-        .fallback(platform::problem::not_found_fallback)
-        .method_not_allowed_fallback(platform::problem::method_not_allowed_fallback)
-        .layer(DefaultBodyLimit::max(platform::json::MAX_BODY_BYTES))
-        .layer(from_fn_with_state(
-            request_timeout,
-            platform::timeout::enforce,
-        ))
-        .layer(from_fn(platform::metrics::track))
-        .layer(TraceLayer::new_for_http())
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    platform::service::finish(v1, platform::health::router(checks), request_timeout)
 }
 
 /// Every read needs one of the three roles.
