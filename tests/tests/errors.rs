@@ -695,7 +695,15 @@ async fn health_readiness_and_metrics_answer() {
     let app = TestApp::spawn().await;
     let get = |path: &str| app.http.get(format!("{}{path}", app.command_url)).send();
     assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
-    let ready = get("/readyz").await.unwrap();
+    // The NATS client connects in the background, so readiness may take a moment.
+    let mut ready = get("/readyz").await.unwrap();
+    for _ in 0..100 {
+        if ready.status() == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        ready = get("/readyz").await.unwrap();
+    }
     assert_eq!(ready.status(), StatusCode::OK);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["postgres"]["status"], "up");
