@@ -3,9 +3,14 @@
 //! One instance leads (see `leader`). It reads events after its checkpoint in the safe
 //! `(transaction_id, global_position)` order, publishes each with `Nats-Msg-Id = event_id` and
 //! the position of the event published before it (so consumers can detect holes), waits for
-//! every ack of the batch, and only then advances its checkpoint. A crash anywhere means the
-//! batch is published again; JetStream drops the duplicates inside its window and consumers are
-//! idempotent beyond it. It wakes on `LISTEN events` and polls as a fallback.
+//! every ack of the batch, and only then advances its checkpoint.
+//!
+//! Publishes are pipelined, so each one also says which stream sequence it must follow
+//! (`Nats-Expected-Last-Sequence`): if one is lost on the way (a dropped connection), every later
+//! one is refused instead of being stored out of order, and the relay starts over. Starting over
+//! (or taking over after a crash) begins at the stream's tail: events already stored are never
+//! sent twice, however long ago, so the stream holds each event exactly once and in order.
+//! It wakes on `LISTEN events` and polls as a fallback.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -123,8 +128,18 @@ impl Relay {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen("events").await?;
         let mut position = checkpoint::load(&mut conn, CHECKPOINT).await?;
+        let (mut sequence, stored) = self.stream_tail().await?;
+        // Published by a relay that died before it could move the checkpoint: skip, don't resend.
+        if let Some(stored) = stored.filter(|stored| *stored > position) {
+            if !checkpoint::advance(&mut conn, CHECKPOINT, position, stored).await? {
+                anyhow::bail!("the relay checkpoint moved under this leader");
+            }
+            position = stored;
+        }
         loop {
-            let published = self.relay_batch(&mut conn, &mut position).await?;
+            let published = self
+                .relay_batch(&mut conn, &mut position, &mut sequence)
+                .await?;
             if published == self.settings.batch_size {
                 continue;
             }
@@ -135,7 +150,7 @@ impl Relay {
                     // The notifying transaction has committed, but an older one may still hold
                     // the read horizon back for a moment: look again briefly before sleeping.
                     for _ in 0..25 {
-                        if self.relay_batch(&mut conn, &mut position).await? > 0 {
+                        if self.relay_batch(&mut conn, &mut position, &mut sequence).await? > 0 {
                             break;
                         }
                         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -151,6 +166,7 @@ impl Relay {
         &self,
         conn: &mut PgConnection,
         position: &mut Position,
+        sequence: &mut u64,
     ) -> anyhow::Result<i64> {
         let events =
             eventstore::read::read_after(conn, *position, self.settings.batch_size).await?;
@@ -160,8 +176,9 @@ impl Relay {
         let mut acks = Vec::with_capacity(events.len());
         let mut previous = *position;
         for event in &events {
-            acks.push(self.publish(event, previous).await?);
+            acks.push(self.publish(event, previous, *sequence).await?);
             previous = event.position;
+            *sequence += 1;
         }
         for ack in acks {
             ack.await
@@ -185,6 +202,7 @@ impl Relay {
         &self,
         event: &RecordedEvent,
         previous: Position,
+        after_sequence: u64,
     ) -> anyhow::Result<jetstream::context::PublishAckFuture> {
         let mut headers = HeaderMap::new();
         headers.insert(HEADER_POSITION, event.position.to_string().as_str());
@@ -200,8 +218,28 @@ impl Relay {
         let publish = PublishMessage::build()
             .payload(payload.into())
             .headers(headers)
-            .message_id(event.event_id.to_string());
+            .message_id(event.event_id.to_string())
+            .expected_last_sequence(after_sequence);
         Ok(self.jetstream.send_publish(subject, publish).await?)
+    }
+
+    /// The stream's last sequence, and the position of the event stored there (if it is one of
+    /// ours and still there).
+    async fn stream_tail(&self) -> anyhow::Result<(u64, Option<Position>)> {
+        let mut stream = self.jetstream.get_stream(&self.settings.stream).await?;
+        let last = stream.info().await?.state.last_sequence;
+        if last == 0 {
+            return Ok((0, None));
+        }
+        let stored = match stream.get_raw_message(last).await {
+            Ok(message) => message
+                .headers
+                .get(HEADER_POSITION)
+                .and_then(|value| value.as_str().parse().ok()),
+            // Purged or deleted: nothing to skip.
+            Err(_) => None,
+        };
+        Ok((last, stored))
     }
 
     async fn ensure_stream(&self) -> anyhow::Result<()> {

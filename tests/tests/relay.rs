@@ -169,3 +169,33 @@ async fn with_two_instances_one_relay_publishes_and_the_other_takes_over_when_it
     assert_stream_matches_store(&app).await;
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_taking_over_never_resends_what_the_stream_already_holds() {
+    let mut app = TestApp::spawn_with(|s| s.relay_enabled = false).await;
+    app.spawn_instance(|s| s.sweeper_enabled = false).await;
+    let rooms = Arc::new(vec![app.create_resource(json!({})).await]);
+    let shared = Arc::new(TestApp::attach(&app));
+    place_and_cancel(Arc::clone(&shared), Arc::clone(&rooms), 20).await;
+    wait_until_relayed(&app, Duration::from_secs(20)).await;
+    // A relay that died after JetStream stored its batch but before it moved the checkpoint.
+    app.instances()[1].kill();
+    sqlx::query(
+        "update checkpoints set transaction_id = '0', global_position = 0 where name = 'relay'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let before = app.event_count().await;
+    app.spawn_instance(|s| s.sweeper_enabled = false).await;
+    place_and_cancel(shared, rooms, 5).await;
+    let after = wait_until_relayed(&app, Duration::from_secs(20)).await;
+    let successor = app.instances()[2].relay.clone().unwrap();
+    assert_eq!(
+        successor.published() as i64,
+        after - before,
+        "only the new events were sent"
+    );
+    assert_stream_matches_store(&app).await;
+    app.cleanup().await;
+}
