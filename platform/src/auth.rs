@@ -172,8 +172,13 @@ impl TokenKeys {
         if claims.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
-        if claims.sub.is_empty() || claims.sub.len() > 255 {
-            return Err(TokenError::InvalidClaims("sub must be 1 to 255 characters"));
+        if claims.sub.is_empty()
+            || claims.sub.len() > 255
+            || claims.sub.chars().any(char::is_control)
+        {
+            return Err(TokenError::InvalidClaims(
+                "sub must be 1 to 255 characters, none of them control characters",
+            ));
         }
         if !valid_tenant(&claims.tenant) {
             return Err(TokenError::InvalidClaims(

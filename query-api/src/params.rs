@@ -50,6 +50,13 @@ impl QueryParams {
                 if found.is_some() {
                     return Err(Problem::invalid_field(name, "is given more than once"));
                 }
+                // PostgreSQL cannot store or compare U+0000: refuse it as bad input here.
+                if value.contains('\0') {
+                    return Err(Problem::invalid_field(
+                        name,
+                        "must not contain the NUL character (U+0000)",
+                    ));
+                }
                 found = Some(value);
             } else {
                 i += 1;
@@ -199,6 +206,15 @@ mod tests {
         let mut query = params(&[("limit", "1"), ("limit", "2"), ("kind", "")]);
         assert_eq!(query.take("limit").unwrap_err().errors[0].field, "limit");
         assert_eq!(query.take("kind").unwrap(), None);
+    }
+
+    #[test]
+    fn a_nul_character_in_a_parameter_is_a_422() {
+        let mut query = params(&[("customer_id", "a\u{0}b")]);
+        assert_eq!(
+            query.take("customer_id").unwrap_err().code,
+            "validation_failed"
+        );
     }
 
     #[test]
