@@ -22,6 +22,7 @@ use platform::auth::{Claims, Role, TokenKeys};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+mod hot;
 mod reads;
 mod seed;
 
@@ -97,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("commands") => commands(options(&args[1..])?).await,
         Some("reads") => reads::run(reads::Options::parse(&args[1..])?).await,
+        Some("hot") => hot::run(hot::Options::parse(&args[1..])?).await,
         Some("seed-events") => {
             let events: u64 = args
                 .get(1)
