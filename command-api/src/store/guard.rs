@@ -52,6 +52,14 @@ pub async fn allocate(
         blocked,
     };
     if capacity > 1 {
+        // A flash crowd mostly hears "no": answer that without queueing for the lock when a
+        // plain read already shows too few free units. (Refusing on a slightly old read is the
+        // same as having arrived a moment earlier; only a success needs the lock.)
+        if free_units(conn, resource_id, capacity, blocked, quantity).await?.len() < quantity as usize
+            && !has_expired_holds(conn, resource_id, blocked, meta.now).await?
+        {
+            return Err(unavailable());
+        }
         lock_resource(conn, resource_id).await?;
         // The capacity was read before the lock; a capacity change that committed in between
         // (its check ran under the same lock) would make it stale. Reload and decide again.
@@ -67,19 +75,7 @@ pub async fn allocate(
     let units: Vec<i32> = if capacity == 1 {
         vec![0]
     } else {
-        let free: Vec<i32> = sqlx::query_scalar(
-            "select u from generate_series(0, $2 - 1) as u
-             where not exists (select 1 from allocations a
-                               where a.resource_id = $1 and a.unit = u and a.during && $3)
-             order by u
-             limit $4",
-        )
-        .bind(resource_id)
-        .bind(capacity)
-        .bind(range(blocked))
-        .bind(i64::from(quantity))
-        .fetch_all(&mut *conn)
-        .await?;
+        let free = free_units(conn, resource_id, capacity, blocked, quantity).await?;
         if free.len() < quantity as usize {
             return Err(unavailable());
         }
@@ -102,6 +98,47 @@ pub async fn allocate(
         _ => err.into(),
     })?;
     Ok(units.into_iter().map(|u| u.unsigned_abs()).collect())
+}
+
+/// Up to `quantity` of the lowest units with no allocation overlapping `blocked`.
+async fn free_units(
+    conn: &mut PgConnection,
+    resource_id: Uuid,
+    capacity: i32,
+    blocked: Period,
+    quantity: u32,
+) -> Result<Vec<i32>, CommandError> {
+    Ok(sqlx::query_scalar(
+        "select u from generate_series(0, $2 - 1) as u
+         where not exists (select 1 from allocations a
+                           where a.resource_id = $1 and a.unit = u and a.during && $3)
+         order by u
+         limit $4",
+    )
+    .bind(resource_id)
+    .bind(capacity)
+    .bind(range(blocked))
+    .bind(i64::from(quantity))
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Whether an expired hold (which the command would free first) overlaps `blocked`.
+async fn has_expired_holds(
+    conn: &mut PgConnection,
+    resource_id: Uuid,
+    blocked: Period,
+    now: DateTime<Utc>,
+) -> Result<bool, CommandError> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from allocations
+                        where resource_id = $1 and during && $2 and expires_at <= $3)",
+    )
+    .bind(resource_id)
+    .bind(range(blocked))
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Frees the booking's units.
