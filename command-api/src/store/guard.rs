@@ -55,7 +55,10 @@ pub async fn allocate(
         // A flash crowd mostly hears "no": answer that without queueing for the lock when a
         // plain read already shows too few free units. (Refusing on a slightly old read is the
         // same as having arrived a moment earlier; only a success needs the lock.)
-        if free_units(conn, resource_id, capacity, blocked, quantity).await?.len() < quantity as usize
+        if free_units(conn, resource_id, capacity, blocked, quantity)
+            .await?
+            .len()
+            < quantity as usize
             && !has_expired_holds(conn, resource_id, blocked, meta.now).await?
         {
             return Err(unavailable());
