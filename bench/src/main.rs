@@ -23,6 +23,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 mod hot;
+mod pgbench;
 mod reads;
 mod seed;
 
@@ -99,6 +100,17 @@ async fn main() -> anyhow::Result<()> {
         Some("commands") => commands(options(&args[1..])?).await,
         Some("reads") => reads::run(reads::Options::parse(&args[1..])?).await,
         Some("hot") => hot::run(hot::Options::parse(&args[1..])?).await,
+        Some("pgbench") => {
+            let clients: u64 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(16);
+            let seconds: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10);
+            let url = std::env::var("DATABASE_URL").context("DATABASE_URL is required")?;
+            let ceiling = pgbench::run(&url, clients, seconds).await?;
+            println!(
+                "pgbench, the booking transaction ({clients} clients, {seconds} s): {:.0} tps, latency average {:.2} ms",
+                ceiling.tps, ceiling.latency_ms
+            );
+            Ok(())
+        }
         Some("seed-events") => {
             let events: u64 = args
                 .get(1)

@@ -33,6 +33,9 @@ pub async fn seed(url: &str, events: u64, resources: u64, tenant: &str) -> anyho
     .execute(&mut conn)
     .await?;
     let mut written = u64::try_from(resources)?;
+    if bookings == 0 {
+        return Ok(written);
+    }
     let chunk = 100_000_i64;
     let mut first = 1_i64;
     while first <= bookings {
