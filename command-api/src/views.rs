@@ -1,4 +1,5 @@
-//! What command answers look like: the resource and booking representations of API.md and the
+//! What command answers look like: the booking representation of API.md (the resource one is
+//! `domain::resource::ResourceView`, shared with query-api) and the
 //! `Reply` (status and body) that the idempotency store keeps.
 
 use axum::http::{StatusCode, header};
@@ -6,44 +7,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::booking::Booking;
 use domain::event::BookingStatus;
-use domain::hours::OpeningHours;
-use domain::resource::{Blackout, Policy, Resource};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
-
-#[derive(Debug, Serialize)]
-pub struct ResourceView<'a> {
-    pub id: Uuid,
-    pub name: &'a str,
-    pub kind: &'a str,
-    pub capacity: u32,
-    pub time_zone: &'a str,
-    pub opening_hours: Option<&'a OpeningHours>,
-    pub policy: &'a Policy,
-    pub blackouts: &'a [Blackout],
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl<'a> From<&'a Resource> for ResourceView<'a> {
-    fn from(resource: &'a Resource) -> Self {
-        Self {
-            id: resource.id.0,
-            name: &resource.spec.name,
-            kind: &resource.spec.kind,
-            capacity: resource.spec.capacity,
-            time_zone: resource.spec.time_zone.name(),
-            opening_hours: resource.spec.opening_hours.as_ref(),
-            policy: &resource.spec.policy,
-            blackouts: &resource.blackouts,
-            version: resource.version,
-            created_at: resource.created_at,
-            updated_at: resource.updated_at,
-        }
-    }
-}
 
 #[derive(Debug, Serialize)]
 pub struct BookingView<'a> {

@@ -315,6 +315,40 @@ impl Resource {
     }
 }
 
+/// The public representation of a resource (API.md), the same from command-api and query-api.
+#[derive(Debug, Serialize)]
+pub struct ResourceView<'a> {
+    pub id: uuid::Uuid,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub capacity: u32,
+    pub time_zone: &'a str,
+    pub opening_hours: Option<&'a OpeningHours>,
+    pub policy: &'a Policy,
+    pub blackouts: &'a [Blackout],
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a Resource> for ResourceView<'a> {
+    fn from(resource: &'a Resource) -> Self {
+        Self {
+            id: resource.id.0,
+            name: &resource.spec.name,
+            kind: &resource.spec.kind,
+            capacity: resource.spec.capacity,
+            time_zone: resource.spec.time_zone.name(),
+            opening_hours: resource.spec.opening_hours.as_ref(),
+            policy: &resource.spec.policy,
+            blackouts: &resource.blackouts,
+            version: resource.version,
+            created_at: resource.created_at,
+            updated_at: resource.updated_at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

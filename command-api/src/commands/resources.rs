@@ -13,7 +13,9 @@ use sqlx::PgConnection;
 
 use crate::error::{CommandError, resource_not_found};
 use crate::store::{self, CommandMeta, aggregates, guard};
-use crate::views::{Reply, ResourceView};
+use domain::resource::ResourceView;
+
+use crate::views::Reply;
 
 /// `409 already_exists`, for a client-chosen id that is taken.
 pub fn already_exists(what: &str) -> CommandError {

@@ -12,7 +12,9 @@ use crate::cursor;
 use crate::error::resource_not_found;
 use crate::params::{self, QueryParams};
 use crate::store::resources::{self as store, ResourceFilter};
-use crate::views::{Page, ResourceView};
+use domain::resource::ResourceView;
+
+use crate::views::Page;
 
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
 pub async fn list(
