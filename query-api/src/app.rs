@@ -1,6 +1,6 @@
 //! `Application`: query-api assembled from its settings: the pool (migrated), the cache tiers
-//! (Redis connected lazily, so query-api starts and answers while Redis is down), the NATS
-//! client for change notices, and the router.
+//! (Redis connected lazily, so query-api starts and answers while Redis is down) and the rendered
+//! answers made from them, the NATS client for change notices, and the router.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::answer_cache::{AnswerCache, Generations};
 use crate::cache::{CacheSettings, DayCache};
 use crate::config::Settings;
 use crate::consistency::Freshness;
@@ -47,9 +48,25 @@ impl Application {
             l1_capacity: settings.l1_capacity,
             l1_ttl: settings.l1_ttl,
             redis_timeout: settings.redis_timeout,
+            answer_bytes: settings.l1_answer_bytes,
         };
-        let cache = Arc::new(DayCache::new(pool.clone(), redis, &cache_settings));
-        let resources = Arc::new(ResourceCache::new(pool.clone(), &cache_settings));
+        let generations = Arc::new(Generations::default());
+        let cache = Arc::new(DayCache::new(
+            pool.clone(),
+            redis,
+            &cache_settings,
+            generations.clone(),
+        ));
+        let resources = Arc::new(ResourceCache::new(
+            pool.clone(),
+            &cache_settings,
+            generations.clone(),
+        ));
+        let answers = Arc::new(AnswerCache::new(
+            cache_settings.answer_bytes,
+            cache_settings.l1_ttl,
+            generations,
+        ));
         let nats = connect_nats(&settings.nats_url, cache.clone(), resources.clone()).await?;
         let auth = AuthState {
             keys: TokenKeys::new(&settings.jwt_secret),
@@ -60,6 +77,7 @@ impl Application {
                 pool: pool.clone(),
                 cache: cache.clone(),
                 resources: resources.clone(),
+                answers,
                 freshness: Freshness {
                     max_wait: settings.min_position_wait,
                 },

@@ -74,6 +74,17 @@ pub struct SlotRequest {
     pub quantity: u32,
 }
 
+/// What [`compute`] found.
+#[derive(Debug)]
+pub struct Computed {
+    pub free: Vec<FreeRange>,
+    /// Present when slots were asked for.
+    pub slots: Option<Vec<Period>>,
+    /// Until when (exclusive) a later `now` gives the same answer: the first moment a slot would
+    /// fall within the minimum notice or come within the maximum advance. `None`: forever.
+    pub stable_until: Option<DateTime<Utc>>,
+}
+
 /// The free timeline over `window` and, when asked, the bookable slots.
 ///
 /// `busy` is the union of the days' entries; an interval spanning midnight is in both days'
@@ -87,7 +98,7 @@ pub fn compute(
     mut busy: Vec<BusyInterval>,
     slot_request: Option<SlotRequest>,
     now: DateTime<Utc>,
-) -> (Vec<FreeRange>, Option<Vec<Period>>) {
+) -> Computed {
     busy.sort_unstable_by_key(|b| (b.unit, b.period));
     busy.dedup();
     let busy: Vec<Busy> = busy
@@ -100,6 +111,7 @@ pub fn compute(
     let spec = &resource.spec;
     let open = resource.open_periods(window);
     let free = free_timeline(&open, &busy, spec.capacity);
+    let mut stable_until: Option<DateTime<Utc>> = None;
     let slots = slot_request.map(|request| {
         let policy = &spec.policy;
         let minutes = request.duration.num_minutes();
@@ -116,14 +128,32 @@ pub fn compute(
             buffer_after: policy.buffer_after(),
             tz: spec.time_zone,
         };
-        let earliest = now + Duration::minutes(i64::from(policy.min_notice_minutes));
-        let latest = now + Duration::days(i64::from(policy.max_advance_days));
-        slots(&open, &busy, spec.capacity, &query)
-            .into_iter()
-            .filter(|slot| slot.start() >= earliest && slot.start() <= latest)
-            .collect()
+        let notice = Duration::minutes(i64::from(policy.min_notice_minutes));
+        let advance = Duration::days(i64::from(policy.max_advance_days));
+        let (earliest, latest) = (now + notice, now + advance);
+        let mut until = |at: DateTime<Utc>| {
+            stable_until = Some(stable_until.map_or(at, |until| until.min(at)));
+        };
+        let mut kept = Vec::new();
+        for slot in slots(&open, &busy, spec.capacity, &query) {
+            if slot.start() < earliest {
+                // Gone for good: `earliest` only moves on.
+            } else if slot.start() > latest {
+                // Comes in once `now + advance` reaches it.
+                until(slot.start() - advance);
+            } else {
+                // Drops out once `now + notice` passes it.
+                until(slot.start() - notice);
+                kept.push(slot);
+            }
+        }
+        kept
     });
-    (free, slots)
+    Computed {
+        free,
+        slots,
+        stable_until,
+    }
 }
 
 #[cfg(test)]

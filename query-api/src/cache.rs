@@ -17,7 +17,9 @@
 //!
 //! The resource rows an answer also needs are cached in process by the same rules
 //! ([`crate::resource_cache`]), so an answer whose days all come from L1 touches neither Redis
-//! nor Postgres.
+//! nor Postgres. Whole answers rendered from these entries are kept too
+//! ([`crate::answer_cache`]): every drop or replacement of an entry here bumps the resource's
+//! generation afterwards, which retires the answers made from it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,6 +34,7 @@ use readmodel::notice::Changed;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::answer_cache::Generations;
 use crate::store::StoreError;
 use crate::store::busy;
 
@@ -50,15 +53,34 @@ impl Tier {
     }
 }
 
-/// One day's busy timeline, the position it reflects, and where it came from.
+/// One day's busy timeline, the position it reflects, where it came from, and when it was
+/// loaded into L1 (it leaves L1 `L1_TTL_MS` later).
 #[derive(Clone, Debug)]
 pub struct CachedDay {
     pub position: Position,
     pub entry: Arc<DayEntry>,
     pub tier: Tier,
+    pub loaded_at: Instant,
 }
 
-type L1Value = (Position, Arc<DayEntry>);
+/// An L1 entry: the position, the timeline, and when it was loaded.
+#[derive(Clone, Debug)]
+struct L1Value {
+    position: Position,
+    entry: Arc<DayEntry>,
+    loaded_at: Instant,
+}
+
+impl L1Value {
+    fn day(self, tier: Tier) -> CachedDay {
+        CachedDay {
+            position: self.position,
+            entry: self.entry,
+            tier,
+            loaded_at: self.loaded_at,
+        }
+    }
+}
 
 /// How long Redis is skipped after a failed call: long enough that a dead Redis costs at most
 /// one deadline per second, short enough that a recovered one is used again at once.
@@ -69,6 +91,7 @@ pub struct DayCache {
     l1: Cache<String, L1Value>,
     redis: RedisTier,
     notices: NoticeLog,
+    generations: Arc<Generations>,
     pool: PgPool,
 }
 
@@ -78,10 +101,18 @@ pub struct CacheSettings {
     pub l1_capacity: u64,
     pub l1_ttl: Duration,
     pub redis_timeout: Duration,
+    /// The most bytes of rendered answers kept ([`crate::answer_cache`]).
+    pub answer_bytes: u64,
 }
 
 impl DayCache {
-    pub fn new(pool: PgPool, redis: RedisCache, settings: &CacheSettings) -> Self {
+    /// `generations` is told of every entry dropped or replaced.
+    pub fn new(
+        pool: PgPool,
+        redis: RedisCache,
+        settings: &CacheSettings,
+        generations: Arc<Generations>,
+    ) -> Self {
         let l1 = Cache::builder()
             .max_capacity(settings.l1_capacity)
             .time_to_live(settings.l1_ttl)
@@ -95,6 +126,7 @@ impl DayCache {
                 paused_until: Mutex::new(None),
             },
             notices: NoticeLog::new(settings.l1_ttl),
+            generations,
             pool,
         }
     }
@@ -114,18 +146,15 @@ impl DayCache {
     ) -> Result<CachedDay, Arc<StoreError>> {
         let fresh_enough = |position: Position| min.is_none_or(|min| position >= min);
         let key = self.keys().day(tenant, resource, day);
-        if let Some((position, entry)) = self.l1.get(&key).await {
-            if fresh_enough(position) {
+        if let Some(value) = self.l1.get(&key).await {
+            if fresh_enough(value.position) {
                 metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "hit")
                     .increment(1);
-                return Ok(CachedDay {
-                    position,
-                    entry,
-                    tier: Tier::L1,
-                });
+                return Ok(value.day(Tier::L1));
             }
             // Older than the caller's own write: never serve it, and replace it.
             self.l1.invalidate(&key).await;
+            self.generations.changed(resource);
         }
         metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "miss")
             .increment(1);
@@ -133,29 +162,25 @@ impl DayCache {
         let since = self.notices.current();
         // Set only if this call's loader ran (a coalesced caller gets the value without it).
         let loaded_from = OnceLock::new();
-        let (position, entry) = self
+        let value = self
             .l1
             .try_get_with(key.clone(), async {
                 let (position, entry, tier) = self.load(tenant, tz, resource, day, min).await?;
                 let _ = loaded_from.set(tier);
-                Ok::<_, StoreError>((position, Arc::new(entry)))
+                Ok::<_, StoreError>(L1Value {
+                    position,
+                    entry: Arc::new(entry),
+                    loaded_at: Instant::now(),
+                })
             })
             .await?;
         if let Some(tier) = loaded_from.get() {
             self.forget_if_overtaken(&key, tenant, resource, since)
                 .await;
-            return Ok(CachedDay {
-                position,
-                entry,
-                tier: *tier,
-            });
+            return Ok(value.day(*tier));
         }
-        if fresh_enough(position) {
-            return Ok(CachedDay {
-                position,
-                entry,
-                tier: Tier::L1,
-            });
+        if fresh_enough(value.position) {
+            return Ok(value.day(Tier::L1));
         }
         // Joined a load that started without our `min_position` and found something older.
         let since = self.notices.current();
@@ -163,15 +188,17 @@ impl DayCache {
             .load(tenant, tz, resource, day, min)
             .await
             .map_err(Arc::new)?;
-        let entry = Arc::new(entry);
-        self.l1.insert(key.clone(), (position, entry.clone())).await;
+        let value = L1Value {
+            position,
+            entry: Arc::new(entry),
+            loaded_at: Instant::now(),
+        };
+        self.l1.insert(key.clone(), value.clone()).await;
+        // It replaced the older entry.
+        self.generations.changed(resource);
         self.forget_if_overtaken(&key, tenant, resource, since)
             .await;
-        Ok(CachedDay {
-            position,
-            entry,
-            tier,
-        })
+        Ok(value.day(tier))
     }
 
     /// The days of `resource` from L1 alone, when every one is there at `min` or newer
@@ -185,16 +212,12 @@ impl DayCache {
     ) -> Option<Vec<CachedDay>> {
         let mut found = Vec::with_capacity(days.len());
         for day in days {
-            let (position, entry) = self
+            let value = self
                 .l1
                 .get(&self.keys().day(tenant, resource, *day))
                 .await
-                .filter(|(position, _)| min.is_none_or(|min| *position >= min))?;
-            found.push(CachedDay {
-                position,
-                entry,
-                tier: Tier::L1,
-            });
+                .filter(|value| min.is_none_or(|min| value.position >= min))?;
+            found.push(value.day(Tier::L1));
         }
         metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "hit")
             .increment(found.len() as u64);
@@ -207,6 +230,7 @@ impl DayCache {
     async fn forget_if_overtaken(&self, key: &str, tenant: &str, resource: Uuid, since: u64) {
         if self.notices.changed_since(tenant, resource, since).await {
             self.l1.invalidate(key).await;
+            self.generations.changed(resource);
         }
     }
 
@@ -255,6 +279,7 @@ impl DayCache {
                 .invalidate(&self.keys().day(&changed.tenant, changed.resource_id, *day))
                 .await;
         }
+        self.generations.changed(changed.resource_id);
     }
 
     fn forget_resource(&self, tenant: &str, resource: Uuid) {
@@ -265,12 +290,14 @@ impl DayCache {
         if dropped.is_err() {
             self.forget_everything();
         }
+        self.generations.changed(resource);
     }
 
     /// Drops all of L1: after a NATS reconnect or a slow-consumer drop, notices may have been
     /// lost, so nothing in L1 can be trusted beyond what Redis and Postgres say.
     pub fn forget_everything(&self) {
         self.l1.invalidate_all();
+        self.generations.changed_all();
     }
 
     /// Redis's readiness: `PING` within the deadline.

@@ -40,6 +40,9 @@ pub struct Settings {
     /// `L1_TTL_MS`, default 60 000: how long an in-process entry lives; it bounds how stale an
     /// entry can get when a change notice is lost.
     pub l1_ttl: Duration,
+    /// `L1_ANSWER_BYTES`, default 32 MiB: the most bytes of rendered availability answers kept
+    /// in process (0 keeps none).
+    pub l1_answer_bytes: u64,
     /// `MIN_POSITION_WAIT_MS`, default 5 000: how long a query with `min_position` waits for the
     /// read models before `503 projection_behind`.
     pub min_position_wait: Duration,
@@ -65,6 +68,7 @@ impl Default for Settings {
             request_timeout: Duration::from_millis(10_000),
             l1_capacity: 10_000,
             l1_ttl: Duration::from_secs(60),
+            l1_answer_bytes: 32 << 20,
             min_position_wait: Duration::from_millis(5_000),
         }
     }
@@ -94,6 +98,7 @@ impl Settings {
             request_timeout: millis("REQUEST_TIMEOUT_MS", defaults.request_timeout)?,
             l1_capacity: number("L1_CAPACITY", defaults.l1_capacity)?,
             l1_ttl: millis("L1_TTL_MS", defaults.l1_ttl)?,
+            l1_answer_bytes: number("L1_ANSWER_BYTES", defaults.l1_answer_bytes)?,
             min_position_wait: millis("MIN_POSITION_WAIT_MS", defaults.min_position_wait)?,
         })
     }

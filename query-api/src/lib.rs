@@ -4,10 +4,11 @@
 //! projector builds in Postgres ([`store`]). Availability goes through three cache tiers
 //! ([`cache`]: in-process, Redis, Postgres) per resource and local day and is computed by the
 //! pure `domain` crate ([`availability`]) from resource rows that are cached in process too
-//! ([`resource_cache`]); the projector's change notices keep the in-process tiers fresh
+//! ([`resource_cache`]); whole answers are kept rendered ([`answer_cache`]); the projector's change notices keep the in-process tiers fresh
 //! ([`notices`]); `min_position` waits make reads see the caller's own writes
 //! ([`consistency`]). The live check before booking reads the write side's guard table.
 
+pub mod answer_cache;
 pub mod app;
 pub mod availability;
 pub mod cache;

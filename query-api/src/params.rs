@@ -163,7 +163,7 @@ pub fn date(name: &'static str, value: &str) -> Result<NaiveDate, Problem> {
 
 /// One end of a time window: an instant, or a calendar date whose meaning (which zone, start or
 /// end of the day) the endpoint decides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Bound {
     Instant(DateTime<Utc>),
     Date(NaiveDate),

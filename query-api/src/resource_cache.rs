@@ -10,7 +10,8 @@
 //! Staleness is bounded as for the day cache ([`crate::cache`]): the resources projection's
 //! change notice (empty `days`) drops the row; a load that such a notice overtook is not kept;
 //! a NATS reconnect drops everything; and a request with `min_position` never accepts a row
-//! read at an older checkpoint.
+//! read at an older checkpoint. Every drop or replacement of a row bumps the resource's
+//! generation afterwards, which retires the answers rendered from it ([`crate::answer_cache`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use readmodel::notice::Changed;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::answer_cache::Generations;
 use crate::cache::{CacheSettings, NoticeLog};
 use crate::store::{StoreError, resources};
 
@@ -33,18 +35,19 @@ use crate::store::{StoreError, resources};
 /// an unknown id, short enough that a lost creation notice costs little.
 pub const MISS_TTL: Duration = Duration::from_secs(1);
 
-/// A resource row (`None`: no such resource in the tenant) and the `resources` projection's
-/// checkpoint it was read at.
+/// A resource row (`None`: no such resource in the tenant), the `resources` projection's
+/// checkpoint it was read at, and when it was loaded (it leaves the cache `L1_TTL_MS` later).
 #[derive(Clone, Debug)]
 pub struct CachedResource {
     pub position: Position,
     pub resource: Option<Arc<Resource>>,
+    pub loaded_at: Instant,
 }
 
 type Key = (String, Uuid);
 
-/// One load: the checkpoint and the rows found, by id.
-type Loaded = Arc<(Position, HashMap<Uuid, Arc<Resource>>)>;
+/// One load: the checkpoint, the rows found by id, and when.
+type Loaded = Arc<(Position, HashMap<Uuid, Arc<Resource>>, Instant)>;
 
 /// Misses expire after [`MISS_TTL`]; rows after the cache's TTL.
 struct MissesExpireSooner {
@@ -81,12 +84,14 @@ impl Expiry<Key, CachedResource> for MissesExpireSooner {
 pub struct ResourceCache {
     entries: Cache<Key, CachedResource>,
     notices: NoticeLog,
+    generations: Arc<Generations>,
     pool: PgPool,
 }
 
 impl ResourceCache {
-    /// As many rows as the day cache has entries (`L1_CAPACITY`), for `L1_TTL_MS`.
-    pub fn new(pool: PgPool, settings: &CacheSettings) -> Self {
+    /// As many rows as the day cache has entries (`L1_CAPACITY`), for `L1_TTL_MS`;
+    /// `generations` is told of every row dropped or replaced.
+    pub fn new(pool: PgPool, settings: &CacheSettings, generations: Arc<Generations>) -> Self {
         let entries = Cache::builder()
             .max_capacity(settings.l1_capacity)
             .time_to_live(settings.l1_ttl)
@@ -97,6 +102,7 @@ impl ResourceCache {
         Self {
             entries,
             notices: NoticeLog::new(settings.l1_ttl),
+            generations,
             pool,
         }
     }
@@ -141,7 +147,10 @@ impl ResourceCache {
                     continue;
                 }
                 // Older than the caller's own write: never serve it, and replace it.
-                Some(_) => self.entries.invalidate(&key).await,
+                Some(_) => {
+                    self.entries.invalidate(&key).await;
+                    self.generations.changed(*id);
+                }
                 None => {}
             }
             found.push(None);
@@ -188,6 +197,7 @@ impl ResourceCache {
                 self.entries
                     .insert((tenant.to_owned(), ids[index]), entry.clone())
                     .await;
+                self.generations.changed(ids[index]);
                 found[index] = Some(entry);
             }
         }
@@ -195,6 +205,7 @@ impl ResourceCache {
         for id in &wanted {
             if self.notices.changed_since(tenant, *id, since).await {
                 self.entries.invalidate(&(tenant.to_owned(), *id)).await;
+                self.generations.changed(*id);
             }
         }
         found
@@ -227,7 +238,7 @@ impl ResourceCache {
                 .into_iter()
                 .map(|resource| (resource.id.0, Arc::new(resource)))
                 .collect();
-            Ok(Arc::new((position, rows)))
+            Ok(Arc::new((position, rows, Instant::now())))
         }
         .boxed()
     }
@@ -245,19 +256,22 @@ impl ResourceCache {
         self.entries
             .invalidate(&(changed.tenant.clone(), changed.resource_id))
             .await;
+        self.generations.changed(changed.resource_id);
     }
 
     /// Drops every row (notices may have been lost).
     pub fn forget_everything(&self) {
         self.entries.invalidate_all();
+        self.generations.changed_all();
     }
 }
 
 fn entry_of(loaded: &Loaded, id: Uuid) -> CachedResource {
-    let (position, rows) = &**loaded;
+    let (position, rows, loaded_at) = &**loaded;
     CachedResource {
         position: *position,
         resource: rows.get(&id).cloned(),
+        loaded_at: *loaded_at,
     }
 }
 

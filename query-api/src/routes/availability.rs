@@ -1,17 +1,20 @@
-//! Availability: `GET /v1/resources/{id}/availability` and `GET /v1/availability` (through the
-//! cache tiers, with `X-Cache: hit|miss`), and `POST /v1/availability/check` (the live guard).
+//! Availability: `GET /v1/resources/{id}/availability` and `GET /v1/availability` (rendered
+//! answers kept in process, else through the cache tiers; with `X-Cache: hit|miss`), and
+//! `POST /v1/availability/check` (the live guard).
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use domain::Period;
 use domain::booking::{BookingError, check_period};
-use domain::resource::Resource;
 use eventstore::Position;
 use futures::{StreamExt, TryStreamExt};
 use platform::Problem;
@@ -22,6 +25,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{AppState, READERS, path_id};
+use crate::answer_cache::{AnswerKey, Rendered, Stamp};
 use crate::availability::{self, SlotRequest};
 use crate::cache::CachedDay;
 use crate::consistency::Gate;
@@ -49,6 +53,8 @@ struct Request {
     from: Bound,
     to: Bound,
     slots: Option<SlotRequest>,
+    /// `(duration_minutes, quantity)` as asked, when a duration was.
+    asked_slots: Option<(u32, u32)>,
     min_position: Option<Position>,
 }
 
@@ -79,14 +85,50 @@ impl Request {
                 duration: Duration::minutes(i64::from(minutes)),
                 quantity,
             }),
+            asked_slots: duration.map(|minutes| (minutes, quantity)),
             min_position,
         })
     }
+
+    /// The key of this request's answer about `resource`.
+    fn key<'a>(&self, tenant: &'a str, resource: Uuid) -> AnswerKey<&'a str> {
+        AnswerKey {
+            tenant,
+            resource,
+            from: self.from,
+            to: self.to,
+            slots: self.asked_slots,
+        }
+    }
 }
 
-fn with_cache_header(body: impl IntoResponse, hit: bool) -> Response {
-    let value = HeaderValue::from_static(if hit { "hit" } else { "miss" });
-    ([(X_CACHE, value)], body).into_response()
+/// A JSON answer from its rendered body.
+fn json_answer(body: Bytes, hit: bool) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        X_CACHE,
+        HeaderValue::from_static(if hit { "hit" } else { "miss" }),
+    );
+    response
+}
+
+/// `{"items":[…]}` around rendered answers: the bytes `Json(Items { items })` would make.
+fn json_items(bodies: Vec<Bytes>, hit: bool) -> Response {
+    const OPEN: &[u8] = b"{\"items\":[";
+    const CLOSE: &[u8] = b"]}";
+    let length = OPEN.len() + CLOSE.len() + bodies.iter().map(|b| b.len() + 1).sum::<usize>();
+    let mut body = Vec::with_capacity(length);
+    body.extend_from_slice(OPEN);
+    for (index, answer) in bodies.iter().enumerate() {
+        if index > 0 {
+            body.extend_from_slice(b",");
+        }
+        body.extend_from_slice(answer);
+    }
+    body.extend_from_slice(CLOSE);
+    json_answer(Bytes::from(body), hit)
 }
 
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant, resource.id = %id))]
@@ -100,15 +142,20 @@ pub async fn one(
     let id = path_id(&id, resource_not_found)?;
     let request = Request::take(&mut query)?;
     query.finish()?;
+    let key = request.key(&actor.tenant, id);
+    if let Some(answer) = state.answers.get(&key, request.min_position).await {
+        return Ok(json_answer(answer.body, true));
+    }
+    // Read before anything the answer is made from (see `answer_cache`).
+    let stamp = state.answers.stamp(id);
     let gate = state.freshness.gate(&state.pool, request.min_position);
-    let resource = resource_rows(&state, &gate, &actor.tenant, &[id])
+    let row = resource_rows(&state, &gate, &actor.tenant, &[id])
         .await?
         .into_iter()
         .next()
-        .and_then(|found| found.resource)
         .ok_or_else(resource_not_found)?;
-    let (view, hit) = answer(&state, &gate, &actor.tenant, resource, &request, Utc::now()).await?;
-    Ok(with_cache_header(Json(view), hit))
+    let (body, hit) = answer(&state, &gate, &key, row, stamp, &request, Utc::now()).await?;
+    Ok(json_answer(body, hit))
 }
 
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
@@ -123,29 +170,53 @@ pub async fn many(
         .ok_or_else(|| Problem::invalid_field("resource_ids", "is required"))?;
     let request = Request::take(&mut query)?;
     query.finish()?;
+    let keys: Vec<AnswerKey<&str>> = ids
+        .iter()
+        .map(|id| request.key(&actor.tenant, *id))
+        .collect();
+    let mut cached = Vec::with_capacity(ids.len());
+    for key in &keys {
+        cached.push(state.answers.get(key, request.min_position).await);
+    }
+    if cached.iter().all(Option::is_some) {
+        let bodies = cached.into_iter().flatten().map(|a| a.body).collect();
+        return Ok(json_items(bodies, true));
+    }
+    // Read before anything the answers are made from (see `answer_cache`).
+    let stamps: Vec<Stamp> = ids.iter().map(|id| state.answers.stamp(*id)).collect();
     let gate = state.freshness.gate(&state.pool, request.min_position);
     let found = resource_rows(&state, &gate, &actor.tenant, &ids).await?;
-    let mut ordered = Vec::with_capacity(ids.len());
-    for (id, found) in ids.iter().zip(found) {
-        let resource = found.resource.ok_or_else(|| {
-            Problem::not_found("resource_not_found", format!("no resource with id {id}"))
-        })?;
-        ordered.push(resource);
+    for (id, found) in ids.iter().zip(&found) {
+        if found.resource.is_none() {
+            return Err(Problem::not_found(
+                "resource_not_found",
+                format!("no resource with id {id}"),
+            ));
+        }
     }
     let now = Utc::now();
+    let (state, gate, request) = (&state, &gate, &request);
     // The futures are made first (not in the stream's closure), which keeps the handler's
     // future `Send` for axum.
-    let answers: Vec<_> = ordered
+    let answers: Vec<_> = found
         .into_iter()
-        .map(|resource| answer(&state, &gate, &actor.tenant, resource, &request, now))
+        .zip(&keys)
+        .zip(stamps)
+        .zip(cached)
+        .map(|(((row, key), stamp), cached)| async move {
+            match cached {
+                Some(answer) => Ok((answer.body, true)),
+                None => answer(state, gate, key, row, stamp, request, now).await,
+            }
+        })
         .collect();
-    let answers: Vec<(AvailabilityView, bool)> = futures::stream::iter(answers)
+    let answers: Vec<(Bytes, bool)> = futures::stream::iter(answers)
         .buffered(RESOURCES_IN_FLIGHT)
         .try_collect()
         .await?;
     let hit = answers.iter().all(|(_, hit)| *hit);
-    let items = answers.into_iter().map(|(view, _)| view).collect();
-    Ok(with_cache_header(Json(Items { items }), hit))
+    let bodies = answers.into_iter().map(|(body, _)| body).collect();
+    Ok(json_items(bodies, hit))
 }
 
 /// `resource_ids=a,b,…`: 1 to [`MAX_BATCH`] UUIDs, duplicates dropped.
@@ -190,15 +261,18 @@ async fn resource_rows(
         .map_err(|err| Problem::from(&*err))
 }
 
-/// One resource's answer, and whether every day came from a cache.
+/// One resource's answer (`row`, read after `stamp` was), rendered and kept for later reads of
+/// `key`, and whether every day came from a cache.
 async fn answer(
     state: &AppState,
     gate: &Gate<'_>,
-    tenant: &str,
-    resource: Arc<Resource>,
+    key: &AnswerKey<&str>,
+    row: CachedResource,
+    stamp: Stamp,
     request: &Request,
     now: DateTime<Utc>,
-) -> Result<(AvailabilityView, bool), Problem> {
+) -> Result<(Bytes, bool), Problem> {
+    let resource = row.resource.ok_or_else(resource_not_found)?;
     let tz = resource.spec.time_zone;
     let id = resource.id.0;
     let window = availability::window(tz, request.from, request.to)?;
@@ -206,7 +280,7 @@ async fn answer(
     let min = request.min_position;
     // With `min_position`, days in L1 at or past it need no look at the checkpoints.
     let cached = match min {
-        Some(_) => state.cache.cached_days(tenant, id, &needed, min).await,
+        Some(_) => state.cache.cached_days(key.tenant, id, &needed, min).await,
         None => None,
     };
     let days: Vec<CachedDay> = match cached {
@@ -214,7 +288,7 @@ async fn answer(
         None => {
             gate.reached(Projection::Bookings).await?;
             futures::stream::iter(needed)
-                .map(|day| state.cache.day(tenant, tz, id, day, min))
+                .map(|day| state.cache.day(key.tenant, tz, id, day, min))
                 .buffered(DAYS_IN_FLIGHT)
                 .try_collect()
                 .await
@@ -227,30 +301,47 @@ async fn answer(
         .map(|day| day.position)
         .min()
         .unwrap_or(Position::START);
+    let oldest_input = days
+        .iter()
+        .map(|day| day.loaded_at)
+        .fold(row.loaded_at, Instant::min);
     let busy: Vec<_> = days
         .iter()
         .flat_map(|day| day.entry.busy.iter().copied())
         .collect();
     // Slots over a long window of a large resource are real CPU work: off the async workers.
     let slot_request = request.slots;
-    let (free, slots) = tokio::task::spawn_blocking(move || {
-        availability::compute(&resource, window, busy, slot_request, now)
+    let computed = tokio::task::spawn_blocking(move || {
+        let computed = availability::compute(&resource, window, busy, slot_request, now);
+        (resource, computed)
     })
-    .await
-    .map_err(|err| {
+    .await;
+    let (resource, computed) = computed.map_err(|err| {
         tracing::error!(error = %err, "the availability computation failed");
         Problem::internal()
     })?;
     let view = AvailabilityView {
         resource_id: id,
-        time_zone: tz.name(),
+        time_zone: resource.spec.time_zone.name(),
         from: window.start(),
         to: window.end(),
         position,
-        free,
-        slots,
+        free: computed.free,
+        slots: computed.slots,
     };
-    Ok((view, hit))
+    let body = Bytes::from(serde_json::to_vec(&view).map_err(|err| {
+        tracing::error!(error = %err, "an availability answer did not serialize");
+        Problem::internal()
+    })?);
+    let rendered = Rendered {
+        body: body.clone(),
+        fresh_at: position.min(row.position),
+        stamp,
+        oldest_input,
+        stable_until: computed.stable_until,
+    };
+    state.answers.insert(key, rendered).await;
+    Ok((body, hit))
 }
 
 #[derive(Debug, Deserialize)]

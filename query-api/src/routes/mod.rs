@@ -19,6 +19,7 @@ use platform::health::Check;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::answer_cache::AnswerCache;
 use crate::cache::DayCache;
 use crate::consistency::Freshness;
 use crate::resource_cache::ResourceCache;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub cache: Arc<DayCache>,
     pub resources: Arc<ResourceCache>,
+    pub answers: Arc<AnswerCache>,
     pub freshness: Freshness,
 }
 
