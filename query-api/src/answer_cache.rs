@@ -132,6 +132,9 @@ impl Expiry<AnswerKey, Answer> for AnswerExpiry {
 /// The rendered answers of this process.
 pub struct AnswerCache {
     answers: Cache<AnswerKey, Answer>,
+    /// `false` when configured to keep none (the map would hold an entry until its next
+    /// housekeeping).
+    keeps: bool,
     generations: std::sync::Arc<Generations>,
     l1_ttl: Duration,
     hits: Counter,
@@ -153,6 +156,7 @@ impl AnswerCache {
         let lookups = |result: &'static str| metrics::counter!("query_answer_cache_lookups_total", "result" => result);
         Self {
             answers,
+            keeps: max_bytes > 0,
             generations,
             l1_ttl,
             hits: lookups("hit"),
@@ -185,6 +189,9 @@ impl AnswerCache {
     /// Keeps `rendered` for later reads of `key`, unless its inputs already changed or it would
     /// expire at once.
     pub async fn insert(&self, key: &AnswerKey<&str>, rendered: Rendered) {
+        if !self.keeps {
+            return;
+        }
         let mut ttl = self.l1_ttl.saturating_sub(rendered.oldest_input.elapsed());
         if let Some(until) = rendered.stable_until {
             ttl = ttl.min((until - Utc::now()).to_std().unwrap_or(Duration::ZERO));
@@ -356,6 +363,16 @@ mod tests {
         let late = rendered(&cache, "late", Position::new(1, 1));
         generations.changed(Uuid::from_u128(7));
         cache.insert(&key, late).await;
+        assert!(cache.get(&key, None).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_cache_of_zero_bytes_keeps_nothing() {
+        let cache = AnswerCache::new(0, Duration::from_secs(60), Arc::new(Generations::default()));
+        let key = key("acme", None);
+        cache
+            .insert(&key, rendered(&cache, "a", Position::new(1, 1)))
+            .await;
         assert!(cache.get(&key, None).await.is_none());
     }
 

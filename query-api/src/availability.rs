@@ -159,6 +159,8 @@ pub fn compute(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::ids::ResourceId;
+    use domain::resource::{Policy, ResourceSpec};
 
     const BERLIN: Tz = chrono_tz::Europe::Berlin;
 
@@ -201,6 +203,82 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(problem.code, "invalid_period");
+    }
+
+    fn room(policy: Policy) -> Resource {
+        let created: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        Resource {
+            id: ResourceId(uuid::Uuid::nil()),
+            spec: ResourceSpec {
+                name: "Room".into(),
+                kind: "meeting_room".into(),
+                capacity: 1,
+                time_zone: chrono_tz::UTC,
+                opening_hours: None,
+                policy,
+            },
+            blackouts: vec![],
+            version: 1,
+            created_at: created,
+            updated_at: created,
+        }
+    }
+
+    fn stable_until(policy: Policy, now: &str) -> Option<DateTime<Utc>> {
+        let window = window(chrono_tz::UTC, date("2026-12-01"), date("2026-12-03")).unwrap();
+        let hour = SlotRequest {
+            duration: Duration::minutes(60),
+            quantity: 1,
+        };
+        compute(
+            &room(policy),
+            window,
+            vec![],
+            Some(hour),
+            now.parse().unwrap(),
+        )
+        .stable_until
+    }
+
+    #[test]
+    fn slots_stay_the_same_until_one_falls_within_the_notice_or_one_comes_within_the_advance() {
+        let t = |s: &str| Some(s.parse::<DateTime<Utc>>().unwrap());
+        // At 09:10 with 30 minutes' notice the first slot is 10:00; it drops out after 09:30.
+        // (The first beyond a day's advance, tomorrow 10:00, would come in at 10:00.)
+        let policy = Policy {
+            slot_step_minutes: 60,
+            min_notice_minutes: 30,
+            max_advance_days: 1,
+            ..Policy::default()
+        };
+        assert_eq!(
+            stable_until(policy, "2026-12-01T09:10:00Z"),
+            t("2026-12-01T09:30:00Z")
+        );
+        // Every 15 minutes with 10 minutes' notice: the first slot is 09:30 (until 09:20), but
+        // tomorrow 09:15 comes within the day's advance at 09:15.
+        let policy = Policy {
+            slot_step_minutes: 15,
+            min_notice_minutes: 10,
+            max_advance_days: 1,
+            ..Policy::default()
+        };
+        assert_eq!(
+            stable_until(policy, "2026-12-01T09:10:00Z"),
+            t("2026-12-01T09:15:00Z")
+        );
+        // Without slots, or with none that the clock can change, an answer stays the same.
+        let window = window(chrono_tz::UTC, date("2026-12-01"), date("2026-12-01")).unwrap();
+        let now = "2026-12-05T00:00:00Z".parse().unwrap();
+        let free_only = compute(&room(Policy::default()), window, vec![], None, now);
+        assert_eq!(free_only.stable_until, None);
+        let past = SlotRequest {
+            duration: Duration::minutes(60),
+            quantity: 1,
+        };
+        let all_past = compute(&room(Policy::default()), window, vec![], Some(past), now);
+        assert_eq!(all_past.slots, Some(vec![]));
+        assert_eq!(all_past.stable_until, None);
     }
 
     #[test]

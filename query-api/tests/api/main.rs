@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod answers;
 mod availability;
 mod bookings;
 mod cache;
