@@ -6,7 +6,7 @@
 //! does not know (a typo such as `resouce_id`), is refused rather than silently ignored. An empty
 //! value (`kind=`) counts as absent.
 
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
 use eventstore::Position;
@@ -28,9 +28,54 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|_| Problem::malformed("the query string could not be read"))?;
-        Ok(Self { pairs })
+        Ok(Self {
+            pairs: pairs(parts.uri.query().unwrap_or_default()),
+        })
+    }
+}
+
+/// The `name=value` pairs of a query string, decoded as `application/x-www-form-urlencoded`
+/// (what `axum::extract::Query` does through `serde_urlencoded`, without the serde machinery
+/// on every request): empty pieces are skipped, a piece without `=` has an empty value, `+`
+/// is a space, `%XX` a byte (a `%` not followed by two hex digits stays as it is), and bytes
+/// that are not UTF-8 become U+FFFD.
+fn pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+fn decode(part: &str) -> String {
+    if !part.bytes().any(|b| b == b'+' || b == b'%') {
+        return part.to_owned();
+    }
+    let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
+    let bytes = part.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => decoded.push(b' '),
+            b'%' => match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+                (Some(high), Some(low)) => {
+                    // Two hex digits: at most 0xff.
+                    decoded.push(u8::try_from(high * 16 + low).unwrap_or(u8::MAX));
+                    i += 2;
+                }
+                _ => decoded.push(b'%'),
+            },
+            byte => decoded.push(byte),
+        }
+        i += 1;
+    }
+    match String::from_utf8(decoded) {
+        Ok(decoded) => decoded,
+        Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
     }
 }
 
@@ -155,10 +200,29 @@ pub fn instant(name: &'static str, value: &str) -> Result<DateTime<Utc>, Problem
 
 /// A calendar date `YYYY-MM-DD`.
 pub fn date(name: &'static str, value: &str) -> Result<NaiveDate, Problem> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .ok()
+    digits_date(value)
+        .or_else(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
         .filter(|_| value.len() == 10)
         .ok_or_else(|| Problem::invalid_field(name, "must be a date like 2026-12-01"))
+}
+
+/// The common shape, `dddd-dd-dd`, without chrono's format machinery (it is on every
+/// availability read); anything else goes the long way.
+fn digits_date(value: &str) -> Option<NaiveDate> {
+    let bytes = value.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+    if !shaped {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| value.get(range)?.parse::<u32>().ok();
+    let year = i32::try_from(number(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)
 }
 
 /// One end of a time window: an instant, or a calendar date whose meaning (which zone, start or
@@ -215,6 +279,47 @@ mod tests {
             query.take("customer_id").unwrap_err().code,
             "validation_failed"
         );
+    }
+
+    #[test]
+    fn query_strings_are_decoded_as_axum_s_query_extractor_decodes_them() {
+        for query in [
+            "",
+            "from=2026-12-01&to=2026-12-02&duration_minutes=30",
+            "a=1&&b=2&",
+            "flag&=x&b=",
+            "k=a%2Bb+c%20d&k%3D=%3d",
+            "bad=%zz%4&end=%",
+            "utf8=%C3%A9t%C3%A9&broken=%C3%28",
+            "x=%00y&plus=%2B+",
+            "a=b=c",
+        ] {
+            let uri: axum::http::Uri = format!("/p?{query}").parse().unwrap();
+            let axum::extract::Query(expected) =
+                axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri).unwrap();
+            assert_eq!(pairs(query), expected, "{query}");
+        }
+    }
+
+    #[test]
+    fn dates_are_read_alike_the_short_and_the_long_way() {
+        for value in [
+            "2026-12-01",
+            "2024-02-29",
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "0000-01-01",
+            "9999-12-31",
+            "2026-1-011",
+            "+026-12-01",
+            "2026-12-1 ",
+        ] {
+            let long = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()
+                .filter(|_| value.len() == 10);
+            assert_eq!(date("from", value).ok(), long, "{value}");
+        }
     }
 
     #[test]

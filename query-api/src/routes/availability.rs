@@ -329,10 +329,13 @@ async fn answer(
         free: computed.free,
         slots: computed.slots,
     };
-    let body = Bytes::from(serde_json::to_vec(&view).map_err(|err| {
+    let mut body = serde_json::to_vec(&view).map_err(|err| {
         tracing::error!(error = %err, "an availability answer did not serialize");
         Problem::internal()
-    })?);
+    })?;
+    // Kept for a while and weighed by its length: no spare capacity.
+    body.shrink_to_fit();
+    let body = Bytes::from(body);
     let rendered = Rendered {
         body: body.clone(),
         fresh_at: position.min(row.position),
