@@ -11,8 +11,10 @@
 //!   drop or replace (change notices, loads a notice overtook, rows reloaded for a
 //!   `min_position`, a reconnect's drop of everything). An answer carries the generation read
 //!   *before* its inputs were gathered ([`Stamp`]) and is served only while it is still current.
-//!   Any input it may have used that has since been dropped bumped the generation after the
-//!   read, so the answer is never served once its inputs would not be.
+//!   An input dropped before that read is not among those gathered after it; one dropped after
+//!   it bumps the generation after the drop, so the answer is not served once its inputs would
+//!   not be. (A load a notice overtook is inserted and only then dropped: the bump follows the
+//!   drop, so an answer made from it in between is retired too.)
 //! - **Age**: an answer expires when its oldest input would have (`L1_TTL_MS` after that input
 //!   was loaded), so a lost notice leaves nothing stale for longer than it does today.
 //! - **Clock**: slots depend on `now` (minimum notice, maximum advance); an answer expires at
@@ -24,6 +26,7 @@
 //! headers are set per response. Memory is bounded by the bytes of the bodies
 //! (`L1_ANSWER_BYTES`).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -135,7 +138,7 @@ pub struct AnswerCache {
     /// `false` when configured to keep none (the map would hold an entry until its next
     /// housekeeping).
     keeps: bool,
-    generations: std::sync::Arc<Generations>,
+    generations: Arc<Generations>,
     l1_ttl: Duration,
     hits: Counter,
     misses: Counter,
@@ -144,7 +147,7 @@ pub struct AnswerCache {
 
 impl AnswerCache {
     /// At most `max_bytes` of answers (0 keeps none), none older than its inputs' `l1_ttl`.
-    pub fn new(max_bytes: u64, l1_ttl: Duration, generations: std::sync::Arc<Generations>) -> Self {
+    pub fn new(max_bytes: u64, l1_ttl: Duration, generations: Arc<Generations>) -> Self {
         let answers = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &AnswerKey, answer: &Answer| {
@@ -279,7 +282,6 @@ impl Generations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn key(tenant: &str, slots: Option<(u32, u32)>) -> AnswerKey<&str> {
         let day = Bound::Date("2026-12-01".parse().unwrap());
