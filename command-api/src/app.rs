@@ -1,5 +1,5 @@
 //! `Application`: command-api assembled from its settings: the pool (migrated), the NATS client,
-//! the router, and the two single-leader workers (relay and hold sweeper).
+//! the router, the two single-leader workers (relay and hold sweeper) and the relay wake.
 
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::relay::{Relay, RelaySettings, RelayStatus};
 use crate::routes::{self, AppState};
 use crate::sweeper::Sweeper;
+use crate::wake::RelayWake;
 
 pub struct Application {
     listener: TcpListener,
@@ -24,6 +25,7 @@ pub struct Application {
     pool: PgPool,
     relay: Option<Relay>,
     sweeper: Option<Sweeper>,
+    wake: RelayWake,
 }
 
 impl Application {
@@ -43,6 +45,7 @@ impl Application {
             .connect(&settings.nats_url)
             .await
             .context("cannot set up the NATS client")?;
+        let wake = RelayWake::default();
         let relay = settings.relay_enabled.then(|| {
             Relay::new(
                 db.clone(),
@@ -54,19 +57,24 @@ impl Application {
                     poll: settings.relay_poll,
                     batch_size: 500,
                 },
+                wake.clone(),
             )
         });
         let sweeper = settings.sweeper_enabled.then(|| Sweeper {
             db: db.clone(),
             pool: pool.clone(),
             interval: settings.sweep_interval,
+            wake: wake.clone(),
         });
         let auth = AuthState {
             keys: TokenKeys::new(&settings.jwt_secret),
             limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
         };
         let router = routes::router(
-            AppState { pool: pool.clone() },
+            AppState {
+                pool: pool.clone(),
+                wake: wake.clone(),
+            },
             auth,
             readiness_checks(pool.clone(), nats),
             settings.request_timeout,
@@ -80,6 +88,7 @@ impl Application {
             pool,
             relay,
             sweeper,
+            wake,
         })
     }
 
@@ -116,7 +125,10 @@ impl Application {
                 sweeper.run(shutdown.clone()).await;
             }
         };
-        let (served, (), ()) = tokio::join!(serve, relay, sweeper);
+        let notifier = self
+            .wake
+            .notify_other_instances(self.pool.clone(), shutdown.clone());
+        let (served, (), (), ()) = tokio::join!(serve, relay, sweeper, notifier);
         self.pool.close().await;
         served.context("the HTTP server failed")
     }

@@ -14,6 +14,7 @@ pub mod routes;
 pub mod store;
 pub mod sweeper;
 pub mod views;
+pub mod wake;
 
 pub use app::Application;
 pub use config::Settings;

@@ -25,6 +25,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
+use crate::wake::{self, RelayWake};
 use eventstore::leader;
 
 /// The relay's checkpoint name.
@@ -53,6 +54,7 @@ pub struct Relay {
     jetstream: jetstream::Context,
     settings: RelaySettings,
     status: RelayStatus,
+    wake: RelayWake,
 }
 
 /// Counters shared with whoever started the relay (tests, `/metrics`).
@@ -76,6 +78,8 @@ impl RelayStatus {
 
 /// How long a retry after an error waits (NATS or Postgres away).
 const RETRY_DELAY: Duration = Duration::from_millis(500);
+/// The longest pause between looks for a woken batch whose events the read horizon still hides.
+const MAX_RECHECK_PAUSE: Duration = Duration::from_millis(50);
 
 impl Relay {
     pub fn new(
@@ -83,6 +87,7 @@ impl Relay {
         pool: PgPool,
         client: async_nats::Client,
         settings: RelaySettings,
+        wake: RelayWake,
     ) -> Self {
         Self {
             db,
@@ -90,6 +95,7 @@ impl Relay {
             jetstream: jetstream::new(client),
             settings,
             status: RelayStatus::default(),
+            wake,
         }
     }
 
@@ -102,6 +108,7 @@ impl Relay {
         while !shutdown.is_cancelled() {
             let result = self.lead(&shutdown).await;
             self.status.leading.store(false, Ordering::Relaxed);
+            self.wake.set_local_leader(false);
             match result {
                 Ok(()) => break,
                 Err(err) => {
@@ -123,10 +130,13 @@ impl Relay {
         if !leader::acquire(&mut conn, leader::Role::Relay, self.settings.poll, shutdown).await? {
             return Ok(());
         }
-        self.status.leading.store(true, Ordering::Relaxed);
         self.ensure_stream().await?;
+        // Commits in other instances wake us by NOTIFY, those in this one in process.
         let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen("events").await?;
+        listener.listen(wake::CHANNEL).await?;
+        self.wake.set_local_leader(true);
+        // Leading, and from here on no commit's wake is lost.
+        self.status.leading.store(true, Ordering::Relaxed);
         let mut position = checkpoint::load(&mut conn, CHECKPOINT).await?;
         let (mut sequence, stored) = self.stream_tail().await?;
         // Published by a relay that died before it could move the checkpoint: skip, don't resend.
@@ -143,20 +153,32 @@ impl Relay {
             if published == self.settings.batch_size {
                 continue;
             }
-            tokio::select! {
+            let woken = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                notification = listener.recv() => {
-                    notification?;
-                    // The notifying transaction has committed, but an older one may still hold
-                    // the read horizon back for a moment: look again briefly before sleeping.
-                    for _ in 0..25 {
-                        if self.relay_batch(&mut conn, &mut position, &mut sequence).await? > 0 {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(2)).await;
+                notification = listener.recv() => notification.map(|_| true)?,
+                () = self.wake.woken() => true,
+                () = tokio::time::sleep(self.settings.poll) => false,
+            };
+            if woken {
+                // The waking transaction has committed, but any older transaction still running
+                // in the cluster (xids are cluster-wide: even one in another database) holds the
+                // read horizon back. Keep looking, backing off, until its events show up or the
+                // poll would have come anyway. (A wake whose events an earlier batch already took
+                // costs a few cheap reads.)
+                let deadline = tokio::time::Instant::now() + self.settings.poll;
+                let mut pause = Duration::from_millis(1);
+                while self
+                    .relay_batch(&mut conn, &mut position, &mut sequence)
+                    .await?
+                    == 0
+                    && tokio::time::Instant::now() + pause < deadline
+                {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(pause) => {}
                     }
+                    pause = (pause * 2).min(MAX_RECHECK_PAUSE);
                 }
-                () = tokio::time::sleep(self.settings.poll) => {}
             }
         }
     }

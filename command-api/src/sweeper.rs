@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::store::{CommandMeta, guard, idempotency};
+use crate::wake::RelayWake;
 use eventstore::leader;
 
 /// How many holds one sweep handles at most.
@@ -20,6 +21,7 @@ pub struct Sweeper {
     pub db: DbSettings,
     pub pool: PgPool,
     pub interval: Duration,
+    pub wake: RelayWake,
 }
 
 impl Sweeper {
@@ -95,6 +97,9 @@ impl Sweeper {
             match guard::expire_hold(&mut tx, &meta, booking_id).await {
                 Ok(done) => {
                     tx.commit().await?;
+                    if done {
+                        self.wake.committed();
+                    }
                     expired += usize::from(done);
                 }
                 // One hold that cannot be expired must not stop the others; it stays loud.

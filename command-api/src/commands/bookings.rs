@@ -49,19 +49,34 @@ async fn load_booking(
     }
 }
 
+/// A placement, and whether its id came from the client.
+#[derive(Clone, Debug)]
+pub struct Place {
+    pub booking: PlaceBooking,
+    /// A client-chosen id may already be taken; a fresh UUIDv7 of ours cannot be.
+    pub id_from_client: bool,
+}
+
 pub async fn place(
     conn: &mut PgConnection,
     meta: &CommandMeta,
-    input: &PlaceBooking,
+    input: &Place,
 ) -> Result<Reply, CommandError> {
-    // A retried POST with a client-chosen id must say `already_exists`, not collide with itself.
-    let taken: bool =
-        sqlx::query_scalar("select exists (select 1 from streams where stream_id = $1)")
-            .bind(input.booking_id.0)
-            .fetch_one(&mut *conn)
-            .await?;
-    if taken {
-        return Err(already_exists("booking or resource"));
+    let Place {
+        booking: input,
+        id_from_client,
+    } = input;
+    // A retried POST with a client-chosen id must say `already_exists`, not collide with itself
+    // in the guard (its allocation is there already).
+    if *id_from_client {
+        let taken: bool =
+            sqlx::query_scalar("select exists (select 1 from streams where stream_id = $1)")
+                .bind(input.booking_id.0)
+                .fetch_one(&mut *conn)
+                .await?;
+        if taken {
+            return Err(already_exists("booking or resource"));
+        }
     }
     let resource = load_resource(conn, meta, input.resource_id.0).await?;
     let placement = plan_placement(&resource, input.clone(), meta.now)?;

@@ -17,6 +17,7 @@ use crate::error::{self, CommandError};
 use crate::store::idempotency::{self, Claim, Idempotency};
 use crate::store::{CommandMeta, guard};
 use crate::views::Reply;
+use crate::wake::RelayWake;
 
 /// The future of a command's work, borrowing the transaction's connection.
 pub type Work<'c> = Pin<Box<dyn Future<Output = Result<Reply, CommandError>> + Send + 'c>>;
@@ -35,9 +36,11 @@ pub struct CommandRequest {
 const MAX_ATTEMPTS: u32 = 5;
 
 /// Runs `work` in one transaction and returns the answer: a success, a rejection (both stored
-/// for idempotent retries), or an error for infrastructure failures.
+/// for idempotent retries), or an error for infrastructure failures. After a commit the relay
+/// is woken through `wake`.
 pub async fn run<I, F>(
     pool: &PgPool,
+    wake: &RelayWake,
     request: &CommandRequest,
     input: &I,
     work: F,
@@ -93,6 +96,9 @@ where
             idempotency::record(&mut tx, &meta.tenant, idem, &reply).await?;
         }
         tx.commit().await?;
+        if reply.status.is_success() {
+            wake.committed();
+        }
         return Ok(reply);
     }
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::resources::period;
 use super::{AppState, command_request, path_id, utc_instant};
-use crate::commands::bookings::{self, Action, Reschedule, Transition};
+use crate::commands::bookings::{self, Action, Place, Reschedule, Transition};
 use crate::commands::{self};
 use crate::error::CommandError;
 use crate::views::Reply;
@@ -85,16 +85,19 @@ pub async fn place(
         "POST /v1/bookings",
         &body,
     )?;
-    let input = PlaceBooking {
-        booking_id,
-        resource_id: ResourceId(body.resource_id),
-        period: period(body.start, body.end)?,
-        quantity: body.quantity,
-        customer_id: customer(&actor, body.customer_id)?,
-        hold: body.hold,
-        metadata: body.metadata,
+    let input = Place {
+        id_from_client: body.id.is_some(),
+        booking: PlaceBooking {
+            booking_id,
+            resource_id: ResourceId(body.resource_id),
+            period: period(body.start, body.end)?,
+            quantity: body.quantity,
+            customer_id: customer(&actor, body.customer_id)?,
+            hold: body.hold,
+            metadata: body.metadata,
+        },
     };
-    commands::run(&state.pool, &request, &input, |c, m, i| {
+    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
         Box::pin(bookings::place(c, m, i))
     })
     .await
@@ -130,7 +133,7 @@ async fn transition(
         reason,
         owner: owner(&actor),
     };
-    commands::run(&state.pool, &request, &input, |c, m, i| {
+    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
         Box::pin(bookings::transition(c, m, i))
     })
     .await
@@ -204,7 +207,7 @@ pub async fn reschedule(
         period: period(body.start, body.end)?,
         owner: owner(&actor),
     };
-    commands::run(&state.pool, &request, &input, |c, m, i| {
+    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
         Box::pin(bookings::reschedule(c, m, i))
     })
     .await

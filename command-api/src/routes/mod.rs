@@ -26,6 +26,7 @@ use crate::store::idempotency::Idempotency;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub wake: crate::wake::RelayWake,
 }
 
 use platform::service::REQUEST_ID;

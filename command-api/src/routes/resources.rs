@@ -59,7 +59,7 @@ pub async fn create(
             policy: body.policy,
         },
     };
-    commands::run(&state.pool, &request, &input, |c, m, i| {
+    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
         Box::pin(resources::create(c, m, i))
     })
     .await
@@ -120,7 +120,7 @@ pub async fn update(
             policy: body.policy,
         },
     };
-    commands::run(&state.pool, &request, &input, |c, m, i| {
+    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
         Box::pin(resources::update(c, m, i))
     })
     .await
@@ -168,7 +168,7 @@ pub async fn add_blackout(
         period: period(body.start, body.end)?,
         reason: body.reason,
     };
-    commands::run(&state.pool, &request, &input, |c, m, i| {
+    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
         Box::pin(resources::add_blackout(c, m, i))
     })
     .await
@@ -190,7 +190,7 @@ pub async fn remove_blackout(
         resource_id,
         blackout_id,
     };
-    commands::run(&state.pool, &request, &input, |c, m, i| {
+    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
         Box::pin(resources::remove_blackout(c, m, i))
     })
     .await

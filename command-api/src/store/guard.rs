@@ -51,56 +51,104 @@ pub async fn allocate(
         booking_id,
         blocked,
     };
-    if capacity > 1 {
-        // A flash crowd mostly hears "no": answer that without queueing for the lock when a
-        // plain read already shows too few free units. (Refusing on a slightly old read is the
-        // same as having arrived a moment earlier; only a success needs the lock.)
-        if free_units(conn, resource_id, capacity, blocked, quantity)
-            .await?
-            .len()
-            < quantity as usize
-            && !has_expired_holds(conn, resource_id, blocked, meta.now).await?
-        {
+    let insert = Insert {
+        meta,
+        resource_id,
+        blocked,
+        booking_id,
+        expires_at,
+    };
+    if capacity == 1 {
+        // The common case in one statement: the unit is taken, or the collision is reported
+        // without writing anything. (No transaction id is assigned then, so expiring colliding
+        // holds next still keeps HoldExpired after the holds' own events; see `expire_hold`.)
+        if insert.units(conn, &[0], true).await? == 1 {
+            return Ok(vec![0]);
+        }
+        if !expire_colliding_holds(conn, meta, resource_id, blocked).await? {
             return Err(unavailable());
         }
-        lock_resource(conn, resource_id).await?;
-        // The capacity was read before the lock; a capacity change that committed in between
-        // (its check ran under the same lock) would make it stale. Reload and decide again.
-        let version: i64 = sqlx::query_scalar("select version from streams where stream_id = $1")
-            .bind(resource_id)
-            .fetch_one(&mut *conn)
-            .await?;
-        if version != resource.version {
-            return Err(CommandError::Conflict);
-        }
+        insert.units(conn, &[0], false).await?;
+        return Ok(vec![0]);
+    }
+    // A flash crowd mostly hears "no": answer that without queueing for the lock when a plain
+    // read already shows too few free units. (Refusing on a slightly old read is the same as
+    // having arrived a moment earlier; only a success needs the lock.)
+    if free_units(conn, resource_id, capacity, blocked, quantity)
+        .await?
+        .len()
+        < quantity as usize
+        && !has_expired_holds(conn, resource_id, blocked, meta.now).await?
+    {
+        return Err(unavailable());
+    }
+    lock_resource(conn, resource_id).await?;
+    // The capacity was read before the lock; a capacity change that committed in between (its
+    // check ran under the same lock) would make it stale. Reload and decide again.
+    let version: i64 = sqlx::query_scalar("select version from streams where stream_id = $1")
+        .bind(resource_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if version != resource.version {
+        return Err(CommandError::Conflict);
     }
     expire_colliding_holds(conn, meta, resource_id, blocked).await?;
-    let units: Vec<i32> = if capacity == 1 {
-        vec![0]
-    } else {
-        let free = free_units(conn, resource_id, capacity, blocked, quantity).await?;
-        if free.len() < quantity as usize {
-            return Err(unavailable());
-        }
-        free
-    };
-    sqlx::query(
-        "insert into allocations (tenant_id, resource_id, unit, during, booking_id, expires_at)
-         select $1, $2, u, $3, $4, $5 from unnest($6::int[]) as u",
-    )
-    .bind(&meta.tenant)
-    .bind(resource_id)
-    .bind(range(blocked))
-    .bind(booking_id)
-    .bind(expires_at)
-    .bind(&units)
-    .execute(&mut *conn)
-    .await
-    .map_err(|err| match &err {
-        sqlx::Error::Database(db) if db.constraint() == Some(NO_OVERLAP) => unavailable(),
-        _ => err.into(),
-    })?;
+    let units = free_units(conn, resource_id, capacity, blocked, quantity).await?;
+    if units.len() < quantity as usize {
+        return Err(unavailable());
+    }
+    insert.units(conn, &units, false).await?;
     Ok(units.into_iter().map(|u| u.unsigned_abs()).collect())
+}
+
+/// The allocation rows of one booking.
+struct Insert<'a> {
+    meta: &'a CommandMeta,
+    resource_id: Uuid,
+    blocked: Period,
+    booking_id: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl Insert<'_> {
+    /// Inserts one row per unit and returns how many went in. With `skip_conflicts`, rows that
+    /// collide are left out (`on conflict do nothing` works with exclusion constraints);
+    /// otherwise a collision is [`CommandError::SlotUnavailable`].
+    async fn units(
+        &self,
+        conn: &mut PgConnection,
+        units: &[i32],
+        skip_conflicts: bool,
+    ) -> Result<u64, CommandError> {
+        let sql = if skip_conflicts {
+            "insert into allocations (tenant_id, resource_id, unit, during, booking_id, expires_at)
+             select $1, $2, u, $3, $4, $5 from unnest($6::int[]) as u
+             on conflict do nothing"
+        } else {
+            "insert into allocations (tenant_id, resource_id, unit, during, booking_id, expires_at)
+             select $1, $2, u, $3, $4, $5 from unnest($6::int[]) as u"
+        };
+        let done = sqlx::query(sql)
+            .bind(&self.meta.tenant)
+            .bind(self.resource_id)
+            .bind(range(self.blocked))
+            .bind(self.booking_id)
+            .bind(self.expires_at)
+            .bind(units)
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| match &err {
+                sqlx::Error::Database(db) if db.constraint() == Some(NO_OVERLAP) => {
+                    CommandError::SlotUnavailable {
+                        resource_id: self.resource_id,
+                        booking_id: self.booking_id,
+                        blocked: self.blocked,
+                    }
+                }
+                _ => err.into(),
+            })?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// Up to `quantity` of the lowest units with no allocation overlapping `blocked`.
@@ -167,12 +215,13 @@ pub async fn keep(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), Comma
 ///
 /// Those streams are locked after this transaction's first write, so `expire_hold` checks that
 /// the hold's events are older than this transaction (else the command is retried).
+/// Returns whether there were any.
 async fn expire_colliding_holds(
     conn: &mut PgConnection,
     meta: &CommandMeta,
     resource_id: Uuid,
     blocked: Period,
-) -> Result<(), CommandError> {
+) -> Result<bool, CommandError> {
     let expired: Vec<Uuid> = sqlx::query_scalar(
         "select distinct booking_id from allocations
          where resource_id = $1 and during && $2 and expires_at <= $3",
@@ -182,10 +231,10 @@ async fn expire_colliding_holds(
     .bind(meta.now)
     .fetch_all(&mut *conn)
     .await?;
-    for booking_id in expired {
-        expire_hold(conn, meta, booking_id).await?;
+    for booking_id in &expired {
+        expire_hold(conn, meta, *booking_id).await?;
     }
-    Ok(())
+    Ok(!expired.is_empty())
 }
 
 /// Records `HoldExpired` for one hold and frees its units, if it really has expired.

@@ -66,9 +66,6 @@ pub async fn append(
         meta.now,
     )
     .await?;
-    // Wake the relay. The payload is empty on purpose: NOTIFY payloads over 8000 bytes abort.
-    sqlx::query("select pg_notify('events', '')")
-        .execute(conn)
-        .await?;
+    // The relay is woken after the commit (see `crate::wake`), not from inside the transaction.
     Ok(appended)
 }
