@@ -11,6 +11,7 @@ use sqlx::postgres::types::PgRange;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use super::copy::Copy;
 use super::{Applied, ApplyError, CHUNK, Touched, Write, diff_maps};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -219,25 +220,71 @@ impl State {
             .iter()
             .filter_map(|id| self.rows.get(id).map(|row| (*id, row)))
             .collect();
-        for rows in all.chunks(CHUNK) {
-            Self::write_rows(conn, schema, mode, rows).await?;
+        match mode {
+            Write::Fresh => Self::copy_rows(conn, schema, &all).await,
+            Write::Upsert => {
+                for rows in all.chunks(CHUNK) {
+                    Self::upsert_rows(conn, schema, rows).await?;
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// Fresh tables: the bookings, then the busy rows of those that hold capacity.
+    async fn copy_rows(
+        conn: &mut PgConnection,
+        schema: &str,
+        rows: &[(Uuid, &BookingRow)],
+    ) -> Result<(), sqlx::Error> {
+        let mut copy = Copy::start(&mut *conn, &format!("{schema}.bookings"), COLUMNS).await?;
+        for (id, row) in rows {
+            copy.row()?;
+            copy.value(id)?;
+            copy.value(&row.tenant_id)?;
+            copy.value(row.resource_id)?;
+            copy.value(&row.customer_id)?;
+            copy.value(row.status.as_str())?;
+            copy.value(row.start_at)?;
+            copy.value(row.end_at)?;
+            copy.value(row.blocked.start())?;
+            copy.value(row.blocked.end())?;
+            copy.value(row.quantity)?;
+            copy.value(&row.units)?;
+            copy.value(row.expires_at)?;
+            copy.jsonb(Some(&row.metadata))?;
+            copy.value(row.version)?;
+            copy.value(row.created_at)?;
+            copy.value(row.updated_at)?;
+            copy.send_when_full().await?;
+        }
+        copy.finish().await?;
+        let mut copy = Copy::start(
+            conn,
+            &format!("{schema}.busy"),
+            "booking_id, unit, tenant_id, resource_id, during",
+        )
+        .await?;
+        for (id, row) in rows.iter().filter(|(_, r)| r.status.holds_capacity()) {
+            for unit in &row.units {
+                copy.row()?;
+                copy.value(id)?;
+                copy.value(unit)?;
+                copy.value(&row.tenant_id)?;
+                copy.value(row.resource_id)?;
+                copy.value(PgRange::from(row.blocked.start()..row.blocked.end()))?;
+            }
+            copy.send_when_full().await?;
+        }
+        copy.finish().await?;
         Ok(())
     }
 
-    async fn write_rows(
+    async fn upsert_rows(
         conn: &mut PgConnection,
         schema: &str,
-        mode: Write,
         rows: &[(Uuid, &BookingRow)],
     ) -> Result<(), sqlx::Error> {
-        let on_conflict = mode.on_conflict(
-            "on conflict (booking_id) do update set
-                 status = excluded.status, start_at = excluded.start_at, end_at = excluded.end_at,
-                 blocked_start = excluded.blocked_start, blocked_end = excluded.blocked_end,
-                 units = excluded.units, expires_at = excluded.expires_at,
-                 version = excluded.version, updated_at = excluded.updated_at",
-        );
         let units: Vec<String> = rows
             .iter()
             .map(|(_, r)| {
@@ -257,7 +304,11 @@ impl State {
                   as x(id, tenant, resource, customer, status, start_at, end_at, blocked_start,
                        blocked_end, quantity, units, expires_at, metadata, version, created_at,
                        updated_at)
-             {on_conflict}"
+             on conflict (booking_id) do update set
+                 status = excluded.status, start_at = excluded.start_at, end_at = excluded.end_at,
+                 blocked_start = excluded.blocked_start, blocked_end = excluded.blocked_end,
+                 units = excluded.units, expires_at = excluded.expires_at,
+                 version = excluded.version, updated_at = excluded.updated_at"
         );
         sqlx::query(&sql)
             .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
@@ -303,16 +354,13 @@ impl State {
             .execute(&mut *conn)
             .await?;
 
-        // Busy rows follow the bookings: replace those of every changed booking (fresh tables
-        // have none to replace).
-        if mode == Write::Upsert {
-            sqlx::query(&format!(
-                "delete from {schema}.busy where booking_id = any($1)"
-            ))
-            .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
-        }
+        // Busy rows follow the bookings: replace those of every changed booking.
+        sqlx::query(&format!(
+            "delete from {schema}.busy where booking_id = any($1)"
+        ))
+        .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
         let busy: Vec<(Uuid, i32, &BookingRow)> = rows
             .iter()
             .filter(|(_, r)| r.status.holds_capacity())

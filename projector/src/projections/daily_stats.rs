@@ -17,6 +17,7 @@ use domain::{Event, Period};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::copy::Copy;
 use super::{Applied, ApplyError, CHUNK, Write, diff_maps};
 
 /// What one booking currently contributes.
@@ -317,35 +318,93 @@ impl State {
             .iter()
             .filter_map(|id| self.zones.get(id).map(|tz| (*id, tz.as_str())))
             .collect();
+        let bookings: Vec<(Uuid, &StatsBooking)> = self
+            .dirty_bookings
+            .iter()
+            .filter_map(|id| self.bookings.get(id).map(|b| (*id, b)))
+            .collect();
+        let days: Vec<(&(Uuid, NaiveDate), &Day)> = self.days.iter().collect();
+        match mode {
+            Write::Fresh => Self::copy_rows(conn, schema, &zones, &bookings, &days).await,
+            Write::Upsert => Self::upsert_rows(conn, schema, &zones, &bookings, &days).await,
+        }
+    }
+
+    async fn copy_rows(
+        conn: &mut PgConnection,
+        schema: &str,
+        zones: &[(Uuid, &str)],
+        bookings: &[(Uuid, &StatsBooking)],
+        days: &[(&(Uuid, NaiveDate), &Day)],
+    ) -> Result<(), sqlx::Error> {
+        let table = format!("{schema}.stats_resources");
+        let mut copy = Copy::start(&mut *conn, &table, "resource_id, time_zone").await?;
+        for (id, tz) in zones {
+            copy.row()?;
+            copy.value(id)?;
+            copy.value(tz)?;
+            copy.send_when_full().await?;
+        }
+        copy.finish().await?;
+        let table = format!("{schema}.stats_bookings");
+        let columns = "booking_id, resource_id, start_at, end_at, quantity, live, counted";
+        let mut copy = Copy::start(&mut *conn, &table, columns).await?;
+        for (id, booking) in bookings {
+            copy.row()?;
+            copy.value(id)?;
+            copy.value(booking.resource_id)?;
+            copy.value(booking.start_at)?;
+            copy.value(booking.end_at)?;
+            copy.value(booking.quantity)?;
+            copy.value(booking.live)?;
+            copy.value(booking.counted)?;
+            copy.send_when_full().await?;
+        }
+        copy.finish().await?;
+        let table = format!("{schema}.daily_stats");
+        let columns = "resource_id, day, tenant_id, bookings, cancellations, booked_minutes";
+        let mut copy = Copy::start(conn, &table, columns).await?;
+        for ((resource, day), stats) in days {
+            copy.row()?;
+            copy.value(resource)?;
+            copy.value(day)?;
+            copy.value(&stats.tenant_id)?;
+            copy.value(i32::try_from(stats.bookings).unwrap_or(i32::MAX))?;
+            copy.value(i32::try_from(stats.cancellations).unwrap_or(i32::MAX))?;
+            copy.value(stats.booked_minutes)?;
+            copy.send_when_full().await?;
+        }
+        copy.finish().await?;
+        Ok(())
+    }
+
+    async fn upsert_rows(
+        conn: &mut PgConnection,
+        schema: &str,
+        zones: &[(Uuid, &str)],
+        bookings: &[(Uuid, &StatsBooking)],
+        days: &[(&(Uuid, NaiveDate), &Day)],
+    ) -> Result<(), sqlx::Error> {
         for zones in zones.chunks(CHUNK) {
             sqlx::query(&format!(
                 "insert into {schema}.stats_resources (resource_id, time_zone)
-                 select * from unnest($1::uuid[], $2::text[]) {}",
-                mode.on_conflict(
-                    "on conflict (resource_id) do update set time_zone = excluded.time_zone"
-                )
+                 select * from unnest($1::uuid[], $2::text[])
+                 on conflict (resource_id) do update set time_zone = excluded.time_zone"
             ))
             .bind(zones.iter().map(|(id, _)| *id).collect::<Vec<_>>())
             .bind(zones.iter().map(|(_, tz)| *tz).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
         }
-        let bookings: Vec<(Uuid, &StatsBooking)> = self
-            .dirty_bookings
-            .iter()
-            .filter_map(|id| self.bookings.get(id).map(|b| (*id, b)))
-            .collect();
         for rows in bookings.chunks(CHUNK) {
             sqlx::query(&format!(
                 "insert into {schema}.stats_bookings
                      (booking_id, resource_id, start_at, end_at, quantity, live, counted)
                  select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
-                                      $5::int[], $6::bool[], $7::bool[]) {}",
-                mode.on_conflict(
-                    "on conflict (booking_id) do update set
-                         start_at = excluded.start_at, end_at = excluded.end_at,
-                         live = excluded.live, counted = excluded.counted"
-                )
+                                      $5::int[], $6::bool[], $7::bool[])
+                 on conflict (booking_id) do update set
+                     start_at = excluded.start_at, end_at = excluded.end_at,
+                     live = excluded.live, counted = excluded.counted"
             ))
             .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, b)| b.resource_id).collect::<Vec<_>>())
@@ -357,19 +416,16 @@ impl State {
             .execute(&mut *conn)
             .await?;
         }
-        let days: Vec<(&(Uuid, NaiveDate), &Day)> = self.days.iter().collect();
         for days in days.chunks(CHUNK) {
             sqlx::query(&format!(
                 "insert into {schema}.daily_stats
                      (resource_id, day, tenant_id, bookings, cancellations, booked_minutes)
                  select * from unnest($1::uuid[], $2::date[], $3::text[], $4::int[], $5::int[],
-                                      $6::bigint[]) {}",
-                mode.on_conflict(
-                    "on conflict (resource_id, day) do update set
-                         bookings = daily_stats.bookings + excluded.bookings,
-                         cancellations = daily_stats.cancellations + excluded.cancellations,
-                         booked_minutes = daily_stats.booked_minutes + excluded.booked_minutes"
-                )
+                                      $6::bigint[])
+                 on conflict (resource_id, day) do update set
+                     bookings = daily_stats.bookings + excluded.bookings,
+                     cancellations = daily_stats.cancellations + excluded.cancellations,
+                     booked_minutes = daily_stats.booked_minutes + excluded.booked_minutes"
             ))
             .bind(days.iter().map(|((r, _), _)| *r).collect::<Vec<_>>())
             .bind(days.iter().map(|((_, d), _)| *d).collect::<Vec<_>>())

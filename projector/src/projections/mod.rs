@@ -4,10 +4,11 @@
 //! `load` the rows a batch of events touches, `apply` the events (pure), `write` the changed rows
 //! back with set-based statements. The live worker does that per batch, inside the transaction
 //! that also moves the projection's checkpoint; the replay tool folds the whole history into an
-//! empty state and writes it once. One fold, two ways to persist it, so a replay is exactly what
-//! the live projector would have built.
+//! empty state and writes it once, with `COPY`. One fold, two ways to persist it, so a replay is
+//! exactly what the live projector would have built.
 
 pub mod bookings;
+mod copy;
 pub mod daily_stats;
 pub mod resources;
 
@@ -97,23 +98,13 @@ impl Touched {
 /// How rows reach their tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Write {
-    /// Insert or update (a live batch, or a replay's catch-up).
+    /// Insert or update with set-based statements (a live batch, or a replay's catch-up).
     Upsert,
-    /// Plain inserts into empty tables without indexes yet (a replay's bulk load).
+    /// `COPY` into empty tables without indexes yet (a replay's bulk load).
     Fresh,
 }
 
-impl Write {
-    /// The `on conflict …` clause to use, or nothing for fresh tables.
-    pub fn on_conflict(self, clause: &str) -> &str {
-        match self {
-            Write::Upsert => clause,
-            Write::Fresh => "",
-        }
-    }
-}
-
-/// Rows per statement: big enough to amortize round trips, small enough for memory.
+/// Rows per upsert statement: big enough to amortize round trips, small enough for memory.
 pub const CHUNK: usize = 20_000;
 
 /// The state of one projection during a batch (or a whole replay).

@@ -10,6 +10,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use super::copy::Copy;
 use super::{Applied, CHUNK, Touched, Write, diff_maps};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -180,31 +181,58 @@ impl State {
             .iter()
             .filter_map(|id| self.rows.get_key_value(id))
             .collect();
-        for rows in all.chunks(CHUNK) {
-            Self::write_rows(conn, schema, mode, rows).await?;
+        match mode {
+            Write::Fresh => Self::copy_rows(conn, schema, &all).await,
+            Write::Upsert => {
+                for rows in all.chunks(CHUNK) {
+                    Self::upsert_rows(conn, schema, rows).await?;
+                }
+                Ok(())
+            }
         }
+    }
+
+    async fn copy_rows(
+        conn: &mut PgConnection,
+        schema: &str,
+        rows: &[(&Uuid, &ResourceRow)],
+    ) -> Result<(), sqlx::Error> {
+        let mut copy = Copy::start(conn, &format!("{schema}.resources"), COLUMNS).await?;
+        for (id, row) in rows {
+            copy.row()?;
+            copy.value(*id)?;
+            copy.value(&row.tenant_id)?;
+            copy.value(&row.name)?;
+            copy.value(&row.kind)?;
+            copy.value(row.capacity)?;
+            copy.value(&row.time_zone)?;
+            copy.jsonb(row.opening_hours.as_ref())?;
+            copy.jsonb(Some(&row.policy))?;
+            copy.jsonb(Some(&row.blackouts))?;
+            copy.value(row.version)?;
+            copy.value(row.created_at)?;
+            copy.value(row.updated_at)?;
+            copy.send_when_full().await?;
+        }
+        copy.finish().await?;
         Ok(())
     }
 
-    async fn write_rows(
+    async fn upsert_rows(
         conn: &mut PgConnection,
         schema: &str,
-        mode: Write,
         rows: &[(&Uuid, &ResourceRow)],
     ) -> Result<(), sqlx::Error> {
-        let on_conflict = mode.on_conflict(
-            "on conflict (resource_id) do update set
-                 name = excluded.name, kind = excluded.kind, capacity = excluded.capacity,
-                 time_zone = excluded.time_zone, opening_hours = excluded.opening_hours,
-                 policy = excluded.policy, blackouts = excluded.blackouts,
-                 version = excluded.version, updated_at = excluded.updated_at",
-        );
         let sql = format!(
             "insert into {schema}.resources ({COLUMNS})
              select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
                                   $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::bigint[],
                                   $11::timestamptz[], $12::timestamptz[])
-             {on_conflict}"
+             on conflict (resource_id) do update set
+                 name = excluded.name, kind = excluded.kind, capacity = excluded.capacity,
+                 time_zone = excluded.time_zone, opening_hours = excluded.opening_hours,
+                 policy = excluded.policy, blackouts = excluded.blackouts,
+                 version = excluded.version, updated_at = excluded.updated_at"
         );
         sqlx::query(&sql)
             .bind(rows.iter().map(|(id, _)| **id).collect::<Vec<_>>())
