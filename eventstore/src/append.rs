@@ -62,6 +62,9 @@ pub fn stream_lock_key(stream_id: Uuid) -> i64 {
 /// transactions locking the same pair cannot deadlock). Call before the transaction's first
 /// write; see the module documentation for why.
 pub async fn lock_streams(conn: &mut PgConnection, stream_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    if stream_ids.is_empty() {
+        return Ok(());
+    }
     let mut keys: Vec<i64> = stream_ids.iter().copied().map(stream_lock_key).collect();
     keys.sort_unstable();
     keys.dedup();

@@ -78,13 +78,14 @@ pub async fn place(
 ) -> Result<Reply, Problem> {
     actor.require_any(BOOKERS)?;
     let booking_id = body.id.map_or_else(BookingId::generate, BookingId);
-    let request = command_request(
-        &actor,
-        &headers,
-        vec![booking_id.0],
-        "POST /v1/bookings",
-        &body,
-    )?;
+    // The stream lock orders writers of one stream. Nobody else can write a stream whose id we
+    // just generated (nobody knows it before we answer), so only a client's id needs it.
+    let locked = if body.id.is_some() {
+        vec![booking_id.0]
+    } else {
+        Vec::new()
+    };
+    let request = command_request(&actor, &headers, locked, "POST /v1/bookings", &body)?;
     let input = Place {
         id_from_client: body.id.is_some(),
         booking: PlaceBooking {

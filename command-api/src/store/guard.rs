@@ -74,12 +74,10 @@ pub async fn allocate(
     // A flash crowd mostly hears "no": answer that without queueing for the lock when a plain
     // read already shows too few free units. (Refusing on a slightly old read is the same as
     // having arrived a moment earlier; only a success needs the lock.)
-    if free_units(conn, resource_id, capacity, blocked, quantity)
-        .await?
-        .len()
-        < quantity as usize
-        && !has_expired_holds(conn, resource_id, blocked, meta.now).await?
-    {
+    let (free, expired_holds) =
+        free_units_and_expired_holds(conn, resource_id, capacity, blocked, quantity, meta.now)
+            .await?;
+    if free.len() < quantity as usize && !expired_holds {
         return Err(unavailable());
     }
     lock_resource(conn, resource_id).await?;
@@ -174,19 +172,29 @@ async fn free_units(
     .await?)
 }
 
-/// Whether an expired hold (which the command would free first) overlaps `blocked`.
-async fn has_expired_holds(
+/// [`free_units`], and whether an expired hold (which the command would free first) overlaps
+/// `blocked`, in one round trip.
+async fn free_units_and_expired_holds(
     conn: &mut PgConnection,
     resource_id: Uuid,
+    capacity: i32,
     blocked: Period,
+    quantity: u32,
     now: DateTime<Utc>,
-) -> Result<bool, CommandError> {
-    Ok(sqlx::query_scalar(
-        "select exists (select 1 from allocations
-                        where resource_id = $1 and during && $2 and expires_at <= $3)",
+) -> Result<(Vec<i32>, bool), CommandError> {
+    Ok(sqlx::query_as(
+        "select array(select u from generate_series(0, $2 - 1) as u
+                      where not exists (select 1 from allocations a
+                                        where a.resource_id = $1 and a.unit = u and a.during && $3)
+                      order by u
+                      limit $4),
+                exists (select 1 from allocations
+                        where resource_id = $1 and during && $3 and expires_at <= $5)",
     )
     .bind(resource_id)
+    .bind(capacity)
     .bind(range(blocked))
+    .bind(i64::from(quantity))
     .bind(now)
     .fetch_one(conn)
     .await?)
