@@ -1,7 +1,8 @@
 //! The write ceiling: `pgbench` running the SQL transaction a booking command issues (resource
-//! load, guard insert, append: a placement with an id of the server's own takes no stream lock; see `command-api/src/commands/bookings.rs`), in a
-//! database of its own on the same server, so the engine's figure can be read as a ratio of it.
-//! Keep the two in step: the ratio means nothing if they drift apart.
+//! load, guard insert, append; a placement under an id the server generated takes no stream
+//! lock), in a database of its own on the same server, so the engine's figure can be read as a
+//! ratio of it. Keep it in step with `command-api/src/commands/bookings.rs`: the ratio means
+//! nothing if the two drift apart.
 
 use std::io::Write as _;
 use std::process::Command;
