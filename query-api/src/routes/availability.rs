@@ -25,7 +25,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{AppState, READERS, path_id};
-use crate::answer_cache::{AnswerKey, Rendered, Stamp};
+use crate::answer_cache::{Answer, AnswerKey, Rendered, Stamp};
 use crate::availability::{self, SlotRequest};
 use crate::cache::CachedDay;
 use crate::consistency::Gate;
@@ -131,7 +131,9 @@ fn json_items(bodies: Vec<Bytes>, hit: bool) -> Response {
     json_answer(Bytes::from(body), hit)
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %actor.tenant, resource.id = %id))]
+// A rendered answer is served before any span is made: nothing on that path logs, and the
+// span's fields would be formatted on every read for nothing. The work behind a miss has its
+// span (`one_made`, `many_made`).
 pub async fn one(
     State(state): State<AppState>,
     actor: Actor,
@@ -146,19 +148,28 @@ pub async fn one(
     if let Some(answer) = state.answers.get(&key, request.min_position).await {
         return Ok(json_answer(answer.body, true));
     }
+    one_made(&state, &key, &request).await
+}
+
+/// One resource's answer when no rendered one would do.
+#[tracing::instrument(skip_all, fields(tenant = %key.tenant, resource.id = %key.resource))]
+async fn one_made(
+    state: &AppState,
+    key: &AnswerKey<&str>,
+    request: &Request,
+) -> Result<Response, Problem> {
     // Read before anything the answer is made from (see `answer_cache`).
-    let stamp = state.answers.stamp(id);
+    let stamp = state.answers.stamp(key.resource);
     let gate = state.freshness.gate(&state.pool, request.min_position);
-    let row = resource_rows(&state, &gate, &actor.tenant, &[id])
+    let row = resource_rows(state, &gate, key.tenant, &[key.resource])
         .await?
         .into_iter()
         .next()
         .ok_or_else(resource_not_found)?;
-    let (body, hit) = answer(&state, &gate, &key, row, stamp, &request, Utc::now()).await?;
+    let (body, hit) = answer(state, &gate, key, row, stamp, request, Utc::now()).await?;
     Ok(json_answer(body, hit))
 }
 
-#[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
 pub async fn many(
     State(state): State<AppState>,
     actor: Actor,
@@ -182,10 +193,23 @@ pub async fn many(
         let bodies = cached.into_iter().flatten().map(|a| a.body).collect();
         return Ok(json_items(bodies, true));
     }
+    many_made(&state, &actor.tenant, &ids, &keys, cached, &request).await
+}
+
+/// Several resources' answers when some rendered ones (`cached`, by index) would not do.
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
+async fn many_made(
+    state: &AppState,
+    tenant: &str,
+    ids: &[Uuid],
+    keys: &[AnswerKey<&str>],
+    cached: Vec<Option<Answer>>,
+    request: &Request,
+) -> Result<Response, Problem> {
     // Read before anything the answers are made from (see `answer_cache`).
     let stamps: Vec<Stamp> = ids.iter().map(|id| state.answers.stamp(*id)).collect();
     let gate = state.freshness.gate(&state.pool, request.min_position);
-    let found = resource_rows(&state, &gate, &actor.tenant, &ids).await?;
+    let found = resource_rows(state, &gate, tenant, ids).await?;
     for (id, found) in ids.iter().zip(&found) {
         if found.resource.is_none() {
             return Err(Problem::not_found(
@@ -195,12 +219,12 @@ pub async fn many(
         }
     }
     let now = Utc::now();
-    let (state, gate, request) = (&state, &gate, &request);
+    let gate = &gate;
     // The futures are made first (not in the stream's closure), which keeps the handler's
     // future `Send` for axum.
     let answers: Vec<_> = found
         .into_iter()
-        .zip(&keys)
+        .zip(keys)
         .zip(stamps)
         .zip(cached)
         .map(|(((row, key), stamp), cached)| async move {
