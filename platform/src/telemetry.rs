@@ -11,6 +11,8 @@ pub fn init(default_filter: &str) {
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(true)
+        // Colour codes only for a person at a terminal, not into log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // `try_init` so a second call (tests starting several services in one process) is harmless.
     let _ = if json {
