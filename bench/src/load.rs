@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+/// The most requests an open loop keeps in flight (each holds a connection).
+const MAX_IN_FLIGHT: usize = 1024;
+
 /// How load is offered.
 #[derive(Debug, Clone, Copy)]
 pub enum Load {
@@ -149,8 +152,13 @@ where
             let interval = Duration::from_secs_f64(1.0 / rate as f64);
             let total = (seconds * rate as f64) as u64;
             let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+            // Past the system's capacity an open loop piles up requests without end; bounding
+            // those in flight keeps the generator (and its connections) finite. A request
+            // waiting for a slot is still timed from its intended send time.
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
             let dispatcher = std::thread::spawn({
-                let (request, record) = (request.clone(), record.clone());
+                let (request, record, in_flight) =
+                    (request.clone(), record.clone(), in_flight.clone());
                 move || {
                     for k in 0..total {
                         let intended = started + interval.mul_f64(k as f64);
@@ -158,9 +166,14 @@ where
                         if intended > now {
                             std::thread::sleep(intended - now);
                         }
-                        let (request, record, done) =
-                            (request.clone(), record.clone(), done_tx.clone());
+                        let (request, record, done, in_flight) = (
+                            request.clone(),
+                            record.clone(),
+                            done_tx.clone(),
+                            in_flight.clone(),
+                        );
                         runtime.spawn(async move {
+                            let _slot = in_flight.acquire().await;
                             let outcome = request(k).await;
                             record(k, intended, outcome);
                             let _ = done.send(());

@@ -117,15 +117,20 @@ pub async fn hit(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     let label = format!("cached availability reads ({})", closed.describe());
     figures.extend(read_figures("reads.hit", &label, &run, &hits));
 
-    let rate = if ctx.quick { 200 } else { 30_000 };
-    let open = Load::Open {
-        rate,
-        seconds: ctx.seconds,
-    };
-    hits.store(0, Ordering::Relaxed);
-    let run = load::drive(open, read).await;
-    let label = format!("cached availability reads ({})", open.describe());
-    figures.extend(read_figures("reads.hit_at_30000", &label, &run, &hits));
+    // The 30,000/s, and 10,000/s: below what this machine's HTTP ceiling allows.
+    for (key, rate) in [
+        ("reads.hit_at_10000", 10_000),
+        ("reads.hit_at_30000", 30_000),
+    ] {
+        let open = Load::Open {
+            rate: if ctx.quick { rate / 100 } else { rate },
+            seconds: ctx.seconds,
+        };
+        hits.store(0, Ordering::Relaxed);
+        let run = load::drive(open, read.clone()).await;
+        let label = format!("cached availability reads ({})", open.describe());
+        figures.extend(read_figures(key, &label, &run, &hits));
+    }
     Ok(figures)
 }
 
