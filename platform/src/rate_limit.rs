@@ -78,10 +78,19 @@ impl RateLimiter {
                 refilled < inner.burst
             });
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: inner.burst,
-            refreshed: now,
-        });
+        // Look up before inserting: a known client (nearly every request) costs no allocation.
+        if !buckets.contains_key(key) {
+            buckets.insert(
+                key.to_owned(),
+                Bucket {
+                    tokens: inner.burst,
+                    refreshed: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(key) else {
+            return Decision::Unlimited;
+        };
         let elapsed = now.duration_since(bucket.refreshed).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * inner.per_second).min(inner.burst);
         bucket.refreshed = now;
