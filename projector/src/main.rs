@@ -2,6 +2,12 @@
 
 use projector::{Application, Settings};
 
+/// A replay decodes and folds millions of small JSON values on several threads (events are
+/// allocated by the reader and freed by the fold): with glibc's allocator a quarter of that CPU
+/// went to malloc and free; mimalloc takes about a quarter less CPU for the same fold.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init("info,sqlx=warn");
