@@ -215,29 +215,57 @@ impl State {
         schema: &str,
         mode: Write,
     ) -> Result<(), sqlx::Error> {
+        if mode == Write::Fresh {
+            for table in ["bookings", "busy"] {
+                self.copy_table(&mut *conn, schema, table).await?;
+            }
+            return Ok(());
+        }
         let all: Vec<(Uuid, &BookingRow)> = self
             .dirty
             .iter()
             .filter_map(|id| self.rows.get(id).map(|row| (*id, row)))
             .collect();
-        match mode {
-            Write::Fresh => Self::copy_rows(conn, schema, &all).await,
-            Write::Upsert => {
-                for rows in all.chunks(CHUNK) {
-                    Self::upsert_rows(conn, schema, rows).await?;
-                }
-                Ok(())
+        for rows in all.chunks(CHUNK) {
+            Self::upsert_rows(conn, schema, rows).await?;
+        }
+        Ok(())
+    }
+
+    /// Copies the changed rows of one of the tables (`bookings` or `busy`) into an empty one.
+    pub async fn copy_table(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        table: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut rows: Vec<(Uuid, &BookingRow)> = self
+            .dirty
+            .iter()
+            .filter_map(|id| self.rows.get(id).map(|row| (*id, row)))
+            .collect();
+        match table {
+            "bookings" => {
+                // In the order of `bookings_tenant_start_idx`: building that index then finds its
+                // input sorted (one pass instead of a sort), and rows read by time are together.
+                rows.sort_unstable_by(|(a_id, a), (b_id, b)| {
+                    (&a.tenant_id, a.start_at, a_id).cmp(&(&b.tenant_id, b.start_at, b_id))
+                });
+                Self::copy_bookings(conn, schema, &rows).await
             }
+            "busy" => Self::copy_busy(conn, schema, &rows).await,
+            other => Err(sqlx::Error::Protocol(format!(
+                "the bookings projection has no table {other}"
+            ))),
         }
     }
 
-    /// Fresh tables: the bookings, then the busy rows of those that hold capacity.
-    async fn copy_rows(
+    async fn copy_bookings(
         conn: &mut PgConnection,
         schema: &str,
         rows: &[(Uuid, &BookingRow)],
     ) -> Result<(), sqlx::Error> {
-        let mut copy = Copy::start(&mut *conn, &format!("{schema}.bookings"), COLUMNS).await?;
+        let mut copy = Copy::start(conn, &format!("{schema}.bookings"), COLUMNS).await?;
         for (id, row) in rows {
             copy.row()?;
             copy.value(id)?;
@@ -259,6 +287,15 @@ impl State {
             copy.send_when_full().await?;
         }
         copy.finish().await?;
+        Ok(())
+    }
+
+    /// The busy rows of the bookings that hold capacity, one per unit.
+    async fn copy_busy(
+        conn: &mut PgConnection,
+        schema: &str,
+        rows: &[(Uuid, &BookingRow)],
+    ) -> Result<(), sqlx::Error> {
         let mut copy = Copy::start(
             conn,
             &format!("{schema}.busy"),

@@ -313,6 +313,12 @@ impl State {
         schema: &str,
         mode: Write,
     ) -> Result<(), sqlx::Error> {
+        if mode == Write::Fresh {
+            for table in ["stats_resources", "stats_bookings", "daily_stats"] {
+                self.copy_table(&mut *conn, schema, table).await?;
+            }
+            return Ok(());
+        }
         let zones: Vec<(Uuid, &str)> = self
             .dirty_zones
             .iter()
@@ -324,32 +330,54 @@ impl State {
             .filter_map(|id| self.bookings.get(id).map(|b| (*id, b)))
             .collect();
         let days: Vec<(&(Uuid, NaiveDate), &Day)> = self.days.iter().collect();
-        match mode {
-            Write::Fresh => Self::copy_rows(conn, schema, &zones, &bookings, &days).await,
-            Write::Upsert => Self::upsert_rows(conn, schema, &zones, &bookings, &days).await,
+        Self::upsert_rows(conn, schema, &zones, &bookings, &days).await
+    }
+
+    /// Copies the changed rows of one of the tables into an empty one.
+    pub async fn copy_table(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        table: &str,
+    ) -> Result<(), sqlx::Error> {
+        match table {
+            "stats_resources" => self.copy_zones(conn, schema).await,
+            "stats_bookings" => self.copy_bookings(conn, schema).await,
+            "daily_stats" => self.copy_days(conn, schema).await,
+            other => Err(sqlx::Error::Protocol(format!(
+                "the daily_stats projection has no table {other}"
+            ))),
         }
     }
 
-    async fn copy_rows(
-        conn: &mut PgConnection,
-        schema: &str,
-        zones: &[(Uuid, &str)],
-        bookings: &[(Uuid, &StatsBooking)],
-        days: &[(&(Uuid, NaiveDate), &Day)],
-    ) -> Result<(), sqlx::Error> {
+    async fn copy_zones(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
         let table = format!("{schema}.stats_resources");
-        let mut copy = Copy::start(&mut *conn, &table, "resource_id, time_zone").await?;
-        for (id, tz) in zones {
+        let mut copy = Copy::start(conn, &table, "resource_id, time_zone").await?;
+        for id in &self.dirty_zones {
+            let Some(tz) = self.zones.get(id) else {
+                continue;
+            };
             copy.row()?;
             copy.value(id)?;
             copy.value(tz)?;
             copy.send_when_full().await?;
         }
         copy.finish().await?;
+        Ok(())
+    }
+
+    async fn copy_bookings(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+    ) -> Result<(), sqlx::Error> {
         let table = format!("{schema}.stats_bookings");
         let columns = "booking_id, resource_id, start_at, end_at, quantity, live, counted";
-        let mut copy = Copy::start(&mut *conn, &table, columns).await?;
-        for (id, booking) in bookings {
+        let mut copy = Copy::start(conn, &table, columns).await?;
+        for id in &self.dirty_bookings {
+            let Some(booking) = self.bookings.get(id) else {
+                continue;
+            };
             copy.row()?;
             copy.value(id)?;
             copy.value(booking.resource_id)?;
@@ -361,10 +389,14 @@ impl State {
             copy.send_when_full().await?;
         }
         copy.finish().await?;
+        Ok(())
+    }
+
+    async fn copy_days(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
         let table = format!("{schema}.daily_stats");
         let columns = "resource_id, day, tenant_id, bookings, cancellations, booked_minutes";
         let mut copy = Copy::start(conn, &table, columns).await?;
-        for ((resource, day), stats) in days {
+        for ((resource, day), stats) in &self.days {
             copy.row()?;
             copy.value(resource)?;
             copy.value(day)?;

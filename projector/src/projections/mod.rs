@@ -65,15 +65,29 @@ pub enum ApplyError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Touched {
     pub resources: BTreeMap<(String, Uuid), Option<BTreeSet<NaiveDate>>>,
+    /// Records nothing (a replay invalidates no cache, and a million events' worth of days
+    /// would only cost time).
+    ignore: bool,
 }
 
 impl Touched {
+    /// A `Touched` that records nothing.
+    pub fn ignored() -> Touched {
+        Touched {
+            ignore: true,
+            ..Touched::default()
+        }
+    }
+
     /// The busy time of a resource changed over `blocked`.
     ///
     /// Cache days are local to the resource's zone, which this projection does not track; so it
     /// names every date that could be that local day in any zone (UTC−12 to UTC+14). A few
     /// extra keys invalidated is far cheaper than a dependency on another projection.
     pub fn busy(&mut self, tenant: &str, resource: Uuid, blocked: Period) {
+        if self.ignore {
+            return;
+        }
         let entry = self
             .resources
             .entry((tenant.to_owned(), resource))
@@ -87,6 +101,9 @@ impl Touched {
 
     /// The resource itself (hours, blackouts, capacity, policy) changed.
     pub fn resource(&mut self, tenant: &str, resource: Uuid) {
+        if self.ignore {
+            return;
+        }
         self.resources.insert((tenant.to_owned(), resource), None);
     }
 
@@ -183,6 +200,22 @@ impl State {
             State::Resources(state) => state.write(conn, schema, mode).await,
             State::Bookings(state) => state.write(conn, schema, mode).await,
             State::DailyStats(state) => state.write(conn, schema, mode).await,
+        }
+    }
+
+    /// Copies the changed rows of `table` (one of the projection's tables) into an empty table of
+    /// that name in `schema`: the bulk load of [`Write::Fresh`], one table at a time so that a
+    /// replay can load several tables side by side.
+    pub async fn copy_table(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        table: &str,
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            State::Resources(state) => state.copy_table(conn, schema, table).await,
+            State::Bookings(state) => state.copy_table(conn, schema, table).await,
+            State::DailyStats(state) => state.copy_table(conn, schema, table).await,
         }
     }
 

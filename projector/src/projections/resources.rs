@@ -176,27 +176,36 @@ impl State {
         schema: &str,
         mode: Write,
     ) -> Result<(), sqlx::Error> {
+        if mode == Write::Fresh {
+            return self.copy_table(conn, schema, "resources").await;
+        }
         let all: Vec<(&Uuid, &ResourceRow)> = self
             .dirty
             .iter()
             .filter_map(|id| self.rows.get_key_value(id))
             .collect();
-        match mode {
-            Write::Fresh => Self::copy_rows(conn, schema, &all).await,
-            Write::Upsert => {
-                for rows in all.chunks(CHUNK) {
-                    Self::upsert_rows(conn, schema, rows).await?;
-                }
-                Ok(())
-            }
+        for rows in all.chunks(CHUNK) {
+            Self::upsert_rows(conn, schema, rows).await?;
         }
+        Ok(())
     }
 
-    async fn copy_rows(
+    /// Copies the changed rows into an empty `resources` table.
+    pub async fn copy_table(
+        &self,
         conn: &mut PgConnection,
         schema: &str,
-        rows: &[(&Uuid, &ResourceRow)],
+        table: &str,
     ) -> Result<(), sqlx::Error> {
+        if table != "resources" {
+            return Err(sqlx::Error::Protocol(format!(
+                "the resources projection has no table {table}"
+            )));
+        }
+        let rows = self
+            .dirty
+            .iter()
+            .filter_map(|id| self.rows.get_key_value(id));
         let mut copy = Copy::start(conn, &format!("{schema}.resources"), COLUMNS).await?;
         for (id, row) in rows {
             copy.row()?;
