@@ -4,11 +4,12 @@
 //! ```text
 //! projector replay [--projection resources|bookings|daily_stats|all] [--verify] [--until POSITION|TIME]
 //! ```
-//! - default: fold the whole history into memory (the same fold the live workers use), write it
-//!   into shadow tables (schema `replay`) with set-based statements, then, in one short
-//!   transaction holding the projection's checkpoint row (the live worker waits on it), apply
-//!   what arrived meanwhile and swap the shadow tables in. Query-api keeps answering; readers wait
-//!   at most for the swap. Nothing is published and no cache is touched while rebuilding.
+//! - default: fold the whole history into memory (the same fold the live workers use; reading,
+//!   decoding and applying overlap), load it into index-less shadow tables (schema `replay`) with
+//!   `COPY`, several tables side by side, index them, then, in one short transaction holding the
+//!   projection's checkpoint row (the live worker waits on it), apply what arrived meanwhile and
+//!   swap the shadow tables in. Query-api keeps answering; readers wait at most for the swap.
+//!   Nothing is published and no cache is touched while rebuilding.
 //! - `--verify`: fold up to the live checkpoint (read in the same snapshot as the live rows) and
 //!   report every row that differs; nothing is written. Exit status 1 if anything differs.
 //! - `--until`: rebuild the past, up to a position token or an RFC 3339 time, into schema
@@ -21,10 +22,13 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use domain::event::DecodeError;
 use eventstore::{Position, RecordedEvent, checkpoint};
+use futures::StreamExt as _;
 use readmodel::projections::Projection;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use uuid::Uuid;
 
 use crate::projections::{Applied, State, Touched, Write};
 
@@ -162,7 +166,8 @@ pub async fn run(database_url: &str, options: &Options) -> anyhow::Result<Report
     match &options.mode {
         Mode::Rebuild => {
             report.mode = "rebuild".into();
-            replay.fold(&mut conn, Stop::Head).await?;
+            replay.fold(&connect, Stop::Head).await?;
+            replay.progress.phase("folded the history");
             rebuild(&mut conn, &connect, &mut replay).await?;
         }
         Mode::Verify => {
@@ -171,18 +176,20 @@ pub async fn run(database_url: &str, options: &Options) -> anyhow::Result<Report
         }
         Mode::Until(until) => {
             report.mode = "until".into();
-            replay.fold(&mut conn, Stop::At(*until)).await?;
+            replay.fold(&connect, Stop::At(*until)).await?;
             sqlx::query("drop schema if exists replay_until cascade")
                 .execute(&mut conn)
                 .await?;
             sqlx::query("create schema replay_until")
                 .execute(&mut conn)
                 .await?;
-            for (projection, state) in &replay.states {
-                create_shadow(&mut conn, *projection, "replay_until").await?;
-                state.write(&mut conn, "replay_until", Write::Fresh).await?;
-                index_shadow(&mut conn, *projection, "replay_until").await?;
-            }
+            load_shadow(
+                &connect,
+                &replay.states,
+                "replay_until",
+                &mut replay.progress,
+            )
+            .await?;
             eprintln!(
                 "the read models as of {} are in schema replay_until",
                 replay.cursor
@@ -210,42 +217,69 @@ struct Replay {
     progress: Progress,
 }
 
+/// An event as the reader hands it to the fold: decoded already, its payload dropped.
+struct Decoded {
+    event_id: Uuid,
+    event_type: String,
+    position: Position,
+    recorded_at: DateTime<Utc>,
+    applied: Result<Applied, DecodeError>,
+}
+
+impl Decoded {
+    fn new(recorded: RecordedEvent) -> Decoded {
+        let applied = Applied::decode(&recorded);
+        Decoded {
+            event_id: recorded.event_id,
+            event_type: recorded.event_type,
+            position: recorded.position,
+            recorded_at: recorded.recorded_at,
+            applied,
+        }
+    }
+}
+
 impl Replay {
-    fn apply(&mut self, recorded: &RecordedEvent) {
-        match Applied::decode(recorded) {
+    fn apply(&mut self, event: &Decoded) {
+        match &event.applied {
             Ok(applied) => {
-                let mut touched = Touched::default();
+                let mut touched = Touched::ignored();
                 for (projection, state) in &mut self.states {
-                    if let Err(err) = state.apply(&applied, &mut touched) {
+                    if let Err(err) = state.apply(applied, &mut touched) {
                         self.problems.push(format!(
                             "{}: event {} ({}) not applied: {err}",
                             projection.name(),
-                            recorded.event_id,
-                            recorded.event_type
+                            event.event_id,
+                            event.event_type
                         ));
                     }
                 }
             }
             Err(err) => self
                 .problems
-                .push(format!("event {} not decodable: {err}", recorded.event_id)),
+                .push(format!("event {} not decodable: {err}", event.event_id)),
         }
-        self.cursor = recorded.position;
+        self.cursor = event.position;
         self.events += 1;
         self.progress.tick(self.events);
     }
 
-    /// Folds events after the cursor until `stop`.
-    async fn fold(&mut self, conn: &mut PgConnection, stop: Stop) -> anyhow::Result<()> {
-        loop {
-            let batch = match stop {
-                Stop::At(Until::Position(until)) => {
-                    eventstore::read::read_range(conn, self.cursor, until, READ_BATCH).await?
-                }
-                _ => eventstore::read::read_after(conn, self.cursor, READ_BATCH).await?,
-            };
-            let Some(last) = batch.last().map(|e| e.position) else {
-                return Ok(());
+    /// Folds events after the cursor until `stop`, in three stages that overlap: a reader task
+    /// fetches the events on a connection of its own, a blocking thread decodes them, and this
+    /// task applies them. Postgres, the row and JSON parsing, the event decoding and the fold each
+    /// work on their own batch.
+    async fn fold(&mut self, connect: &PgConnectOptions, stop: Stop) -> anyhow::Result<()> {
+        let until = match stop {
+            Stop::At(Until::Position(until)) => Some(until),
+            _ => None,
+        };
+        let (fetched, to_decode) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let (decoded, mut batches) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let reader = tokio::spawn(read_ahead(connect.clone(), self.cursor, until, fetched));
+        let decoder = tokio::task::spawn_blocking(move || decode(to_decode, decoded));
+        while let Some(batch) = batches.recv().await {
+            let Some(last) = batch.last().map(|e: &Decoded| e.position) else {
+                break;
             };
             for event in &batch {
                 if let Stop::At(Until::Time(time)) = stop
@@ -256,23 +290,64 @@ impl Replay {
                 self.apply(event);
             }
             self.cursor = last;
-            if (batch.len() as i64) < READ_BATCH {
-                return Ok(());
-            }
         }
+        reader.await.context("the event reader stopped")??;
+        decoder.await.context("the event decoder stopped")?;
+        Ok(())
     }
 
-    /// Folds the events after the cursor up to `until` (read on its own connection, since the
-    /// caller's may be inside a snapshot).
+    /// Folds the events after the cursor up to `until`.
     async fn fold_to(&mut self, connect: &PgConnectOptions, until: Position) -> anyhow::Result<()> {
         if until > self.cursor {
-            let mut reader = connect.connect().await?;
-            self.fold(&mut reader, Stop::At(Until::Position(until)))
-                .await?;
-            reader.close().await?;
+            self.fold(connect, Stop::At(Until::Position(until))).await?;
         }
         Ok(())
     }
+}
+
+/// Decodes the batches from the reader for the fold (CPU work: run it on a blocking thread).
+fn decode(
+    mut fetched: tokio::sync::mpsc::Receiver<Vec<RecordedEvent>>,
+    decoded: tokio::sync::mpsc::Sender<Vec<Decoded>>,
+) {
+    while let Some(batch) = fetched.blocking_recv() {
+        let batch = batch.into_iter().map(Decoded::new).collect();
+        if decoded.blocking_send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+/// Batches read ahead of the fold (each up to [`READ_BATCH`] events).
+const READ_AHEAD: usize = 2;
+
+/// Reads the events after `after` (up to `until`, or to the head) in batches, in the safe order,
+/// and hands them on until there are no more or nobody listens.
+async fn read_ahead(
+    connect: PgConnectOptions,
+    mut after: Position,
+    until: Option<Position>,
+    batches: tokio::sync::mpsc::Sender<Vec<RecordedEvent>>,
+) -> anyhow::Result<()> {
+    let mut conn = connect.connect().await?;
+    loop {
+        let batch = match until {
+            Some(until) => {
+                eventstore::read::read_range(&mut conn, after, until, READ_BATCH).await?
+            }
+            None => eventstore::read::read_after(&mut conn, after, READ_BATCH).await?,
+        };
+        let full = batch.len() as i64 >= READ_BATCH;
+        let Some(last) = batch.last() else {
+            break;
+        };
+        after = last.position;
+        if batches.send(batch).await.is_err() || !full {
+            break;
+        }
+    }
+    conn.close().await?;
+    Ok(())
 }
 
 /// Folds to the live checkpoints, then compares with the live rows read in the same snapshot as
@@ -345,10 +420,11 @@ async fn rebuild(
     sqlx::query("create schema if not exists replay_old")
         .execute(&mut *conn)
         .await?;
-    for (projection, state) in &mut replay.states {
-        create_shadow(conn, *projection, "replay").await?;
-        state.write(conn, "replay", Write::Fresh).await?;
-        index_shadow(conn, *projection, "replay").await?;
+    load_shadow(connect, &replay.states, "replay", &mut replay.progress).await?;
+    replay
+        .progress
+        .phase("loaded and indexed the shadow tables");
+    for (_, state) in &mut replay.states {
         state.written();
     }
     let projections: Vec<Projection> = replay.states.iter().map(|(p, _)| *p).collect();
@@ -392,7 +468,7 @@ async fn rebuild(
             .context("state of the projection")?;
         for recorded in &single_events {
             if let Ok(applied) = Applied::decode(recorded) {
-                let _ = state.apply(&applied, &mut Touched::default());
+                let _ = state.apply(&applied, &mut Touched::ignored());
             }
         }
         state.write(&mut tx, "replay", Write::Upsert).await?;
@@ -409,10 +485,10 @@ async fn rebuild(
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        eprintln!(
+        replay.progress.phase(&format!(
             "swapped in the rebuilt {} tables at position {position}",
             projection.name()
-        );
+        ));
     }
     sqlx::query("drop schema if exists replay cascade")
         .execute(&mut *conn)
@@ -423,71 +499,113 @@ async fn rebuild(
     Ok(())
 }
 
-/// Empty copies of the projection's tables, without indexes: loading first and indexing after
-/// is several times faster than maintaining the indexes row by row.
-async fn create_shadow(
-    conn: &mut PgConnection,
-    projection: Projection,
+/// Connections that load and index shadow tables side by side. The work is Postgres': a few
+/// keep both cores busy (a parallel index build on one table, the GiST build or a `COPY` on
+/// another); more would only queue.
+const LOADERS: u32 = 3;
+
+/// Creates, loads and indexes every shadow table of `states` in `schema`, several tables at a
+/// time on connections of their own.
+async fn load_shadow(
+    connect: &PgConnectOptions,
+    states: &[(Projection, State)],
     schema: &str,
+    progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    for table in projection.tables() {
-        sqlx::query(&format!("drop table if exists {schema}.{table}"))
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(&format!(
-            "create table {schema}.{table} (like read.{table} including defaults including constraints)"
-        ))
-        .execute(&mut *conn)
-        .await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(LOADERS)
+        .connect_with(connect.clone())
+        .await
+        .context("cannot connect to the database")?;
+    let jobs = states.iter().flat_map(|(projection, state)| {
+        projection.tables().iter().map(move |table| (*table, state))
+    });
+    let mut loads = futures::stream::iter(jobs)
+        .map(|(table, state)| load_table(&pool, state, schema, table))
+        .buffer_unordered(LOADERS as usize);
+    while let Some(loaded) = loads.next().await {
+        progress.note(&loaded?);
     }
+    drop(loads);
+    pool.close().await;
     Ok(())
 }
 
-/// Gives the shadow tables the live tables' keys and indexes, under the same names (names are
-/// per schema, so after the swap they are exactly what the migrations created).
-async fn index_shadow(
-    conn: &mut PgConnection,
-    projection: Projection,
+/// One shadow table: created empty and without indexes, loaded with `COPY`, then given the live
+/// table's keys and indexes (loading first and indexing after is several times faster than
+/// maintaining the indexes row by row). Returns what it did, for the progress output.
+async fn load_table(
+    pool: &PgPool,
+    state: &State,
     schema: &str,
-) -> anyhow::Result<()> {
-    sqlx::query("set maintenance_work_mem = '256MB'")
+    table: &str,
+) -> anyhow::Result<String> {
+    let mut conn = pool.acquire().await?;
+    let started = Instant::now();
+    sqlx::query(&format!("drop table if exists {schema}.{table}"))
         .execute(&mut *conn)
         .await?;
-    for table in projection.tables() {
-        let constraints: Vec<(String, String)> = sqlx::query_as(
-            "select conname::text, pg_get_constraintdef(oid) from pg_constraint
-             where conrelid = ('read.' || $1)::regclass and contype in ('p', 'u', 'x')",
-        )
-        .bind(table)
-        .fetch_all(&mut *conn)
+    sqlx::query(&format!(
+        "create table {schema}.{table} (like read.{table} including defaults including constraints)"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    state
+        .copy_table(&mut conn, schema, table)
+        .await
+        .with_context(|| format!("cannot load {schema}.{table}"))?;
+    let loaded = started.elapsed().as_secs_f64();
+    index_table(&mut conn, schema, table)
+        .await
+        .with_context(|| format!("cannot index {schema}.{table}"))?;
+    Ok(format!(
+        "{schema}.{table} loaded in {loaded:.2} s, indexed in {:.2} s",
+        started.elapsed().as_secs_f64() - loaded
+    ))
+}
+
+/// Gives a shadow table the live table's keys and indexes, under the same names (names are per
+/// schema, so after the swap they are exactly what the migrations created).
+async fn index_table(conn: &mut PgConnection, schema: &str, table: &str) -> anyhow::Result<()> {
+    let mut tx = conn.begin().await?;
+    // Sorts for the index builds in memory (a parallel build splits this among its workers).
+    sqlx::query("set local maintenance_work_mem = '256MB'")
+        .execute(&mut *tx)
         .await?;
-        for (name, definition) in &constraints {
-            sqlx::query(&format!(
-                "alter table {schema}.{table} add constraint \"{name}\" {definition}"
-            ))
-            .execute(&mut *conn)
-            .await?;
-        }
-        let indexes: Vec<(String, String)> = sqlx::query_as(
-            "select indexname::text, indexdef from pg_indexes where schemaname = 'read' and tablename = $1",
-        )
-        .bind(table)
-        .fetch_all(&mut *conn)
+    let constraints: Vec<(String, String)> = sqlx::query_as(
+        "select conname::text, pg_get_constraintdef(oid) from pg_constraint
+         where conrelid = ('read.' || $1)::regclass and contype in ('p', 'u', 'x')",
+    )
+    .bind(table)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (name, definition) in &constraints {
+        sqlx::query(&format!(
+            "alter table {schema}.{table} add constraint \"{name}\" {definition}"
+        ))
+        .execute(&mut *tx)
         .await?;
-        for (name, definition) in indexes {
-            if constraints
-                .iter()
-                .any(|(constraint, _)| *constraint == name)
-            {
-                continue;
-            }
-            let definition = definition.replace(
-                &format!(" ON read.{table} "),
-                &format!(" ON {schema}.{table} "),
-            );
-            sqlx::query(&definition).execute(&mut *conn).await?;
-        }
     }
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "select indexname::text, indexdef from pg_indexes where schemaname = 'read' and tablename = $1",
+    )
+    .bind(table)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (name, definition) in indexes {
+        if constraints
+            .iter()
+            .any(|(constraint, _)| *constraint == name)
+        {
+            continue;
+        }
+        let definition = definition.replace(
+            &format!(" ON read.{table} "),
+            &format!(" ON {schema}.{table} "),
+        );
+        sqlx::query(&definition).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -540,6 +658,7 @@ struct Progress {
     total: u64,
     started: Instant,
     last: Instant,
+    phase_started: Instant,
     terminal: bool,
     quiet: bool,
 }
@@ -553,6 +672,7 @@ impl Progress {
             total: u64::try_from(total).unwrap_or(0),
             started: Instant::now(),
             last: Instant::now(),
+            phase_started: Instant::now(),
             terminal: std::io::stderr().is_terminal(),
             quiet: false,
         })
@@ -563,6 +683,7 @@ impl Progress {
             total: 0,
             started: Instant::now(),
             last: Instant::now(),
+            phase_started: Instant::now(),
             terminal: false,
             quiet: true,
         }
@@ -584,6 +705,30 @@ impl Progress {
         let mut stderr = std::io::stderr();
         if self.terminal {
             let _ = write!(stderr, "\r{line}   ");
+        } else {
+            let _ = writeln!(stderr, "{line}");
+        }
+    }
+
+    /// Says how long a stage of the replay took (since the previous one).
+    fn phase(&mut self, what: &str) {
+        let now = Instant::now();
+        self.note(&format!(
+            "{what} in {:.2} s",
+            now.duration_since(self.phase_started).as_secs_f64()
+        ));
+        self.phase_started = now;
+    }
+
+    /// A line of its own (after a live progress line, if any).
+    fn note(&self, what: &str) {
+        if self.quiet {
+            return;
+        }
+        let line = format!("replay: {what}");
+        let mut stderr = std::io::stderr();
+        if self.terminal {
+            let _ = write!(stderr, "\r{line}\x1b[K\n");
         } else {
             let _ = writeln!(stderr, "{line}");
         }
