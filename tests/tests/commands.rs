@@ -450,6 +450,46 @@ async fn a_new_booking_colliding_only_with_an_expired_hold_expires_it_and_succee
 }
 
 #[tokio::test]
+async fn a_booking_colliding_with_an_expired_hold_and_a_live_booking_is_refused_with_the_live_conflict()
+ {
+    // The guard first finds a collision, expires the hold, then collides again with the live
+    // booking: that failed insert aborts the transaction, and the 409 still lists the conflict
+    // (read after the rollback, on another connection).
+    let app = TestApp::spawn_with(|s| s.sweeper_enabled = false).await;
+    let room = app
+        .create_resource(json!({ "policy": { "hold_ttl_seconds": 1 } }))
+        .await;
+    let body = json!({ "resource_id": room["id"], "start": day_at(2, 9, 0), "end": day_at(2, 10, 0), "hold": true });
+    let hold = app.post("/v1/bookings", &app.client("alice"), &body).await;
+    assert_eq!(hold.status, StatusCode::CREATED);
+    let live = app
+        .book(
+            &app.client("carol"),
+            &room,
+            &day_at(2, 10, 0),
+            &day_at(2, 11, 0),
+        )
+        .await;
+    assert_eq!(live.status, StatusCode::CREATED, "{}", live.body);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let bob = app
+        .book(
+            &app.client("bob"),
+            &room,
+            &day_at(2, 9, 30),
+            &day_at(2, 10, 30),
+        )
+        .await;
+    assert_eq!(bob.status, StatusCode::CONFLICT, "{}", bob.body);
+    assert_eq!(bob.body["code"], "slot_unavailable");
+    let conflicts = bob.body["conflicts"].as_array().expect("conflicts");
+    // Read after the rollback: the hold is still there too (adjacent, so merged with it).
+    assert_eq!(conflicts.len(), 1, "{}", bob.body);
+    assert_eq!(conflicts[0]["end"], day_at(2, 11, 0));
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_confirmed_hold_stops_expiring_and_a_cancelled_booking_frees_its_slot() {
     let app = TestApp::spawn().await;
     let room = app

@@ -84,9 +84,7 @@ where
             }
             Err(err) if err.is_rejection() => {
                 if request.idempotency.is_none() {
-                    tx.rollback().await?;
-                    let mut conn = pool.acquire().await?;
-                    return rejection(&mut conn, err).await;
+                    return refuse(pool, tx, err).await;
                 }
                 rejection(&mut tx, err).await?
             }
@@ -101,6 +99,41 @@ where
         }
         return Ok(reply);
     }
+}
+
+/// The answer for a rejected command that has no idempotency record, and the end of its
+/// transaction. A `409`'s conflicts are read on the transaction's own connection before it is
+/// given back: going through the pool again would queue the refusal behind every waiting
+/// command a second time (a flash crowd is mostly refusals). If a failed statement aborted the
+/// transaction, they are read after the rollback instead.
+async fn refuse(
+    pool: &PgPool,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    err: CommandError,
+) -> Result<Reply, CommandError> {
+    let CommandError::SlotUnavailable {
+        resource_id,
+        booking_id,
+        blocked,
+    } = err
+    else {
+        tx.rollback().await?;
+        let problem = err.into_problem();
+        return Ok(Reply::new(problem.status, problem.body()));
+    };
+    let conflicts = match guard::conflicts(&mut tx, resource_id, booking_id, blocked).await {
+        Ok(conflicts) => {
+            tx.rollback().await?;
+            conflicts
+        }
+        Err(_) => {
+            tx.rollback().await?;
+            let mut conn = pool.acquire().await?;
+            guard::conflicts(&mut conn, resource_id, booking_id, blocked).await?
+        }
+    };
+    let problem = error::slot_unavailable(conflicts);
+    Ok(Reply::new(problem.status, problem.body()))
 }
 
 /// The answer for a rejected command.
