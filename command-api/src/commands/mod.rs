@@ -111,29 +111,25 @@ async fn refuse(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     err: CommandError,
 ) -> Result<Reply, CommandError> {
-    let CommandError::SlotUnavailable {
-        resource_id,
-        booking_id,
-        blocked,
-    } = err
-    else {
-        tx.rollback().await?;
-        let problem = err.into_problem();
-        return Ok(Reply::new(problem.status, problem.body()));
+    let again = match &err {
+        CommandError::SlotUnavailable {
+            resource_id,
+            booking_id,
+            blocked,
+        } => Some(CommandError::SlotUnavailable {
+            resource_id: *resource_id,
+            booking_id: *booking_id,
+            blocked: *blocked,
+        }),
+        _ => None,
     };
-    let conflicts = match guard::conflicts(&mut tx, resource_id, booking_id, blocked).await {
-        Ok(conflicts) => {
-            tx.rollback().await?;
-            conflicts
-        }
-        Err(_) => {
-            tx.rollback().await?;
-            let mut conn = pool.acquire().await?;
-            guard::conflicts(&mut conn, resource_id, booking_id, blocked).await?
-        }
-    };
-    let problem = error::slot_unavailable(conflicts);
-    Ok(Reply::new(problem.status, problem.body()))
+    let answer = rejection(&mut tx, err).await;
+    tx.rollback().await?;
+    match (answer, again) {
+        (Ok(reply), _) => Ok(reply),
+        (Err(_), Some(err)) => rejection(&mut *pool.acquire().await?, err).await,
+        (Err(err), None) => Err(err),
+    }
 }
 
 /// The answer for a rejected command.
