@@ -35,6 +35,9 @@ pub struct BookingRow {
 /// A row of `read.busy`: (booking, unit) → blocked period.
 type BusyRow = (Uuid, i32);
 
+/// The columns of `read.busy`, in the order [`encode_busy`] writes them.
+pub const BUSY_COLUMNS: &str = "booking_id, unit, tenant_id, resource_id, during";
+
 #[derive(Debug, Default)]
 pub struct State {
     rows: BTreeMap<Uuid, BookingRow>,
@@ -43,7 +46,8 @@ pub struct State {
     busy: BTreeMap<BusyRow, (DateTime<Utc>, DateTime<Utc>)>,
 }
 
-const COLUMNS: &str = "booking_id, tenant_id, resource_id, customer_id, status, start_at, end_at, \
+/// The columns of `read.bookings`, in the order [`encode_booking`] writes them.
+pub const COLUMNS: &str = "booking_id, tenant_id, resource_id, customer_id, status, start_at, end_at, \
                        blocked_start, blocked_end, quantity, units, expires_at, metadata, version, \
                        created_at, updated_at";
 
@@ -267,23 +271,7 @@ impl State {
     ) -> Result<(), sqlx::Error> {
         let mut copy = Copy::start(conn, &format!("{schema}.bookings"), COLUMNS).await?;
         for (id, row) in rows {
-            copy.row()?;
-            copy.value(id)?;
-            copy.value(&row.tenant_id)?;
-            copy.value(row.resource_id)?;
-            copy.value(&row.customer_id)?;
-            copy.value(row.status.as_str())?;
-            copy.value(row.start_at)?;
-            copy.value(row.end_at)?;
-            copy.value(row.blocked.start())?;
-            copy.value(row.blocked.end())?;
-            copy.value(row.quantity)?;
-            copy.value(&row.units)?;
-            copy.value(row.expires_at)?;
-            copy.jsonb(Some(&row.metadata))?;
-            copy.value(row.version)?;
-            copy.value(row.created_at)?;
-            copy.value(row.updated_at)?;
+            encode_booking(&mut copy, id, row)?;
             copy.send_when_full().await?;
         }
         copy.finish().await?;
@@ -296,25 +284,24 @@ impl State {
         schema: &str,
         rows: &[(Uuid, &BookingRow)],
     ) -> Result<(), sqlx::Error> {
-        let mut copy = Copy::start(
-            conn,
-            &format!("{schema}.busy"),
-            "booking_id, unit, tenant_id, resource_id, during",
-        )
-        .await?;
-        for (id, row) in rows.iter().filter(|(_, r)| r.status.holds_capacity()) {
-            for unit in &row.units {
-                copy.row()?;
-                copy.value(id)?;
-                copy.value(unit)?;
-                copy.value(&row.tenant_id)?;
-                copy.value(row.resource_id)?;
-                copy.value(PgRange::from(row.blocked.start()..row.blocked.end()))?;
-            }
+        let mut copy = Copy::start(conn, &format!("{schema}.busy"), BUSY_COLUMNS).await?;
+        for (id, row) in rows {
+            encode_busy(&mut copy, id, row)?;
             copy.send_when_full().await?;
         }
         copy.finish().await?;
         Ok(())
+    }
+
+    /// Hands on the folded rows and forgets them: a replay folding stream by stream loads each
+    /// booking as soon as its stream is folded, so the state never holds more than one.
+    pub fn take_rows(&mut self, into: &mut Vec<(Uuid, BookingRow)>) {
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(row) = self.rows.remove(&id) {
+                into.push((id, row));
+            }
+        }
+        self.rows.clear();
     }
 
     async fn upsert_rows(
@@ -452,4 +439,50 @@ impl State {
         out.extend(diff_maps("busy", &expected, &live.busy));
         out
     }
+}
+
+/// One row of `read.bookings` into a `COPY` of [`COLUMNS`].
+pub(super) fn encode_booking(
+    copy: &mut Copy<'_>,
+    id: &Uuid,
+    row: &BookingRow,
+) -> Result<(), sqlx::Error> {
+    copy.row()?;
+    copy.value(id)?;
+    copy.value(&row.tenant_id)?;
+    copy.value(row.resource_id)?;
+    copy.value(&row.customer_id)?;
+    copy.value(row.status.as_str())?;
+    copy.value(row.start_at)?;
+    copy.value(row.end_at)?;
+    copy.value(row.blocked.start())?;
+    copy.value(row.blocked.end())?;
+    copy.value(row.quantity)?;
+    copy.value(&row.units)?;
+    copy.value(row.expires_at)?;
+    copy.jsonb(Some(&row.metadata))?;
+    copy.value(row.version)?;
+    copy.value(row.created_at)?;
+    copy.value(row.updated_at)
+}
+
+/// The rows of `read.busy` a booking holds (one per unit, none once it stopped holding
+/// capacity) into a `COPY` of [`BUSY_COLUMNS`].
+pub(super) fn encode_busy(
+    copy: &mut Copy<'_>,
+    id: &Uuid,
+    row: &BookingRow,
+) -> Result<(), sqlx::Error> {
+    if !row.status.holds_capacity() {
+        return Ok(());
+    }
+    for unit in &row.units {
+        copy.row()?;
+        copy.value(id)?;
+        copy.value(unit)?;
+        copy.value(&row.tenant_id)?;
+        copy.value(row.resource_id)?;
+        copy.value(PgRange::from(row.blocked.start()..row.blocked.end()))?;
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ use sqlx::{Encode, PgConnection, Postgres};
 const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// Bytes encoded before they are sent: big enough to amortize the round trip through the
 /// socket, small enough that memory stays flat.
-const SEND_AT: usize = 4 << 20;
+const SEND_AT: usize = 1 << 20;
 
 /// One `COPY … FROM STDIN (format binary)` in progress. Call [`Copy::finish`]; dropped without
 /// it, the copy is aborted (sqlx sends `CopyFail`) and nothing is written.

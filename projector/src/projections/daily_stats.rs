@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use domain::{Event, Period};
+use eventstore::Position;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -47,7 +48,16 @@ pub struct State {
     days: BTreeMap<(Uuid, NaiveDate), Day>,
     dirty_zones: BTreeSet<Uuid>,
     dirty_bookings: BTreeSet<Uuid>,
+    /// Where each zone applied here was created. A replay folds the few resource streams first
+    /// and then the bookings stream by stream, so it can know a zone before the events that
+    /// precede its creation in the global order; the live fold never does. A booking event
+    /// before its resource's creation must fail in both (see [`State::zone`]).
+    created: BTreeMap<Uuid, Position>,
 }
+
+/// The columns of `read.stats_bookings`, in the order [`encode_booking`] writes them.
+pub const BOOKING_COLUMNS: &str =
+    "booking_id, resource_id, start_at, end_at, quantity, live, counted";
 
 /// Unit-minutes of `[start, end)` × `quantity` falling in each local day of `tz`.
 fn minutes_by_day(
@@ -183,11 +193,17 @@ impl State {
             .collect())
     }
 
-    fn zone(&self, resource: Uuid) -> Result<Tz, ApplyError> {
-        let name = self
-            .zones
+    /// The zone of `resource` for an event at `at`.
+    fn zone(&self, resource: Uuid, at: Position) -> Result<Tz, ApplyError> {
+        let unknown = ApplyError::Unknown(resource, "resource");
+        if self
+            .created
             .get(&resource)
-            .ok_or(ApplyError::Unknown(resource, "resource"))?;
+            .is_some_and(|created| *created > at)
+        {
+            return Err(unknown);
+        }
+        let name = self.zones.get(&resource).ok_or(unknown)?;
         name.parse().map_err(|_| ApplyError::TimeZone(name.clone()))
     }
 
@@ -218,11 +234,12 @@ impl State {
             Event::ResourceCreated(created) => {
                 self.zones
                     .insert(id, created.spec.time_zone.name().to_owned());
+                self.created.insert(id, applied.position);
                 self.dirty_zones.insert(id);
                 return Ok(());
             }
             Event::BookingPlaced(placed) => {
-                let tz = self.zone(placed.resource_id.0)?;
+                let tz = self.zone(placed.resource_id.0, applied.position)?;
                 let live = placed.status.holds_capacity()
                     && placed.status != domain::event::BookingStatus::Held;
                 let booking = StatsBooking {
@@ -251,7 +268,7 @@ impl State {
             .get(&id)
             .cloned()
             .ok_or(ApplyError::Unknown(applied.event_id, "booking"))?;
-        let tz = self.zone(booking.resource_id)?;
+        let tz = self.zone(booking.resource_id, applied.position)?;
         match &applied.event {
             Event::BookingConfirmed(_)
             | Event::BookingSubmittedForApproval(_)
@@ -372,24 +389,28 @@ impl State {
         schema: &str,
     ) -> Result<(), sqlx::Error> {
         let table = format!("{schema}.stats_bookings");
-        let columns = "booking_id, resource_id, start_at, end_at, quantity, live, counted";
-        let mut copy = Copy::start(conn, &table, columns).await?;
+        let mut copy = Copy::start(conn, &table, BOOKING_COLUMNS).await?;
         for id in &self.dirty_bookings {
             let Some(booking) = self.bookings.get(id) else {
                 continue;
             };
-            copy.row()?;
-            copy.value(id)?;
-            copy.value(booking.resource_id)?;
-            copy.value(booking.start_at)?;
-            copy.value(booking.end_at)?;
-            copy.value(booking.quantity)?;
-            copy.value(booking.live)?;
-            copy.value(booking.counted)?;
+            encode_booking(&mut copy, id, booking)?;
             copy.send_when_full().await?;
         }
         copy.finish().await?;
         Ok(())
+    }
+
+    /// Hands on what the folded bookings contribute and forgets it (the zones and the days
+    /// stay): a replay folding stream by stream loads each booking's row as soon as its stream
+    /// is folded.
+    pub fn take_bookings(&mut self, into: &mut Vec<(Uuid, StatsBooking)>) {
+        for id in std::mem::take(&mut self.dirty_bookings) {
+            if let Some(booking) = self.bookings.remove(&id) {
+                into.push((id, booking));
+            }
+        }
+        self.bookings.clear();
     }
 
     async fn copy_days(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
@@ -501,6 +522,22 @@ impl State {
         out.extend(diff_maps("stats zone", &self.zones, &live.zones));
         out
     }
+}
+
+/// One row of `read.stats_bookings` into a `COPY` of [`BOOKING_COLUMNS`].
+pub(super) fn encode_booking(
+    copy: &mut Copy<'_>,
+    id: &Uuid,
+    booking: &StatsBooking,
+) -> Result<(), sqlx::Error> {
+    copy.row()?;
+    copy.value(id)?;
+    copy.value(booking.resource_id)?;
+    copy.value(booking.start_at)?;
+    copy.value(booking.end_at)?;
+    copy.value(booking.quantity)?;
+    copy.value(booking.live)?;
+    copy.value(booking.counted)
 }
 
 fn resource_of(event: &Event) -> Option<Uuid> {

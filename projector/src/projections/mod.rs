@@ -3,13 +3,15 @@
 //! Every projection is an in-memory fold over typed rows, with the database only at the edges:
 //! `load` the rows a batch of events touches, `apply` the events (pure), `write` the changed rows
 //! back with set-based statements. The live worker does that per batch, inside the transaction
-//! that also moves the projection's checkpoint; the replay tool folds the whole history into an
-//! empty state and writes it once, with `COPY`. One fold, two ways to persist it, so a replay is
-//! exactly what the live projector would have built.
+//! that also moves the projection's checkpoint; the replay tool folds the history stream by
+//! stream into empty states and streams the rows of each finished stream into fresh tables with
+//! `COPY` ([`load`]). One fold, two ways to persist it, so a replay is exactly what the live
+//! projector would have built.
 
 pub mod bookings;
 mod copy;
 pub mod daily_stats;
+pub mod load;
 pub mod resources;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -121,6 +123,24 @@ pub enum Write {
     Fresh,
 }
 
+/// The rows a replay folding stream by stream takes out of the states after each stream, to load
+/// them while it folds on (see [`State::take_finished`]).
+#[derive(Debug, Default)]
+pub struct Finished {
+    pub bookings: Vec<(Uuid, bookings::BookingRow)>,
+    pub stats_bookings: Vec<(Uuid, daily_stats::StatsBooking)>,
+}
+
+impl Finished {
+    pub fn len(&self) -> usize {
+        self.bookings.len() + self.stats_bookings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Rows per upsert statement: big enough to amortize round trips, small enough for memory.
 pub const CHUNK: usize = 20_000;
 
@@ -216,6 +236,18 @@ impl State {
             State::Resources(state) => state.copy_table(conn, schema, table).await,
             State::Bookings(state) => state.copy_table(conn, schema, table).await,
             State::DailyStats(state) => state.copy_table(conn, schema, table).await,
+        }
+    }
+
+    /// Moves the rows that depend on nothing but their own stream into `into`, once that stream
+    /// is folded to its end: bookings and what each contributes to the stats. What spans
+    /// streams stays: resources (few), zones and the per-day sums (as many as the days of the
+    /// `daily_stats` table, whatever the number of events).
+    pub fn take_finished(&mut self, into: &mut Finished) {
+        match self {
+            State::Resources(_) => {}
+            State::Bookings(state) => state.take_rows(&mut into.bookings),
+            State::DailyStats(state) => state.take_bookings(&mut into.stats_bookings),
         }
     }
 

@@ -1,0 +1,478 @@
+//! `projector replay` folds the history stream by stream (each booking's events together, its
+//! rows loaded as soon as its stream ends), where the live projector folds it in the global
+//! order. These tests store histories whose streams interleave and check that a rebuild, a
+//! verify and a rebuild of the past all equal the fold in the global order.
+
+use chrono::{DateTime, Duration, Utc};
+use eventstore::Position;
+use projector::projections::{Applied, State, Touched, Write};
+use projector::replay::{Options, Report};
+use readmodel::projections::Projection;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("a valid time")
+        .with_timezone(&Utc)
+}
+
+fn time(hours: i64) -> String {
+    (at("2026-12-01T08:00:00Z") + Duration::hours(hours)).to_rfc3339()
+}
+
+/// Stores one event in a transaction of its own (as a command would), creating or moving its
+/// stream; returns its position.
+async fn store(
+    pool: &PgPool,
+    tenant: &str,
+    stream: Uuid,
+    kind: &str,
+    event_type: &str,
+    payload: Value,
+) -> Position {
+    let mut tx = pool.begin().await.expect("a transaction");
+    let (version,): (i64,) = sqlx::query_as(
+        "insert into streams (stream_id, tenant_id, stream_type, version) values ($1, $2, $3, 1)
+         on conflict (stream_id) do update set version = streams.version + 1
+         returning version",
+    )
+    .bind(stream)
+    .bind(tenant)
+    .bind(kind)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("the stream");
+    let (xid, position): (String, i64) = sqlx::query_as(
+        "insert into events (tenant_id, stream_id, stream_version, event_id, event_type,
+                             schema_version, payload)
+         values ($1, $2, $3, gen_random_uuid(), $4, 1, $5)
+         returning transaction_id::text, global_position",
+    )
+    .bind(tenant)
+    .bind(stream)
+    .bind(version)
+    .bind(event_type)
+    .bind(payload)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("the event");
+    tx.commit().await.expect("commit");
+    Position::new(xid.parse().expect("an xid"), position)
+}
+
+fn resource(id: Uuid, zone: &str) -> Value {
+    json!({
+        "resource_id": id, "name": format!("room {id}"), "kind": "room", "capacity": 3,
+        "time_zone": zone, "opening_hours": null, "policy": {},
+    })
+}
+
+fn placed(id: Uuid, resource: Uuid, start: i64, hours: i64, status: &str, units: &[u32]) -> Value {
+    json!({
+        "booking_id": id, "resource_id": resource,
+        "start": time(start), "end": time(start + hours),
+        "blocked": { "start": time(start), "end": time(start + hours) },
+        "units": units, "quantity": units.len(), "customer_id": format!("customer of {id}"),
+        "status": status,
+        "expires_at": if status == "held" { Value::String(time(-1)) } else { Value::Null },
+        "metadata": { "note": "kept as given" },
+    })
+}
+
+fn transition(id: Uuid, resource: Uuid) -> Value {
+    json!({ "booking_id": id, "resource_id": resource, "reason": "because" })
+}
+
+/// A history whose streams interleave: every kind of booking event, bookings across midnight in
+/// a zone far from UTC, two tenants, and a resource changed between its bookings' events.
+async fn interleaved_history(pool: &PgPool) -> Vec<Position> {
+    let (room, desk) = (Uuid::new_v4(), Uuid::new_v4());
+    let b: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
+    let mut positions = Vec::new();
+    let steps: Vec<(&str, Uuid, &str, &str, Value)> = vec![
+        (
+            "acme",
+            room,
+            "resource",
+            "ResourceCreated",
+            resource(room, "Pacific/Auckland"),
+        ),
+        (
+            "acme",
+            b[0],
+            "booking",
+            "BookingPlaced",
+            placed(b[0], room, 0, 2, "held", &[0, 1]),
+        ),
+        (
+            "globex",
+            desk,
+            "resource",
+            "ResourceCreated",
+            resource(desk, "America/New_York"),
+        ),
+        (
+            "acme",
+            b[1],
+            "booking",
+            "BookingPlaced",
+            placed(b[1], room, 10, 20, "confirmed", &[2]),
+        ),
+        (
+            "acme",
+            b[0],
+            "booking",
+            "BookingConfirmed",
+            transition(b[0], room),
+        ),
+        (
+            "globex",
+            b[2],
+            "booking",
+            "BookingPlaced",
+            placed(b[2], desk, 3, 1, "held", &[0]),
+        ),
+        (
+            "acme",
+            room,
+            "resource",
+            "BlackoutAdded",
+            json!({
+                "resource_id": room, "blackout_id": Uuid::new_v4(),
+                "start": time(48), "end": time(72), "reason": "works",
+            }),
+        ),
+        (
+            "acme",
+            b[3],
+            "booking",
+            "BookingPlaced",
+            placed(b[3], room, 30, 1, "pending", &[0]),
+        ),
+        (
+            "globex",
+            b[2],
+            "booking",
+            "HoldExpired",
+            transition(b[2], desk),
+        ),
+        (
+            "acme",
+            b[1],
+            "booking",
+            "BookingCancelled",
+            transition(b[1], room),
+        ),
+        (
+            "acme",
+            b[3],
+            "booking",
+            "BookingApproved",
+            transition(b[3], room),
+        ),
+        (
+            "globex",
+            b[4],
+            "booking",
+            "BookingPlaced",
+            placed(b[4], desk, 5, 3, "held", &[0]),
+        ),
+        (
+            "acme",
+            b[5],
+            "booking",
+            "BookingPlaced",
+            placed(b[5], room, 40, 2, "pending", &[1]),
+        ),
+        (
+            "globex",
+            b[4],
+            "booking",
+            "BookingSubmittedForApproval",
+            transition(b[4], desk),
+        ),
+        (
+            "acme",
+            b[5],
+            "booking",
+            "BookingDeclined",
+            transition(b[5], room),
+        ),
+        (
+            "acme",
+            b[0],
+            "booking",
+            "BookingRescheduled",
+            json!({
+                "booking_id": b[0], "resource_id": room,
+                "start": time(50), "end": time(53),
+                "blocked": { "start": time(50), "end": time(53) },
+                "units": [2], "previous": { "start": time(0), "end": time(2) },
+            }),
+        ),
+        (
+            "globex",
+            b[4],
+            "booking",
+            "BookingApproved",
+            transition(b[4], desk),
+        ),
+        (
+            "acme",
+            b[6],
+            "booking",
+            "BookingPlaced",
+            placed(b[6], room, 60, 1, "confirmed", &[0]),
+        ),
+        (
+            "acme",
+            b[0],
+            "booking",
+            "BookingCancelled",
+            transition(b[0], room),
+        ),
+        (
+            "globex",
+            b[7],
+            "booking",
+            "BookingPlaced",
+            placed(b[7], desk, 70, 2, "confirmed", &[0]),
+        ),
+        (
+            "acme",
+            b[6],
+            "booking",
+            "BookingRescheduled",
+            json!({
+                "booking_id": b[6], "resource_id": room,
+                "start": time(61), "end": time(62),
+                "blocked": { "start": time(61), "end": time(62) },
+                "units": [1], "previous": { "start": time(60), "end": time(61) },
+            }),
+        ),
+    ];
+    for (tenant, stream, kind, event_type, payload) in steps {
+        positions.push(store(pool, tenant, stream, kind, event_type, payload).await);
+    }
+    positions
+}
+
+/// Waits until no running transaction can precede `head` (readers of the global order, the
+/// replay included, read only that far; other tests' transactions on the server hold it back).
+async fn settled(pool: &PgPool, head: Position) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let visible: bool =
+            sqlx::query_scalar("select $1::text::xid8 < pg_snapshot_xmin(pg_current_snapshot())")
+                .bind(head.transaction_id.to_string())
+                .fetch_one(pool)
+                .await
+                .expect("the snapshot");
+        if visible {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{head} never settled");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The live projector's fold: every event up to `until`, in the global order, into empty
+/// states; with the events it could not apply.
+async fn fold_in_global_order(pool: &PgPool, until: Position) -> (Vec<(Projection, State)>, usize) {
+    settled(pool, until).await;
+    let mut conn = pool.acquire().await.expect("a connection");
+    let events = eventstore::read::read_range(&mut conn, Position::START, until, i64::MAX)
+        .await
+        .expect("the events");
+    let mut states: Vec<(Projection, State)> = Projection::ALL
+        .iter()
+        .map(|p| (*p, State::empty(*p)))
+        .collect();
+    let mut refused = 0;
+    for recorded in &events {
+        let applied = Applied::decode(recorded).expect("a known event");
+        for (_, state) in &mut states {
+            if state.apply(&applied, &mut Touched::default()).is_err() {
+                refused += 1;
+            }
+        }
+    }
+    (states, refused)
+}
+
+/// What `schema` holds differs from `expected` in these rows.
+async fn differences(pool: &PgPool, expected: &[(Projection, State)], schema: &str) -> Vec<String> {
+    let mut conn = pool.acquire().await.expect("a connection");
+    let mut out = Vec::new();
+    for (projection, state) in expected {
+        let stored = State::load_all(*projection, &mut conn, schema)
+            .await
+            .expect("the rows load");
+        out.extend(
+            state
+                .differences(&stored)
+                .into_iter()
+                .map(|line| format!("{}: {line}", projection.name())),
+        );
+    }
+    out
+}
+
+/// The live read model as the live projector would have left it at `head`.
+async fn project_live(pool: &PgPool, head: Position) -> Vec<(Projection, State)> {
+    let (states, _) = fold_in_global_order(pool, head).await;
+    let mut conn = pool.acquire().await.expect("a connection");
+    for (_, state) in &states {
+        state
+            .write(&mut conn, "read", Write::Fresh)
+            .await
+            .expect("the rows are written");
+    }
+    caught_up(pool, head).await;
+    states
+}
+
+/// Every projection's checkpoint at `head`, as a live projector that has caught up leaves it
+/// (a rebuild waits for the live projector to reach its head before it swaps).
+async fn caught_up(pool: &PgPool, head: Position) {
+    for projection in Projection::ALL {
+        sqlx::query(
+            "insert into checkpoints (name, transaction_id, global_position)
+             values ($1, $2::text::xid8, $3)
+             on conflict (name) do update
+             set transaction_id = excluded.transaction_id, global_position = excluded.global_position",
+        )
+        .bind(projection.checkpoint())
+        .bind(head.transaction_id.to_string())
+        .bind(head.global_position)
+        .execute(pool)
+        .await
+        .expect("the checkpoint");
+    }
+}
+
+/// The URL of the test's own database (the replay connects by URL, as the command line does).
+async fn url_of(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("the database name");
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for sqlx::test");
+    let (server, _) = base.rsplit_once('/').expect("a database URL");
+    format!("{server}/{name}")
+}
+
+async fn replay(pool: &PgPool, args: &[&str]) -> Report {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let options = Options::parse(&args).expect("valid options");
+    projector::replay::run(&url_of(pool).await, &options)
+        .await
+        .expect("the replay runs")
+}
+
+#[sqlx::test(migrator = "eventstore::db::MIGRATOR")]
+async fn a_rebuild_of_interleaved_streams_equals_the_fold_in_the_global_order(pool: PgPool) {
+    let positions = interleaved_history(&pool).await;
+    let head = *positions.last().expect("events");
+    let live = project_live(&pool, head).await;
+
+    let verify = replay(&pool, &["--verify"]).await;
+    assert_eq!(verify.differences, Vec::<String>::new(), "{verify}");
+    assert_eq!(verify.events, 3 * positions.len() as u64);
+
+    let rebuild = replay(&pool, &[]).await;
+    assert_eq!(rebuild.differences, Vec::<String>::new(), "{rebuild}");
+    assert_eq!(rebuild.events, positions.len() as u64);
+    assert_eq!(rebuild.position, head);
+    assert_eq!(
+        differences(&pool, &live, "read").await,
+        Vec::<String>::new()
+    );
+    // And a verify after the rebuild finds nothing either.
+    let verify = replay(&pool, &["--verify"]).await;
+    assert_eq!(verify.differences, Vec::<String>::new(), "{verify}");
+
+    // The fields that depend on the order of a stream's events are its last event's.
+    let (version, updated, last): (i64, DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+        "select b.version, b.updated_at, e.recorded_at
+         from read.bookings b join events e on e.stream_id = b.booking_id
+         where e.stream_version = (select max(stream_version) from events where stream_id = b.booking_id)
+         order by b.version desc limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the booking placed, confirmed, moved and cancelled");
+    assert_eq!((version, updated), (4, last));
+}
+
+#[sqlx::test(migrator = "eventstore::db::MIGRATOR")]
+async fn a_rebuild_of_the_past_equals_the_fold_up_to_that_position(pool: PgPool) {
+    let positions = interleaved_history(&pool).await;
+    project_live(&pool, *positions.last().expect("events")).await;
+    for until in [positions[0], positions[9], positions[16]] {
+        let (past, _) = fold_in_global_order(&pool, until).await;
+        let report = replay(&pool, &["--until", &until.to_string()]).await;
+        assert_eq!(report.differences, Vec::<String>::new(), "{report}");
+        assert_eq!(report.position, until);
+        assert_eq!(
+            differences(&pool, &past, "replay_until").await,
+            Vec::<String>::new(),
+            "until {until}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "eventstore::db::MIGRATOR")]
+async fn a_booking_stored_before_its_resource_is_refused_by_the_rebuild_as_by_the_live_fold(
+    pool: PgPool,
+) {
+    // Written straight into the store: a command could never place it, but a rebuild that folds
+    // the resources first must not accept what the live projector refused.
+    let (room, early, late) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    store(
+        &pool,
+        "acme",
+        early,
+        "booking",
+        "BookingPlaced",
+        placed(early, room, 0, 1, "confirmed", &[0]),
+    )
+    .await;
+    store(
+        &pool,
+        "acme",
+        room,
+        "resource",
+        "ResourceCreated",
+        resource(room, "Europe/Berlin"),
+    )
+    .await;
+    let head = store(
+        &pool,
+        "acme",
+        late,
+        "booking",
+        "BookingPlaced",
+        placed(late, room, 2, 1, "confirmed", &[0]),
+    )
+    .await;
+    let (expected, refused) = fold_in_global_order(&pool, head).await;
+    assert_eq!(
+        refused, 1,
+        "the live fold refuses the early booking's stats"
+    );
+    caught_up(&pool, head).await;
+
+    let report = replay(&pool, &[]).await;
+    assert_eq!(report.differences.len(), 1, "{report}");
+    assert!(
+        report.differences[0].starts_with("daily_stats: event "),
+        "{report}"
+    );
+    assert_eq!(
+        differences(&pool, &expected, "read").await,
+        Vec::<String>::new()
+    );
+}
