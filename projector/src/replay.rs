@@ -13,9 +13,10 @@
 //!   worker waits on it), apply what arrived meanwhile the way the live worker applies a batch,
 //!   and swap the shadow tables in. Query-api keeps answering; readers wait at most for the
 //!   swap. Nothing is published and no cache is touched while rebuilding.
-//! - `--verify`: fold up to the live checkpoint (read in the same snapshot as the live rows) and
-//!   report every row that differs; nothing is written. Exit status 1 if anything differs. The
-//!   fold keeps every row to compare them, so this one grows with the read model.
+//! - `--verify`: fold up to the live checkpoint as a rebuild does, but compare each finished
+//!   stream's rows with the live ones (read in the same snapshot as the checkpoint, in the same
+//!   order, through cursors) instead of loading them, and report every row that differs; nothing
+//!   is written. Exit status 1 if anything differs.
 //! - `--until`: rebuild the past, up to a position token or an RFC 3339 time, into schema
 //!   `replay_until` for inspection (folded and loaded as a rebuild is); live tables are
 //!   untouched.
@@ -43,6 +44,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use crate::projections::compare;
 use crate::projections::load::{self, Rows};
 use crate::projections::{Applied, Finished, State, Touched, Write};
 
@@ -269,8 +271,8 @@ async fn head(conn: &mut PgConnection, until: Option<Position>) -> anyhow::Resul
 
 /// What a fold leaves.
 struct Folded {
-    /// What the states hold after the fold: everything without a load; with one, only what
-    /// spans streams (see [`State::take_finished`]).
+    /// What the states hold after the fold: everything without `rows` to hand finished rows to;
+    /// with them, only what spans streams (see [`State::take_finished`]).
     states: Vec<(Projection, State)>,
     /// Events applied.
     events: u64,
@@ -308,7 +310,12 @@ async fn fold(
     progress: Progress,
 ) -> anyhow::Result<Folded> {
     let (fetched, batches) = tokio::sync::mpsc::channel(READ_AHEAD);
-    let reader = tokio::spawn(read_streams(connect.clone(), range.head, fetched));
+    // The read is one statement over the whole history: not a slow statement to warn about.
+    let reader = tokio::spawn(read_streams(
+        connect.clone().disable_statement_logging(),
+        range.head,
+        fetched,
+    ));
     let states = projections.iter().map(|p| (*p, State::empty(*p))).collect();
     let folder = tokio::task::spawn_blocking(move || {
         let mut fold = StreamFold {
@@ -543,9 +550,9 @@ impl StreamFold {
     }
 }
 
-/// Folds each projection up to its live checkpoint, then compares with the live rows read in the
-/// same snapshot as that checkpoint. The fold keeps every row to compare (memory grows with the
-/// read model, unlike a rebuild's).
+/// Folds each projection up to its live checkpoint and compares with the live rows read in the
+/// same snapshot as that checkpoint: the rows of each finished stream as the fold hands them on,
+/// against the live ones read in the same (key) order; what spans streams once the fold ends.
 async fn verify(
     conn: &mut PgConnection,
     connect: &PgConnectOptions,
@@ -570,17 +577,28 @@ async fn verify(
             head: head(&mut tx, Some(live_position)).await?,
             time: None,
         };
-        let folded = fold(connect, &[*projection], range, None, Progress::quiet()).await?;
-        let live = State::load_all(*projection, &mut tx, "read").await?;
+        let single = [*projection];
+        let (rows, received) = load::channels(&single);
+        let (folded, compared) = tokio::join!(
+            fold(connect, &single, range, Some(rows), Progress::quiet()),
+            compare::streamed(&mut tx, "read", received),
+        );
+        // A comparison that failed stopped the fold: its error is the one that says why.
+        let compared = compared?;
+        let folded = folded?;
+        let live = State::load_held(*projection, &mut tx, "read").await?;
         tx.commit().await?;
-        if let Some((_, rebuilt)) = folded.states.first() {
-            differences.extend(
-                rebuilt
-                    .differences(&live)
-                    .into_iter()
-                    .map(|line| format!("{}: {line}", projection.name())),
-            );
-        }
+        let held = folded
+            .states
+            .first()
+            .map(|(_, rebuilt)| rebuilt.differences(&live))
+            .unwrap_or_default();
+        differences.extend(
+            compared
+                .into_iter()
+                .chain(held)
+                .map(|line| format!("{}: {line}", projection.name())),
+        );
         total.events += folded.events;
         total.position = total.position.max(live_position);
         total.problems.extend(folded.problems);

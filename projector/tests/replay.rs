@@ -476,3 +476,65 @@ async fn a_booking_stored_before_its_resource_is_refused_by_the_rebuild_as_by_th
         Vec::<String>::new()
     );
 }
+
+#[sqlx::test(migrator = "eventstore::db::MIGRATOR")]
+async fn a_verify_names_every_row_that_differs_whether_compared_streamed_or_whole(pool: PgPool) {
+    let positions = interleaved_history(&pool).await;
+    project_live(&pool, *positions.last().expect("events")).await;
+    for tamper in [
+        // The first and the last booking in key order, and one between.
+        "update read.bookings set version = 99
+         where booking_id = (select booking_id from read.bookings order by booking_id limit 1)",
+        "delete from read.bookings
+         where booking_id = (select booking_id from read.bookings order by booking_id desc limit 1)",
+        "delete from read.busy
+         where booking_id = (select booking_id from read.busy order by booking_id offset 1 limit 1)",
+        "insert into read.stats_bookings
+         select gen_random_uuid(), resource_id, start_at, end_at, quantity, live, counted
+         from read.stats_bookings limit 1",
+        "update read.daily_stats set booked_minutes = booked_minutes + 1
+         where (resource_id, day) = (select resource_id, day from read.daily_stats limit 1)",
+        "update read.resources set name = 'renamed'
+         where resource_id = (select resource_id from read.resources limit 1)",
+    ] {
+        sqlx::query(tamper).execute(&pool).await.expect("tampered");
+    }
+    let report = replay(&pool, &["--verify"]).await;
+    let mut found: Vec<String> = report
+        .differences
+        .iter()
+        .map(|line| {
+            let what = [
+                "bookings: booking ",
+                "bookings: busy ",
+                "daily_stats: stats booking ",
+                "daily_stats: stats day ",
+                "resources: resource ",
+            ]
+            .into_iter()
+            .find(|what| line.starts_with(what))
+            .unwrap_or("?");
+            let how = if line.ends_with(": in live only") {
+                "in live only"
+            } else if line.ends_with(": missing in live") {
+                "missing in live"
+            } else {
+                "differs"
+            };
+            format!("{what}{how}")
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            "bookings: booking differs",
+            "bookings: booking missing in live",
+            "bookings: busy missing in live",
+            "daily_stats: stats booking in live only",
+            "daily_stats: stats day differs",
+            "resources: resource differs",
+        ],
+        "{report}"
+    );
+}

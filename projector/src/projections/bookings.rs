@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::event::BookingStatus;
 use domain::{Event, Period};
 use serde_json::Value;
+use sqlx::postgres::PgRow;
 use sqlx::postgres::types::PgRange;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -33,7 +34,9 @@ pub struct BookingRow {
 }
 
 /// A row of `read.busy`: (booking, unit) → blocked period.
-type BusyRow = (Uuid, i32);
+pub type BusyRow = (Uuid, i32);
+/// The period a busy row blocks, as `[start, end)`.
+pub type During = (DateTime<Utc>, DateTime<Utc>);
 
 /// The columns of `read.busy`, in the order [`encode_busy`] writes them.
 pub const BUSY_COLUMNS: &str = "booking_id, unit, tenant_id, resource_id, during";
@@ -43,7 +46,7 @@ pub struct State {
     rows: BTreeMap<Uuid, BookingRow>,
     dirty: BTreeSet<Uuid>,
     /// Only filled by `load_all`, to verify `read.busy` itself.
-    busy: BTreeMap<BusyRow, (DateTime<Utc>, DateTime<Utc>)>,
+    busy: BTreeMap<BusyRow, During>,
 }
 
 /// The columns of `read.bookings`, in the order [`encode_booking`] writes them.
@@ -68,27 +71,8 @@ impl State {
         }
         let mut rows = BTreeMap::new();
         for row in query.fetch_all(conn).await? {
-            let blocked = Period::new(row.try_get("blocked_start")?, row.try_get("blocked_end")?)
-                .map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
-            rows.insert(
-                row.try_get("booking_id")?,
-                BookingRow {
-                    tenant_id: row.try_get("tenant_id")?,
-                    resource_id: row.try_get("resource_id")?,
-                    customer_id: row.try_get("customer_id")?,
-                    status: status(row.try_get("status")?)?,
-                    start_at: row.try_get("start_at")?,
-                    end_at: row.try_get("end_at")?,
-                    blocked,
-                    quantity: row.try_get("quantity")?,
-                    units: row.try_get("units")?,
-                    expires_at: row.try_get("expires_at")?,
-                    metadata: row.try_get("metadata")?,
-                    version: row.try_get("version")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                },
-            );
+            let (id, booking) = decode_row(&row)?;
+            rows.insert(id, booking);
         }
         Ok(State {
             rows,
@@ -426,19 +410,54 @@ impl State {
 
     pub fn differences(&self, live: &State) -> Vec<String> {
         let mut out = diff_maps("booking", &self.rows, &live.rows);
-        let expected: BTreeMap<BusyRow, (DateTime<Utc>, DateTime<Utc>)> = self
+        let expected: BTreeMap<BusyRow, During> = self
             .rows
             .iter()
-            .filter(|(_, r)| r.status.holds_capacity())
-            .flat_map(|(id, r)| {
-                r.units
-                    .iter()
-                    .map(move |unit| ((*id, *unit), (r.blocked.start(), r.blocked.end())))
-            })
+            .flat_map(|(id, r)| busy_rows(*id, r))
             .collect();
         out.extend(diff_maps("busy", &expected, &live.busy));
         out
     }
+}
+
+/// A row of `read.bookings` selected with [`COLUMNS`].
+pub(super) fn decode_row(row: &PgRow) -> Result<(Uuid, BookingRow), sqlx::Error> {
+    let blocked = Period::new(row.try_get("blocked_start")?, row.try_get("blocked_end")?)
+        .map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+    Ok((
+        row.try_get("booking_id")?,
+        BookingRow {
+            tenant_id: row.try_get("tenant_id")?,
+            resource_id: row.try_get("resource_id")?,
+            customer_id: row.try_get("customer_id")?,
+            status: status(row.try_get("status")?)?,
+            start_at: row.try_get("start_at")?,
+            end_at: row.try_get("end_at")?,
+            blocked,
+            quantity: row.try_get("quantity")?,
+            units: row.try_get("units")?,
+            expires_at: row.try_get("expires_at")?,
+            metadata: row.try_get("metadata")?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        },
+    ))
+}
+
+/// The busy rows a booking holds, as `read.busy` has them: (booking, unit) → blocked period, in
+/// key order.
+pub(super) fn busy_rows(id: Uuid, row: &BookingRow) -> Vec<(BusyRow, During)> {
+    if !row.status.holds_capacity() {
+        return Vec::new();
+    }
+    let mut rows: Vec<_> = row
+        .units
+        .iter()
+        .map(|unit| ((id, *unit), (row.blocked.start(), row.blocked.end())))
+        .collect();
+    rows.sort_unstable_by_key(|(key, _)| *key);
+    rows
 }
 
 /// One row of `read.bookings` into a `COPY` of [`COLUMNS`].

@@ -15,7 +15,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use domain::{Event, Period};
 use eventstore::Position;
-use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::copy::Copy;
@@ -105,6 +106,14 @@ impl State {
     }
 
     pub async fn load_all(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
+        let mut state = Self::load_held(conn, schema).await?;
+        state.bookings = Self::bookings(conn, schema, None).await?;
+        Ok(state)
+    }
+
+    /// The rows that span streams: every zone and every day (a verify compares the bookings'
+    /// rows one by one instead).
+    pub async fn load_held(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
         let rows: Vec<(Uuid, NaiveDate, String, i32, i32, i64)> = sqlx::query_as(&format!(
             "select resource_id, day, tenant_id, bookings, cancellations, booked_minutes
              from {schema}.daily_stats"
@@ -113,7 +122,6 @@ impl State {
         .await?;
         Ok(State {
             zones: Self::zones(conn, schema, None).await?,
-            bookings: Self::bookings(conn, schema, None).await?,
             days: rows
                 .into_iter()
                 .map(
@@ -158,39 +166,23 @@ impl State {
         ids: Option<&[Uuid]>,
     ) -> Result<BTreeMap<Uuid, StatsBooking>, sqlx::Error> {
         let sql = format!(
-            "select booking_id, resource_id, start_at, end_at, quantity, live, counted
-             from {schema}.stats_bookings{}",
+            "select {BOOKING_COLUMNS} from {schema}.stats_bookings{}",
             if ids.is_some() {
                 " where booking_id = any($1)"
             } else {
                 ""
             }
         );
-        type Row = (Uuid, Uuid, DateTime<Utc>, DateTime<Utc>, i32, bool, bool);
-        let mut query = sqlx::query_as::<_, Row>(&sql);
+        let mut query = sqlx::query(&sql);
         if let Some(ids) = ids {
             query = query.bind(ids);
         }
-        Ok(query
+        query
             .fetch_all(conn)
             .await?
-            .into_iter()
-            .map(
-                |(id, resource_id, start_at, end_at, quantity, live, counted)| {
-                    (
-                        id,
-                        StatsBooking {
-                            resource_id,
-                            start_at,
-                            end_at,
-                            quantity,
-                            live,
-                            counted,
-                        },
-                    )
-                },
-            )
-            .collect())
+            .iter()
+            .map(decode_booking)
+            .collect()
     }
 
     /// The zone of `resource` for an event at `at`.
@@ -522,6 +514,21 @@ impl State {
         out.extend(diff_maps("stats zone", &self.zones, &live.zones));
         out
     }
+}
+
+/// A row of `read.stats_bookings` selected with [`BOOKING_COLUMNS`].
+pub(super) fn decode_booking(row: &PgRow) -> Result<(Uuid, StatsBooking), sqlx::Error> {
+    Ok((
+        row.try_get("booking_id")?,
+        StatsBooking {
+            resource_id: row.try_get("resource_id")?,
+            start_at: row.try_get("start_at")?,
+            end_at: row.try_get("end_at")?,
+            quantity: row.try_get("quantity")?,
+            live: row.try_get("live")?,
+            counted: row.try_get("counted")?,
+        },
+    ))
 }
 
 /// One row of `read.stats_bookings` into a `COPY` of [`BOOKING_COLUMNS`].

@@ -22,7 +22,8 @@ pub const STREAMED: [&str; 3] = ["bookings", "busy", "stats_bookings"];
 /// Batches queued per table before the fold waits.
 const IN_FLIGHT: usize = 2;
 
-type Batch<T> = Arc<Vec<(Uuid, T)>>;
+/// Rows of finished streams, in stream order.
+pub type Batch<T> = Arc<Vec<(Uuid, T)>>;
 type Encoder<T> = fn(&mut Copy<'_>, &Uuid, &T) -> Result<(), sqlx::Error>;
 
 /// Where the fold sends the rows it finished (cheap to clone; drop every clone to end the
@@ -57,6 +58,35 @@ fn send<T>(to: &[mpsc::Sender<Batch<T>>], rows: Vec<(Uuid, T)>) -> Result<(), St
         copy.blocking_send(Arc::clone(&rows)).map_err(|_| Stopped)?;
     }
     Ok(())
+}
+
+/// The receiving ends of [`Rows`] for a verify, which compares the rows instead of loading them.
+#[derive(Debug, Default)]
+pub struct Received {
+    pub bookings: Option<mpsc::Receiver<Batch<bookings::BookingRow>>>,
+    pub stats_bookings: Option<mpsc::Receiver<Batch<daily_stats::StatsBooking>>>,
+}
+
+/// Channels for the rows the fold of `projections` finishes, to compare them as they come.
+pub fn channels(projections: &[Projection]) -> (Rows, Received) {
+    let mut rows = Rows::default();
+    let mut received = Received::default();
+    for projection in projections {
+        match projection {
+            Projection::Resources => {}
+            Projection::Bookings => {
+                let (sender, receiver) = mpsc::channel(IN_FLIGHT);
+                rows.bookings.push(sender);
+                received.bookings = Some(receiver);
+            }
+            Projection::DailyStats => {
+                let (sender, receiver) = mpsc::channel(IN_FLIGHT);
+                rows.stats_bookings.push(sender);
+                received.stats_bookings = Some(receiver);
+            }
+        }
+    }
+    (rows, received)
 }
 
 /// The copies in progress.

@@ -9,6 +9,7 @@
 //! projector would have built.
 
 pub mod bookings;
+pub mod compare;
 mod copy;
 pub mod daily_stats;
 pub mod load;
@@ -194,6 +195,24 @@ impl State {
             Projection::Bookings => State::Bookings(bookings::State::load_all(conn, schema).await?),
             Projection::DailyStats => {
                 State::DailyStats(daily_stats::State::load_all(conn, schema).await?)
+            }
+        })
+    }
+
+    /// The rows of `schema` a replay's fold holds to the end (see [`State::take_finished`]):
+    /// a verify compares those whole and the others one by one ([`compare`]).
+    pub async fn load_held(
+        projection: Projection,
+        conn: &mut PgConnection,
+        schema: &str,
+    ) -> Result<State, sqlx::Error> {
+        Ok(match projection {
+            Projection::Resources => {
+                State::Resources(resources::State::load_all(conn, schema).await?)
+            }
+            Projection::Bookings => State::Bookings(bookings::State::default()),
+            Projection::DailyStats => {
+                State::DailyStats(daily_stats::State::load_held(conn, schema).await?)
             }
         })
     }
