@@ -403,11 +403,6 @@ impl State {
         Ok(())
     }
 
-    /// See [`super::State::written`].
-    pub fn written(&mut self) {
-        self.dirty.clear();
-    }
-
     pub fn differences(&self, live: &State) -> Vec<String> {
         let mut out = diff_maps("booking", &self.rows, &live.rows);
         let expected: BTreeMap<BusyRow, During> = self

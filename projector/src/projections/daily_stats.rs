@@ -500,14 +500,6 @@ impl State {
         Ok(())
     }
 
-    /// See [`super::State::written`].
-    pub fn written(&mut self) {
-        self.dirty_zones.clear();
-        self.dirty_bookings.clear();
-        // Days are written as increments: once written, only new changes may follow.
-        self.days.clear();
-    }
-
     pub fn differences(&self, live: &State) -> Vec<String> {
         let mut out = diff_maps("stats day", &self.days, &live.days);
         out.extend(diff_maps("stats booking", &self.bookings, &live.bookings));

@@ -243,8 +243,8 @@ impl State {
     }
 
     /// Copies the changed rows of `table` (one of the projection's tables) into an empty table of
-    /// that name in `schema`: the bulk load of [`Write::Fresh`], one table at a time so that a
-    /// replay can load several tables side by side.
+    /// that name in `schema`: the bulk load of [`Write::Fresh`], one table at a time (a replay
+    /// loads the tables its fold holds to the end this way; see [`load`] for the others).
     pub async fn copy_table(
         &self,
         conn: &mut PgConnection,
@@ -267,15 +267,6 @@ impl State {
             State::Resources(_) => {}
             State::Bookings(state) => state.take_rows(&mut into.bookings),
             State::DailyStats(state) => state.take_bookings(&mut into.stats_bookings),
-        }
-    }
-
-    /// Forgets what changed: the rows are in the database now (replay writes in stages).
-    pub fn written(&mut self) {
-        match self {
-            State::Resources(state) => state.written(),
-            State::Bookings(state) => state.written(),
-            State::DailyStats(state) => state.written(),
         }
     }
 

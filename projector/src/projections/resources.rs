@@ -289,11 +289,6 @@ impl State {
         Ok(())
     }
 
-    /// See [`super::State::written`].
-    pub fn written(&mut self) {
-        self.dirty.clear();
-    }
-
     pub fn differences(&self, live: &State) -> Vec<String> {
         diff_maps("resource", &self.rows, &live.rows)
     }
