@@ -790,6 +790,9 @@ async fn load_shadow(
     }
     drop(conn);
     folded.progress.phase("folded and loaded the history");
+    // A GiST build cannot be split among parallel workers and is the longest: start it first,
+    // so the b-tree builds share the other core with it instead of trailing after it.
+    late.sort_by_key(|definition| !definition.contains(" USING gist "));
     let mut builds = futures::stream::iter(late)
         .map(|index| build_index(&pool, index))
         .buffer_unordered(LOADERS as usize);
