@@ -604,3 +604,118 @@ async fn a_booking_racing_a_capacity_cut_is_decided_on_the_new_capacity() {
     );
     Arc::into_inner(app).expect("sole owner").cleanup().await;
 }
+
+/// A capacity > 1 resource decides a placement from one read of free units, expired holds and
+/// conflicts (before and under its lock), and never on stale rules or stale room: a taken id,
+/// an expired hold, a capacity change and a cancellation are all seen at once.
+#[tokio::test]
+async fn a_full_resource_refuses_with_its_conflicts_but_never_on_stale_rules_or_room() {
+    let app = TestApp::spawn_with(|s| s.sweeper_enabled = false).await;
+    let seats = app
+        .create_resource(json!({
+            "kind": "class_session", "capacity": 2, "policy": { "hold_ttl_seconds": 1 }
+        }))
+        .await;
+    let id = seats["id"].as_str().unwrap().to_owned();
+    let (start, end) = (day_at(4, 9, 0), day_at(4, 10, 0));
+    let book = |who: &'static str| {
+        let (app, seats, start, end) = (&app, &seats, &start, &end);
+        async move { app.book(&app.client(who), seats, start, end).await }
+    };
+    let alice = book("alice").await;
+    assert_eq!(alice.status, StatusCode::CREATED, "{}", alice.body);
+    let hold = json!({ "resource_id": id, "start": start, "end": end, "hold": true });
+    let bob = app.post("/v1/bookings", &app.client("bob"), &hold).await;
+    assert_eq!(bob.status, StatusCode::CREATED, "{}", bob.body);
+    let carol = book("carol").await;
+    assert_eq!(carol.code(), "slot_unavailable", "{}", carol.body);
+    assert_eq!(
+        carol.body["conflicts"],
+        json!([{ "start": start, "end": end }]),
+        "{}",
+        carol.body
+    );
+
+    // A client's id that is taken is still `already_exists`.
+    let again =
+        json!({ "id": alice.body["booking"]["id"], "resource_id": id, "start": start, "end": end });
+    let again = app.post("/v1/bookings", &app.client("alice"), &again).await;
+    assert_eq!(again.code(), "already_exists", "{}", again.body);
+
+    // The hold expires: its unit is given to the next placement.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let erin = book("erin").await;
+    assert_eq!(erin.status, StatusCode::CREATED, "{}", erin.body);
+    assert_eq!(book("frank").await.code(), "slot_unavailable");
+
+    // More capacity is bookable at once.
+    let raised = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/resources/{id}"),
+            Some(&app.admin()),
+            Some(&json!({ "capacity": 3 })),
+            &[],
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::OK, "{}", raised.body);
+    assert_eq!(book("george").await.status, StatusCode::CREATED);
+    assert_eq!(book("harry").await.code(), "slot_unavailable");
+
+    // So is a cancelled booking's unit.
+    let alice_id = alice.body["booking"]["id"].as_str().unwrap();
+    let cancelled = app
+        .post(
+            &format!("/v1/bookings/{alice_id}/cancel"),
+            &app.client("alice"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(book("ivan").await.status, StatusCode::CREATED);
+    app.cleanup().await;
+}
+
+/// Placements take the lowest free units, so a capacity cut down to the number of units in use
+/// succeeds whichever units a crowd spread over.
+#[tokio::test]
+async fn a_capacity_cut_to_the_units_in_use_succeeds() {
+    let app = TestApp::spawn().await;
+    let seats = app
+        .create_resource(json!({ "kind": "class_session", "capacity": 8 }))
+        .await;
+    let id = seats["id"].as_str().unwrap().to_owned();
+    for who in ["alice", "bob"] {
+        let reply = app
+            .book(
+                &app.client(who),
+                &seats,
+                &day_at(3, 9, 0),
+                &day_at(3, 10, 0),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let cut = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/resources/{id}"),
+            Some(&app.admin()),
+            Some(&json!({ "capacity": 2 })),
+            &[],
+        )
+        .await;
+    assert_eq!(cut.status, StatusCode::OK, "{}", cut.body);
+    assert_eq!(
+        app.book(
+            &app.client("carol"),
+            &seats,
+            &day_at(3, 9, 0),
+            &day_at(3, 10, 0)
+        )
+        .await
+        .code(),
+        "slot_unavailable"
+    );
+    app.cleanup().await;
+}

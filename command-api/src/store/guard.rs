@@ -3,8 +3,11 @@
 //! number of command-api instances race for it.
 //!
 //! Capacity 1 inserts straight into unit 0 and lets the constraint decide. Capacity > 1 first
-//! takes a transaction-scoped advisory lock on the resource and picks the lowest free units:
-//! a flash crowd then queues for a few milliseconds each instead of failing and retrying.
+//! takes a transaction-scoped advisory lock on the resource and picks the lowest free units
+//! (always the lowest, so a capacity cut to the number in use can succeed): a flash crowd then
+//! queues for a few milliseconds each instead of failing and retrying.
+
+use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use domain::Period;
@@ -16,7 +19,7 @@ use sqlx::postgres::types::PgRange;
 use uuid::Uuid;
 
 use super::{CommandMeta, aggregates};
-use crate::error::CommandError;
+use crate::error::{self, CommandError};
 
 const NO_OVERLAP: &str = "allocations_no_overlap";
 
@@ -34,7 +37,10 @@ async fn lock_resource(conn: &mut PgConnection, resource_id: Uuid) -> Result<(),
 }
 
 /// Reserves `quantity` units over `blocked` for the booking and returns them.
-#[tracing::instrument(skip_all, fields(resource.id = %resource.id, booking.id = %booking_id), err(Debug))]
+///
+/// A refusal is an answer, not a failure, so nothing is logged here (database errors are logged
+/// where they become a `5xx`).
+#[tracing::instrument(level = "debug", skip_all, fields(resource.id = %resource.id, booking.id = %booking_id))]
 pub async fn allocate(
     conn: &mut PgConnection,
     meta: &CommandMeta,
@@ -46,17 +52,20 @@ pub async fn allocate(
 ) -> Result<Vec<u32>, CommandError> {
     let resource_id = resource.id.0;
     let capacity = i32::try_from(resource.spec.capacity).unwrap_or(i32::MAX);
-    let unavailable = || CommandError::SlotUnavailable {
-        resource_id,
-        booking_id,
-        blocked,
-    };
     let insert = Insert {
         meta,
         resource_id,
         blocked,
         booking_id,
         expires_at,
+    };
+    let asked = Asked {
+        resource_id,
+        blocked,
+        capacity,
+        quantity,
+        booking_id,
+        now: meta.now,
     };
     if capacity == 1 {
         // The common case in one statement: the unit is taken, or the collision is reported
@@ -65,38 +74,43 @@ pub async fn allocate(
         if insert.units(conn, &[0], true).await? == 1 {
             return Ok(vec![0]);
         }
-        if !expire_colliding_holds(conn, meta, resource_id, blocked).await? {
-            return Err(unavailable());
+        let room = room(conn, &asked).await?;
+        if !room.expired_holds {
+            return Err(room.refusal());
         }
+        expire_colliding_holds(conn, meta, resource_id, blocked).await?;
         insert.units(conn, &[0], false).await?;
         return Ok(vec![0]);
     }
     // A flash crowd mostly hears "no": answer that without queueing for the lock when a plain
     // read already shows too few free units. (Refusing on a slightly old read is the same as
-    // having arrived a moment earlier; only a success needs the lock.)
-    let (free, expired_holds) =
-        free_units_and_expired_holds(conn, resource_id, capacity, blocked, quantity, meta.now)
-            .await?;
-    if free.len() < quantity as usize && !expired_holds {
-        return Err(unavailable());
-    }
-    lock_resource(conn, resource_id).await?;
-    // The capacity was read before the lock; a capacity change that committed in between (its
-    // check ran under the same lock) would make it stale. Reload and decide again.
-    let version: i64 = sqlx::query_scalar("select version from streams where stream_id = $1")
-        .bind(resource_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    if version != resource.version {
+    // having arrived a moment earlier; only a success needs the lock.) The read includes the
+    // resource's version, so it never judges by rules that changed since the load.
+    let seen = room(conn, &asked).await?;
+    if seen.version != resource.version {
         return Err(CommandError::Conflict);
     }
-    expire_colliding_holds(conn, meta, resource_id, blocked).await?;
-    let units = free_units(conn, resource_id, capacity, blocked, quantity).await?;
-    if units.len() < quantity as usize {
-        return Err(unavailable());
+    if seen.free.len() < quantity as usize && !seen.expired_holds {
+        return Err(seen.refusal());
     }
-    insert.units(conn, &units, false).await?;
-    Ok(units.into_iter().map(|u| u.unsigned_abs()).collect())
+    // Everyone queued here decides under the lock in one read, so a refusal holds the lock for
+    // one round trip (the crowd that arrived before the slot filled up is refused here).
+    lock_resource(conn, resource_id).await?;
+    let mut room = room(conn, &asked).await?;
+    // A capacity change that committed since the load (its check runs under the same lock)
+    // makes the resource stale: reload and decide again.
+    if room.version != resource.version {
+        return Err(CommandError::Conflict);
+    }
+    if room.expired_holds {
+        expire_colliding_holds(conn, meta, resource_id, blocked).await?;
+        room = self::room(conn, &asked).await?;
+    }
+    if room.free.len() < quantity as usize {
+        return Err(room.refusal());
+    }
+    insert.units(conn, &room.free, false).await?;
+    Ok(room.free.into_iter().map(|u| u.unsigned_abs()).collect())
 }
 
 /// The allocation rows of one booking.
@@ -149,55 +163,107 @@ impl Insert<'_> {
     }
 }
 
-/// Up to `quantity` of the lowest units with no allocation overlapping `blocked`.
-async fn free_units(
-    conn: &mut PgConnection,
-    resource_id: Uuid,
-    capacity: i32,
-    blocked: Period,
-    quantity: u32,
-) -> Result<Vec<i32>, CommandError> {
-    Ok(sqlx::query_scalar(
-        "select u from generate_series(0, $2 - 1) as u
+// The guard's reads, as fragments that share one parameter numbering: $1 resource, $2 blocked
+// range, $3 capacity, $4 quantity, $5 now; the booking asking is where the caller says.
+
+/// Up to `quantity` of the lowest units with no allocation overlapping the range.
+macro_rules! free_units_sql {
+    () => {
+        "select u from generate_series(0, $3 - 1) as u
          where not exists (select 1 from allocations a
-                           where a.resource_id = $1 and a.unit = u and a.during && $3)
+                           where a.resource_id = $1 and a.unit = u and a.during && $2)
          order by u
-         limit $4",
-    )
-    .bind(resource_id)
-    .bind(capacity)
-    .bind(range(blocked))
-    .bind(i64::from(quantity))
-    .fetch_all(conn)
+         limit $4"
+    };
+}
+
+/// Allocations of holds past their TTL overlapping the range.
+macro_rules! expired_holds_sql {
+    () => {
+        "select 1 from allocations where resource_id = $1 and during && $2 and expires_at <= $5"
+    };
+}
+
+/// The distinct blocked periods of other bookings (than `$booking`) overlapping the range.
+macro_rules! conflicts_sql {
+    ($booking:literal) => {
+        concat!(
+            "select distinct during from allocations
+             where resource_id = $1 and during && $2 and booking_id <> ",
+            $booking,
+            " order by during limit 50"
+        )
+    };
+}
+
+/// A placement to judge with [`room`].
+struct Asked {
+    resource_id: Uuid,
+    blocked: Period,
+    capacity: i32,
+    quantity: u32,
+    booking_id: Uuid,
+    now: DateTime<Utc>,
+}
+
+/// What one statement sees of a placement's chances, all in the same snapshot.
+#[derive(sqlx::FromRow)]
+struct Room {
+    /// The resource's stream version: the rest holds for the resource at this version.
+    version: i64,
+    /// Up to `quantity` of the lowest free units over the blocked period.
+    free: Vec<i32>,
+    /// Whether an expired hold overlaps it (the command frees those first).
+    expired_holds: bool,
+    /// The periods other bookings block there, as ranges.
+    conflicts: Vec<PgRange<DateTime<Utc>>>,
+}
+
+impl Room {
+    /// The `409` listing what is in the way.
+    fn refusal(self) -> CommandError {
+        CommandError::Rejected(error::slot_unavailable(periods(self.conflicts)))
+    }
+}
+
+async fn room(conn: &mut PgConnection, asked: &Asked) -> Result<Room, CommandError> {
+    Ok(sqlx::query_as(concat!(
+        "select s.version,
+                array(",
+        free_units_sql!(),
+        ") as free,
+                exists (",
+        expired_holds_sql!(),
+        ") as expired_holds,
+                array(",
+        conflicts_sql!("$6"),
+        ") as conflicts
+         from streams s where s.stream_id = $1"
+    ))
+    .bind(asked.resource_id)
+    .bind(range(asked.blocked))
+    .bind(asked.capacity)
+    .bind(i64::from(asked.quantity))
+    .bind(asked.now)
+    .bind(asked.booking_id)
+    .fetch_one(conn)
     .await?)
 }
 
-/// [`free_units`], and whether an expired hold (which the command would free first) overlaps
-/// `blocked`, in one round trip.
-async fn free_units_and_expired_holds(
-    conn: &mut PgConnection,
-    resource_id: Uuid,
-    capacity: i32,
-    blocked: Period,
-    quantity: u32,
-    now: DateTime<Utc>,
-) -> Result<(Vec<i32>, bool), CommandError> {
-    Ok(sqlx::query_as(
-        "select array(select u from generate_series(0, $2 - 1) as u
-                      where not exists (select 1 from allocations a
-                                        where a.resource_id = $1 and a.unit = u and a.during && $3)
-                      order by u
-                      limit $4),
-                exists (select 1 from allocations
-                        where resource_id = $1 and during && $3 and expires_at <= $5)",
+/// Overlapping and touching periods merged, for a `409`.
+fn periods(ranges: Vec<PgRange<DateTime<Utc>>>) -> Vec<Period> {
+    domain::period::merge(
+        ranges
+            .into_iter()
+            .filter_map(|range| match (range.start, range.end) {
+                (
+                    Bound::Included(start) | Bound::Excluded(start),
+                    Bound::Included(end) | Bound::Excluded(end),
+                ) => Period::new(start, end).ok(),
+                _ => None,
+            })
+            .collect(),
     )
-    .bind(resource_id)
-    .bind(capacity)
-    .bind(range(blocked))
-    .bind(i64::from(quantity))
-    .bind(now)
-    .fetch_one(conn)
-    .await?)
 }
 
 /// Frees the booking's units.
@@ -295,21 +361,13 @@ pub async fn conflicts(
     booking_id: Uuid,
     blocked: Period,
 ) -> Result<Vec<Period>, sqlx::Error> {
-    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "select distinct lower(during), upper(during) from allocations
-         where resource_id = $1 and during && $2 and booking_id <> $3
-         order by 1 limit 50",
-    )
-    .bind(resource_id)
-    .bind(range(blocked))
-    .bind(booking_id)
-    .fetch_all(conn)
-    .await?;
-    Ok(domain::period::merge(
-        rows.into_iter()
-            .filter_map(|(start, end)| Period::new(start, end).ok())
-            .collect(),
-    ))
+    let ranges: Vec<PgRange<DateTime<Utc>>> = sqlx::query_scalar(conflicts_sql!("$3"))
+        .bind(resource_id)
+        .bind(range(blocked))
+        .bind(booking_id)
+        .fetch_all(conn)
+        .await?;
+    Ok(periods(ranges))
 }
 
 /// Whether units at or above `capacity` are still allocated for time that has not ended
