@@ -2,7 +2,7 @@
 //! requests by route (the matched path, so ids do not explode the label set).
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -30,9 +30,30 @@ pub fn handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only if another recorder is already installed; then ours just stays local.
             let _ = metrics::set_global_recorder(recorder);
+            spawn_upkeep(handle.clone());
             handle
         })
         .clone()
+}
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Histogram samples are kept one by one until something folds them into buckets: a scrape of
+/// `/metrics`, or this. Without it, a service that nobody scrapes grows by every request it
+/// serves. A thread of its own, so that it runs whatever runtime (or none) the caller has.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "cannot start the metrics upkeep thread; histograms grow until scraped");
+    }
 }
 
 /// Middleware: `http_requests_total` and `http_request_duration_seconds` by method, route and
