@@ -3,6 +3,11 @@
 use anyhow::Context;
 use query_api::{Application, Settings};
 
+/// Every connection allocates and frees its buffers on both worker threads; under the bench's
+/// 1,024-connection overload glibc malloc peaked at 98 MiB RSS, mimalloc at 85 (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init("info,sqlx=warn");
