@@ -19,6 +19,11 @@ pub struct DbSettings {
     /// queueing forever behind a stuck transaction.
     pub lock_timeout: Duration,
     pub application_name: String,
+    /// Plan every statement for its parameters and the tables as they are now
+    /// (`plan_cache_mode = force_custom_plan`) instead of reusing a generic plan. For a service
+    /// whose statements each carry a batch: a generic plan made while a table was small (a new
+    /// database) keeps scanning it whole after it has grown, until the next `ANALYZE`.
+    pub custom_plans: bool,
 }
 
 impl DbSettings {
@@ -28,13 +33,14 @@ impl DbSettings {
             max_connections: 16,
             lock_timeout: Duration::from_secs(5),
             application_name: application_name.into(),
+            custom_plans: false,
         }
     }
 
     /// Connection options with the session limits the event store relies on.
     pub fn connect_options(&self) -> Result<PgConnectOptions, sqlx::Error> {
         let lock_timeout = format!("{}ms", self.lock_timeout.as_millis());
-        Ok(PgConnectOptions::from_str(&self.url)?
+        let options = PgConnectOptions::from_str(&self.url)?
             .application_name(&self.application_name)
             .options([
                 // Readers wait for every open transaction below their horizon, so an app
@@ -42,7 +48,12 @@ impl DbSettings {
                 ("idle_in_transaction_session_timeout", "10s"),
                 ("lock_timeout", lock_timeout.as_str()),
                 ("statement_timeout", "30s"),
-            ]))
+            ]);
+        Ok(if self.custom_plans {
+            options.options([("plan_cache_mode", "force_custom_plan")])
+        } else {
+            options
+        })
     }
 
     /// A pool; connections are opened lazily so a service can start while Postgres is down

@@ -28,6 +28,9 @@ impl Application {
         platform::metrics::handle();
         let db = DbSettings {
             max_connections: settings.database_max_connections,
+            // Each statement carries a batch, so planning it is cheap next to running it; a
+            // generic plan from when the read model was empty would scan it whole.
+            custom_plans: true,
             ..DbSettings::new(&settings.database_url, "projector")
         };
         let pool = db.pool()?;
