@@ -73,6 +73,10 @@ pub struct Worker {
     /// Invalidations that did not reach Redis yet: retried after every later batch (each keeps
     /// the position it was made at, so a late one can never erase a newer entry).
     pending: tokio::sync::Mutex<Vec<(Invalidation, Position)>>,
+    /// Where this instance last committed the checkpoint: a batch that continues from there
+    /// needs no look at the stored checkpoint before its transaction (which still locks and
+    /// checks it).
+    committed: std::sync::Mutex<Option<Position>>,
 }
 
 type Invalidation = (String, uuid::Uuid, chrono::NaiveDate);
@@ -92,7 +96,7 @@ struct Delivery {
 }
 
 /// How long a batch waits for more messages after its first.
-const BATCH_LINGER: Duration = Duration::from_millis(5);
+const BATCH_LINGER: Duration = Duration::from_millis(2);
 
 /// The largest range read from Postgres in one transaction while catching up.
 const CATCH_UP_CHUNK: i64 = 5000;
@@ -104,6 +108,7 @@ impl Worker {
             context,
             status: WorkerStatus::default(),
             pending: tokio::sync::Mutex::default(),
+            committed: std::sync::Mutex::default(),
         }
     }
 
@@ -239,7 +244,13 @@ impl Worker {
                 }
             }
             let deliveries: Vec<Delivery> = batch.into_iter().map(parse).collect();
+            let started = std::time::Instant::now();
             self.handle_batch(&deliveries).await?;
+            let name = self.projection.name();
+            metrics::histogram!("projector_batch_seconds", "projection" => name)
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!("projector_batch_events", "projection" => name)
+                .record(deliveries.len() as f64);
             if let Some(last) = deliveries.last() {
                 // AckPolicy::All: acknowledging the last acknowledges the batch.
                 last.message
@@ -254,7 +265,9 @@ impl Worker {
     async fn handle_batch(&self, deliveries: &[Delivery]) -> anyhow::Result<()> {
         // A hole before the batch (JetStream lost messages, or this consumer is new): catch up
         // in bounded chunks first, so the batch transaction stays short.
-        if let Some(first) = deliveries.first() {
+        if let Some(first) = deliveries.first()
+            && (first.previous.is_none() || first.previous != self.last_committed())
+        {
             let checkpoint = self.checkpoint().await?;
             if first.position > checkpoint
                 && let Some(previous) = first.previous.filter(|p| *p > checkpoint)
@@ -293,8 +306,19 @@ impl Worker {
         let touched = self.apply(&mut tx, events).await?;
         advance(&mut tx, self.projection, cursor).await?;
         tx.commit().await?;
+        self.set_committed(cursor);
         self.after_commit(touched, cursor).await;
         Ok(())
+    }
+
+    fn last_committed(&self) -> Option<Position> {
+        self.committed.lock().ok().and_then(|c| *c)
+    }
+
+    fn set_committed(&self, position: Position) {
+        if let Ok(mut committed) = self.committed.lock() {
+            *committed = Some(position);
+        }
     }
 
     async fn checkpoint(&self) -> anyhow::Result<Position> {
@@ -333,6 +357,7 @@ impl Worker {
             let touched = self.apply(&mut tx, events).await?;
             advance(&mut tx, self.projection, to).await?;
             tx.commit().await?;
+            self.set_committed(to);
             self.after_commit(touched, to).await;
             if (count as i64) < CATCH_UP_CHUNK {
                 return Ok(());
@@ -459,13 +484,21 @@ async fn lock_checkpoint(
     tx: &mut PgConnection,
     projection: Projection,
 ) -> anyhow::Result<Position> {
-    checkpoint::load(tx, projection.checkpoint()).await?;
-    let (xid, global_position): (String, i64) = sqlx::query_as(
-        "select transaction_id::text, global_position from checkpoints where name = $1 for update",
-    )
-    .bind(projection.checkpoint())
-    .fetch_one(&mut *tx)
-    .await?;
+    let select = || {
+        sqlx::query_as(
+            "select transaction_id::text, global_position from checkpoints where name = $1 for update",
+        )
+        .bind(projection.checkpoint())
+    };
+    let row: Option<(String, i64)> = select().fetch_optional(&mut *tx).await?;
+    let (xid, global_position) = match row {
+        Some(row) => row,
+        None => {
+            // The projection's first run: create its row.
+            checkpoint::load(tx, projection.checkpoint()).await?;
+            select().fetch_one(&mut *tx).await?
+        }
+    };
     Ok(Position::new(xid.parse().context("xid8")?, global_position))
 }
 
