@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-/// The most requests an open loop keeps in flight (each holds a connection).
-const MAX_IN_FLIGHT: usize = 1024;
+/// The connections an open loop sends on (each carries one request at a time): 30,000 requests
+/// per second at up to 2 ms each. Past what the system can answer, requests wait for a free
+/// connection (timed from their intended send time) instead of opening ever more.
+const OPEN_LOOP_CONNECTIONS: usize = 64;
 
 /// How load is offered.
 #[derive(Debug, Clone, Copy)]
@@ -145,45 +147,41 @@ where
             }
         }
         Load::Open { rate, seconds } => {
-            // The schedule is kept by an OS thread: tokio's timer ticks in milliseconds, which
-            // would send a high rate in bursts; a thread sleeping to each send time is within
-            // ~0.1 ms. Each request is its own task, so a slow answer delays nothing else.
-            let runtime = tokio::runtime::Handle::current();
+            // As wrk2 does it: a fixed set of connections, each sending its next request when
+            // it is free, on a schedule that does not wait for anyone. The schedule is kept by
+            // an OS thread (tokio's timer ticks in milliseconds, which would send a high rate
+            // in bursts; a thread sleeping to each send time is within ~0.1 ms) that hands each
+            // request to the next free connection. A request that waits for one (the system is
+            // behind) is still timed from its intended send time.
             let interval = Duration::from_secs_f64(1.0 / rate as f64);
             let total = (seconds * rate as f64) as u64;
-            let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
-            // Past the system's capacity an open loop piles up requests without end; bounding
-            // those in flight keeps the generator (and its connections) finite. A request
-            // waiting for a slot is still timed from its intended send time.
-            let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
-            let dispatcher = std::thread::spawn({
-                let (request, record, in_flight) =
-                    (request.clone(), record.clone(), in_flight.clone());
-                move || {
-                    for k in 0..total {
-                        let intended = started + interval.mul_f64(k as f64);
-                        let now = Instant::now();
-                        if intended > now {
-                            std::thread::sleep(intended - now);
-                        }
-                        let (request, record, done, in_flight) = (
-                            request.clone(),
-                            record.clone(),
-                            done_tx.clone(),
-                            in_flight.clone(),
-                        );
-                        runtime.spawn(async move {
-                            let _slot = in_flight.acquire().await;
-                            let outcome = request(k).await;
-                            record(k, intended, outcome);
-                            let _ = done.send(());
-                        });
+            let (due_tx, due_rx) = flume::unbounded::<(u64, Instant)>();
+            let dispatcher = std::thread::spawn(move || {
+                for k in 0..total {
+                    let intended = started + interval.mul_f64(k as f64);
+                    let now = Instant::now();
+                    if intended > now {
+                        std::thread::sleep(intended - now);
+                    }
+                    if due_tx.send((k, intended)).is_err() {
+                        break;
                     }
                 }
             });
-            let mut finished = 0;
-            while finished < total && done_rx.recv().await.is_some() {
-                finished += 1;
+            let connections: Vec<_> = (0..OPEN_LOOP_CONNECTIONS)
+                .map(|_| {
+                    let (request, record, due) = (request.clone(), record.clone(), due_rx.clone());
+                    tokio::spawn(async move {
+                        while let Ok((k, intended)) = due.recv_async().await {
+                            let outcome = request(k).await;
+                            record(k, intended, outcome);
+                        }
+                    })
+                })
+                .collect();
+            drop(due_rx);
+            for connection in connections {
+                let _ = connection.await;
             }
             let _ = tokio::task::spawn_blocking(move || dispatcher.join()).await;
         }
