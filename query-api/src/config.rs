@@ -40,8 +40,9 @@ pub struct Settings {
     /// `L1_TTL_MS`, default 60 000: how long an in-process entry lives; it bounds how stale an
     /// entry can get when a change notice is lost.
     pub l1_ttl: Duration,
-    /// `L1_ANSWER_BYTES`, default 32 MiB: the most bytes of rendered availability answers kept
-    /// in process (0 keeps none).
+    /// `L1_ANSWER_BYTES`, default 8 MiB: the most bytes of rendered availability answers kept
+    /// in process (0 keeps none). The process grows by about twice this (the map, the
+    /// allocator), which 8 MiB keeps inside a 100 MiB budget under the benchmark loads.
     pub l1_answer_bytes: u64,
     /// `MIN_POSITION_WAIT_MS`, default 5 000: how long a query with `min_position` waits for the
     /// read models before `503 projection_behind`.
@@ -68,7 +69,7 @@ impl Default for Settings {
             request_timeout: Duration::from_millis(10_000),
             l1_capacity: 10_000,
             l1_ttl: Duration::from_secs(60),
-            l1_answer_bytes: 32 << 20,
+            l1_answer_bytes: 8 << 20,
             min_position_wait: Duration::from_millis(5_000),
         }
     }
