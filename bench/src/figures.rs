@@ -108,6 +108,11 @@ pub const RATIOS: &[(&str, &str, Option<f64>)] = &[
     ("reads.hit.per_s", "reference.http_redis.per_s", None),
     ("reads.miss.per_s", "reference.http_redis.per_s", None),
     ("mix.per_s", "reference.http_memory.per_s", None),
+    (
+        "reads.hit_at_30000.p99_ms",
+        "reference.http_memory_at_30000.p99_ms",
+        None,
+    ),
 ];
 
 /// Every run's figures, summarised.
