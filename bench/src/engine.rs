@@ -33,6 +33,8 @@ struct Spawned {
     admin_url: String,
     database: String,
     stream: String,
+    /// The services' Redis key prefix.
+    key_prefix: String,
     logs: PathBuf,
 }
 
@@ -116,6 +118,7 @@ impl Engine {
             admin_url,
             database,
             stream: format!("BENCH_{id}"),
+            key_prefix: format!("bench:{id}:"),
             logs: logs.clone(),
         };
         let env = [
@@ -125,7 +128,7 @@ impl Engine {
             ("NATS_STREAM", spawned.stream.clone()),
             ("NATS_SUBJECT_PREFIX", engine.subject_prefix.clone()),
             ("CHANGED_SUBJECT", engine.changed_subject.clone()),
-            ("REDIS_KEY_PREFIX", format!("bench:{id}:")),
+            ("REDIS_KEY_PREFIX", spawned.key_prefix.clone()),
             ("PROJECTOR_CONSUMER_PREFIX", format!("bench_{id}")),
             ("BOOKINGS_JWT_SECRET", engine.secret.clone()),
             ("COMMAND_API_ADDR", format!("127.0.0.1:{}", ports[0])),
@@ -173,7 +176,43 @@ impl Engine {
         let _ = async_nats::jetstream::new(nats)
             .delete_stream(&spawned.stream)
             .await;
+        // The cache entries and markers would expire with their TTL; a run leaves ~100,000.
+        if let Err(err) = remove_keys(&self.redis_url, &spawned.key_prefix).await {
+            eprintln!(
+                "could not remove the Redis keys {}*: {err:#}",
+                spawned.key_prefix
+            );
+        }
         Ok(())
+    }
+}
+
+/// Unlinks every Redis key under `prefix`.
+async fn remove_keys(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
+    let mut conn = redis::Client::open(redis_url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let pattern = format!("{prefix}*");
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
     }
 }
 
