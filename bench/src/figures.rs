@@ -109,6 +109,16 @@ pub const RATIOS: &[(&str, &str, Option<f64>)] = &[
     ("reads.miss.per_s", "reference.http_redis.per_s", None),
     ("mix.per_s", "reference.http_memory.per_s", None),
     (
+        "commands.at_1000.p50_ms",
+        "reference.pgbench_at_1000.p50_ms",
+        None,
+    ),
+    (
+        "commands.at_1000.p99_ms",
+        "reference.pgbench_at_1000.p99_ms",
+        None,
+    ),
+    (
         "reads.hit_at_30000.p99_ms",
         "reference.http_memory_at_30000.p99_ms",
         None,

@@ -21,67 +21,137 @@ WITH cas AS (INSERT INTO streams (stream_id, tenant_id, stream_type, version) VA
 COMMIT;
 ";
 
-/// What pgbench measured.
+/// What pgbench measured at saturation.
 pub struct Ceiling {
     pub tps: f64,
     pub latency_ms: f64,
 }
 
-/// Runs the transaction with `clients` connections for `seconds` against a fresh database
-/// `bench_pgbench` next to the one in `url`.
-pub async fn run(url: &str, clients: u64, seconds: u64) -> anyhow::Result<Ceiling> {
-    let (base, _) = url
-        .rsplit_once('/')
-        .context("DATABASE_URL has a database name")?;
-    let bench_url = format!("{base}/bench_pgbench");
-    let mut admin = PgConnection::connect(url).await?;
-    sqlx::query("drop database if exists bench_pgbench with (force)")
-        .execute(&mut admin)
-        .await?;
-    sqlx::query("create database bench_pgbench")
-        .execute(&mut admin)
-        .await?;
-    crate::seed::seed(&bench_url, 0, 200, "pgbench").await?;
-    let mut script = tempfile()?;
-    script.1.write_all(SCRIPT.as_bytes())?;
-    let output = Command::new("pgbench")
-        .args([
-            "-n",
-            "-f",
-            &script.0,
-            "-c",
-            &clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-            &bench_url,
-        ])
-        .output()
-        .context("pgbench is not installed (Debian: postgresql-client or postgresql)")?;
-    let _ = std::fs::remove_file(&script.0);
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "pgbench failed: {}{}",
-            text,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let number_after = |label: &str| {
-        text.lines()
-            .find(|line| line.starts_with(label))
-            .and_then(|line| line[label.len()..].split_whitespace().next())
-            .and_then(|n| n.parse::<f64>().ok())
-    };
-    Ok(Ceiling {
-        tps: number_after("tps = ").context("no tps in pgbench's output")?,
-        latency_ms: number_after("latency average = ").unwrap_or(f64::NAN),
-    })
+/// What pgbench measured at a fixed rate, each transaction timed from its scheduled start.
+pub struct AtRate {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
-fn tempfile() -> anyhow::Result<(String, std::fs::File)> {
-    let path = std::env::temp_dir().join(format!("bench-pgbench-{}.sql", std::process::id()));
-    let file = std::fs::File::create(&path)?;
-    Ok((path.to_string_lossy().into_owned(), file))
+/// A fresh database `bench_pgbench` next to the one the engine uses, seeded like the engine's,
+/// and the script file.
+pub struct Pgbench {
+    url: String,
+    script: std::path::PathBuf,
+}
+
+impl Pgbench {
+    pub async fn prepare(url: &str) -> anyhow::Result<Pgbench> {
+        let (base, _) = url
+            .rsplit_once('/')
+            .context("DATABASE_URL has a database name")?;
+        let bench_url = format!("{base}/bench_pgbench");
+        let mut admin = PgConnection::connect(url).await?;
+        sqlx::query("drop database if exists bench_pgbench with (force)")
+            .execute(&mut admin)
+            .await?;
+        sqlx::query("create database bench_pgbench")
+            .execute(&mut admin)
+            .await?;
+        crate::seed::seed(&bench_url, 0, 200, "pgbench").await?;
+        let script = std::env::temp_dir().join(format!("bench-pgbench-{}.sql", std::process::id()));
+        std::fs::File::create(&script)?.write_all(SCRIPT.as_bytes())?;
+        Ok(Pgbench {
+            url: bench_url,
+            script,
+        })
+    }
+
+    /// The transaction with `clients` connections as fast as they go, for `seconds`.
+    pub fn ceiling(&self, clients: u64, seconds: u64) -> anyhow::Result<Ceiling> {
+        let text = self.pgbench(clients, seconds, &[])?;
+        let number_after = |label: &str| {
+            text.lines()
+                .find(|line| line.starts_with(label))
+                .and_then(|line| line[label.len()..].split_whitespace().next())
+                .and_then(|n| n.parse::<f64>().ok())
+        };
+        Ok(Ceiling {
+            tps: number_after("tps = ").context("no tps in pgbench's output")?,
+            latency_ms: number_after("latency average = ").unwrap_or(f64::NAN),
+        })
+    }
+
+    /// The transaction at `rate` per second for `seconds`. pgbench logs each transaction's run
+    /// time and its lag behind the schedule; their sum is the latency from the scheduled start,
+    /// as the engine's open loops measure it.
+    pub fn at_rate(&self, clients: u64, rate: u64, seconds: u64) -> anyhow::Result<AtRate> {
+        let dir = std::env::temp_dir().join(format!("bench-pgbench-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let prefix = dir.join("tx");
+        let result = self
+            .pgbench(
+                clients,
+                seconds,
+                &[
+                    "-R",
+                    &rate.to_string(),
+                    "-l",
+                    "--log-prefix",
+                    &prefix.to_string_lossy(),
+                ],
+            )
+            .and_then(|_| {
+                let mut latencies = crate::load::histogram();
+                for entry in std::fs::read_dir(&dir)? {
+                    let text = std::fs::read_to_string(entry?.path())?;
+                    // client transaction time_us script epoch epoch_us schedule_lag_us
+                    for line in text.lines() {
+                        let fields: Vec<&str> = line.split_whitespace().collect();
+                        if let (Some(time), Some(lag)) = (fields.get(2), fields.get(6))
+                            && let (Ok(time), Ok(lag)) = (time.parse::<u64>(), lag.parse::<u64>())
+                        {
+                            latencies.saturating_record((time + lag).max(1));
+                        }
+                    }
+                }
+                if latencies.is_empty() {
+                    bail!("pgbench logged no transactions");
+                }
+                Ok(AtRate {
+                    p50_ms: crate::load::ms(latencies.value_at_quantile(0.50)),
+                    p99_ms: crate::load::ms(latencies.value_at_quantile(0.99)),
+                })
+            });
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    fn pgbench(&self, clients: u64, seconds: u64, extra: &[&str]) -> anyhow::Result<String> {
+        let output = Command::new("pgbench")
+            .args(["-n", "-f"])
+            .arg(&self.script)
+            .args([
+                "-c",
+                &clients.to_string(),
+                "-j",
+                "2",
+                "-T",
+                &seconds.to_string(),
+            ])
+            .args(extra)
+            .arg(&self.url)
+            .output()
+            .context("pgbench is not installed (Debian: postgresql-client or postgresql)")?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!(
+                "pgbench failed: {}{}",
+                text,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(text)
+    }
+}
+
+impl Drop for Pgbench {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.script);
+    }
 }

@@ -1,5 +1,6 @@
 //! The references that bound us, measured in the same run on the same machine:
-//! - `pgbench` running the SQL transaction a booking command issues (the write ceiling);
+//! - `pgbench` running the SQL transaction a booking command issues: at saturation (the write
+//!   ceiling) and at 1,000/s (the latency floor of a booking at that rate);
 //! - a minimal axum handler returning an availability-sized JSON body from memory (the HTTP
 //!   ceiling), and the same with one Redis GET per request (the cache ceiling), both served by a
 //!   child process (`bench serve-reference`) and driven by the same load generator and request
@@ -21,9 +22,16 @@ use crate::scenarios::reads::{Fixture, availability_url, get};
 pub async fn pgbench(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     let clients = if ctx.quick { 4 } else { 16 };
     let seconds = ctx.seconds.ceil().max(1.0) as u64;
-    let ceiling = pgbench::run(&ctx.engine.database_url, clients, seconds).await?;
+    let pgbench = pgbench::Pgbench::prepare(&ctx.engine.database_url).await?;
+    let ceiling = pgbench.ceiling(clients, seconds)?;
     let label =
         format!("write ceiling: pgbench, a booking command's transaction, {clients} clients");
+    // The same transaction at the rate the commands' latency targets are set for.
+    let rate = if ctx.quick { 100 } else { 1000 };
+    let at_rate = pgbench.at_rate(clients, rate, seconds)?;
+    let rate_label = format!(
+        "pgbench, a booking command's transaction, {rate}/s, timed from each scheduled start"
+    );
     Ok(vec![
         Figure::new(
             "reference.pgbench.tps",
@@ -36,6 +44,18 @@ pub async fn pgbench(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             format!("{label}: average latency"),
             Unit::Millis,
             ceiling.latency_ms,
+        ),
+        Figure::new(
+            "reference.pgbench_at_1000.p50_ms",
+            format!("{rate_label}: p50"),
+            Unit::Millis,
+            at_rate.p50_ms,
+        ),
+        Figure::new(
+            "reference.pgbench_at_1000.p99_ms",
+            format!("{rate_label}: p99"),
+            Unit::Millis,
+            at_rate.p99_ms,
         ),
     ])
 }
