@@ -118,22 +118,27 @@ pub async fn http(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     }
 
     let workers = if ctx.quick { 4 } else { 32 };
-    let load = Load::Closed {
+    let closed = Load::Closed {
         workers,
         seconds: ctx.seconds,
     };
+    // The bare handler also at the cached reads' 30,000/s offered, by the same open loop: how
+    // much of that tail is the machine and the load generator rather than query-api.
+    let open = Load::Open {
+        rate: if ctx.quick { 300 } else { 30_000 },
+        seconds: ctx.seconds,
+    };
+    let memory = "HTTP ceiling: axum, the same body from memory";
     let mut figures = Vec::new();
-    for (route, name, what) in [
-        (
-            "memory",
-            "http_memory",
-            "HTTP ceiling: axum, the same body from memory",
-        ),
+    for (route, name, what, load) in [
+        ("memory", "http_memory", memory, closed),
         (
             "redis",
             "http_redis",
             "cache ceiling: axum, one Redis GET per request",
+            closed,
         ),
+        ("memory", "http_memory_at_30000", memory, open),
     ] {
         let url = Arc::new(format!("{base}/{route}"));
         let client = fixture.client.clone();
@@ -163,37 +168,6 @@ pub async fn http(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             run.failed as f64,
         ));
     }
-    // The bare handler at the cached reads' 30,000/s offered, by the same open loop: how much
-    // of that tail is the machine and the load generator rather than query-api.
-    let open = Load::Open {
-        rate: if ctx.quick { 300 } else { 30_000 },
-        seconds: ctx.seconds,
-    };
-    let url = Arc::new(format!("{base}/memory"));
-    let client = fixture.client.clone();
-    let hits = Arc::new(AtomicU64::new(0));
-    let run = load::drive(open, move |k| {
-        let (client, url, hits) = (client.clone(), url.clone(), hits.clone());
-        async move { get(&client, &url, client.token(k), &hits).await }
-    })
-    .await;
-    let label = format!(
-        "HTTP ceiling: axum, the same body from memory ({} B, {})",
-        body.len(),
-        open.describe()
-    );
-    figures.push(Figure::new(
-        "reference.http_memory_at_30000.p99_ms",
-        format!("{label}: p99"),
-        Unit::Millis,
-        ms(run.latency.value_at_quantile(0.99)),
-    ));
-    figures.push(Figure::new(
-        "reference.http_memory_at_30000.failed",
-        format!("{label}: failed requests"),
-        Unit::Count,
-        run.failed as f64,
-    ));
     server.kill().await?;
     let _: Result<(), _> = redis::cmd("DEL").arg(&key).query_async(&mut conn).await;
     Ok(figures)
