@@ -14,7 +14,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::position::Position;
+use crate::position::{Position, Xid8};
 
 /// An event about to be stored.
 #[derive(Clone, Debug)]
@@ -121,9 +121,9 @@ pub async fn append(
                      $11::jsonb[]) as x(v, e, t, s, p, m)
          where exists (select 1 from cas)
          order by x.v
-         returning global_position, transaction_id::text"
+         returning global_position, transaction_id"
     );
-    let rows: Vec<(i64, String)> = sqlx::query_as(&sql)
+    let rows: Vec<(i64, Xid8)> = sqlx::query_as(&sql)
         .bind(stream_id)
         .bind(tenant_id)
         .bind(stream_type)
@@ -147,13 +147,11 @@ pub async fn append(
             }
             _ => AppendError::Database(err),
         })?;
-    let Some((global_position, xid)) = rows.into_iter().max_by_key(|(position, _)| *position)
+    let Some((global_position, Xid8(transaction_id))) =
+        rows.into_iter().max_by_key(|(position, _)| *position)
     else {
         return Err(AppendError::Conflict { stream_id });
     };
-    let transaction_id = xid
-        .parse()
-        .map_err(|_| AppendError::Database(sqlx::Error::Decode("xid8 is not a number".into())))?;
     Ok(Appended {
         version: new_version,
         position: Position::new(transaction_id, global_position),

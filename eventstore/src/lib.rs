@@ -6,6 +6,7 @@
 //! - [`read`]: loading one stream, and reading all events in the safe global order.
 //! - [`checkpoint`]: where a reader (the relay, a projection) has got to.
 //! - [`leader`]: one active instance per background role, by session advisory lock.
+//! - [`wire`]: the events on NATS: subjects, headers, and checking a received message.
 
 pub mod append;
 pub mod checkpoint;
@@ -13,7 +14,8 @@ pub mod db;
 pub mod leader;
 pub mod position;
 pub mod read;
+pub mod wire;
 
 pub use append::{AppendError, Appended, ExpectedVersion, NewEvent};
-pub use position::Position;
+pub use position::{Position, Xid8};
 pub use read::RecordedEvent;

@@ -9,6 +9,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgRow, PgTypeInfo, PgValueFormat, PgValueRef};
+use sqlx::{Decode, Encode, FromRow, Postgres, Row, Type};
 
 /// A point in the global order; `Position::START` is before every event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,6 +58,58 @@ impl FromStr for Position {
             return Err(InvalidPosition);
         }
         Ok(Self::new(transaction_id, global_position))
+    }
+}
+
+/// A position reads from the columns `transaction_id` (`xid8`) and `global_position` of a row,
+/// as `events` and `checkpoints` name them: `query_as::<_, Position>("select transaction_id,
+/// global_position from …")`.
+impl FromRow<'_, PgRow> for Position {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let Xid8(transaction_id) = row.try_get("transaction_id")?;
+        Ok(Self::new(transaction_id, row.try_get("global_position")?))
+    }
+}
+
+/// A Postgres `xid8` (a transaction id with its epoch), bound and read as itself: no text casts,
+/// and `order by transaction_id` stays a numeric order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Xid8(pub u64);
+
+/// `xid8` is built in (since Postgres 13) with this fixed OID.
+const XID8_OID: sqlx::postgres::types::Oid = sqlx::postgres::types::Oid(5069);
+
+impl Type<Postgres> for Xid8 {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(XID8_OID)
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        ty.oid() == Some(XID8_OID)
+    }
+}
+
+impl Encode<'_, Postgres> for Xid8 {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // The binary form of xid8 is the unsigned 64-bit value, big-endian.
+        buf.extend_from_slice(&self.0.to_be_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl Decode<'_, Postgres> for Xid8 {
+    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        Ok(Xid8(match value.format() {
+            PgValueFormat::Binary => u64::from_be_bytes(value.as_bytes()?.try_into()?),
+            PgValueFormat::Text => value.as_str()?.parse()?,
+        }))
+    }
+}
+
+impl Position {
+    /// The transaction id as the `xid8` to bind.
+    pub fn xid(self) -> Xid8 {
+        Xid8(self.transaction_id)
     }
 }
 

@@ -1,11 +1,11 @@
 //! Reading events: one stream (to rebuild an aggregate), or everything after a position in the
-//! safe global order (the relay, projector catch-up, replay).
+//! safe global order (the relay, projector catch-up, replay), and where the store's head is.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{FromRow, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::position::Position;
@@ -27,28 +27,24 @@ pub struct RecordedEvent {
     pub metadata: Value,
 }
 
-// The text form of the xid gets its own name: aliasing it `transaction_id` would make
-// `order by transaction_id` sort by the text ("999" after "1000") instead of the xid.
-const COLUMNS: &str = "global_position, transaction_id::text as xid_text, tenant_id, \
-     stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at";
+const COLUMNS: &str = "global_position, transaction_id, tenant_id, stream_id, stream_version, \
+     event_id, event_type, schema_version, payload, metadata, recorded_at";
 
-fn from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
-    let xid: String = row.try_get("xid_text")?;
-    let transaction_id = xid
-        .parse()
-        .map_err(|_| sqlx::Error::Decode("xid8 is not a number".into()))?;
-    Ok(RecordedEvent {
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        schema_version: row.try_get("schema_version")?,
-        tenant_id: row.try_get("tenant_id")?,
-        stream_id: row.try_get("stream_id")?,
-        stream_version: row.try_get("stream_version")?,
-        position: Position::new(transaction_id, row.try_get("global_position")?),
-        recorded_at: row.try_get("recorded_at")?,
-        payload: row.try_get("payload")?,
-        metadata: row.try_get("metadata")?,
-    })
+impl FromRow<'_, PgRow> for RecordedEvent {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        Ok(RecordedEvent {
+            event_id: row.try_get("event_id")?,
+            event_type: row.try_get("event_type")?,
+            schema_version: row.try_get("schema_version")?,
+            tenant_id: row.try_get("tenant_id")?,
+            stream_id: row.try_get("stream_id")?,
+            stream_version: row.try_get("stream_version")?,
+            position: Position::from_row(row)?,
+            recorded_at: row.try_get("recorded_at")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+        })
+    }
 }
 
 /// All events of one stream of `tenant_id`, in version order (empty if it does not exist or
@@ -58,15 +54,13 @@ pub async fn load_stream(
     tenant_id: &str,
     stream_id: Uuid,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
-    let sql = format!(
+    sqlx::query_as(&format!(
         "select {COLUMNS} from events where stream_id = $1 and tenant_id = $2 order by stream_version"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(stream_id)
-        .bind(tenant_id)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(from_row).collect()
+    ))
+    .bind(stream_id)
+    .bind(tenant_id)
+    .fetch_all(conn)
+    .await
 }
 
 /// Up to `limit` events after `after` and at most `until`, in the safe order (for catching up
@@ -77,23 +71,21 @@ pub async fn read_range(
     until: Position,
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
-    let sql = format!(
+    sqlx::query_as(&format!(
         "select {COLUMNS} from events
-         where (transaction_id, global_position) > ($1::text::xid8, $2)
-           and (transaction_id, global_position) <= ($3::text::xid8, $4)
+         where (transaction_id, global_position) > ($1, $2)
+           and (transaction_id, global_position) <= ($3, $4)
            and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
          order by transaction_id, global_position
          limit $5"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(after.transaction_id.to_string())
-        .bind(after.global_position)
-        .bind(until.transaction_id.to_string())
-        .bind(until.global_position)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(from_row).collect()
+    ))
+    .bind(after.xid())
+    .bind(after.global_position)
+    .bind(until.xid())
+    .bind(until.global_position)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }
 
 /// Up to `limit` events after `after` in the safe order: only events of transactions older than
@@ -103,18 +95,62 @@ pub async fn read_after(
     after: Position,
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
-    let sql = format!(
+    sqlx::query_as(&format!(
         "select {COLUMNS} from events
-         where (transaction_id, global_position) > ($1::text::xid8, $2)
+         where (transaction_id, global_position) > ($1, $2)
            and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
          order by transaction_id, global_position
          limit $3"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(after.transaction_id.to_string())
-        .bind(after.global_position)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(from_row).collect()
+    ))
+    .bind(after.xid())
+    .bind(after.global_position)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The event stored at `position`, if there is one.
+pub async fn at(
+    conn: impl PgExecutor<'_>,
+    position: Position,
+) -> Result<Option<RecordedEvent>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from events where global_position = $1 and transaction_id = $2"
+    ))
+    .bind(position.global_position)
+    .bind(position.xid())
+    .fetch_optional(conn)
+    .await
+}
+
+/// The last position the store has written, committed or not ([`Position::START`] when empty):
+/// no reader's checkpoint and no client's token can be past it.
+pub async fn last_written(conn: impl PgExecutor<'_>) -> Result<Position, sqlx::Error> {
+    let last = sqlx::query_as(
+        "select transaction_id, global_position from events
+         order by transaction_id desc, global_position desc limit 1",
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(last.unwrap_or(Position::START))
+}
+
+/// The last event up to `until` (or the last of all) below every running transaction: the
+/// events up to it can no longer change ([`Position::START`] when there are none).
+pub async fn safe_head(
+    conn: impl PgExecutor<'_>,
+    until: Option<Position>,
+) -> Result<Position, sqlx::Error> {
+    let until = until.unwrap_or(Position::new(u64::MAX >> 1, i64::MAX));
+    let last = sqlx::query_as(
+        "select transaction_id, global_position from events
+         where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+           and (transaction_id, global_position) <= ($1, $2)
+         order by transaction_id desc, global_position desc limit 1",
+    )
+    .bind(until.xid())
+    .bind(until.global_position)
+    .fetch_optional(conn)
+    .await?;
+    Ok(last.unwrap_or(Position::START))
 }

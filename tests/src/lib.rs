@@ -437,34 +437,23 @@ impl TestApp {
 
     /// The smallest checkpoint of all projections.
     pub async fn projected(&self) -> eventstore::Position {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "select transaction_id::text, global_position from checkpoints
-             where name in ('projection:resources', 'projection:bookings', 'projection:daily_stats')",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .expect("checkpoints");
-        if rows.len() < 3 {
-            return eventstore::Position::START;
-        }
-        rows.into_iter()
-            .map(|(xid, pos)| eventstore::Position::new(xid.parse().unwrap_or(0), pos))
+        let names: Vec<&str> = readmodel::projections::Projection::ALL
+            .iter()
+            .map(|p| p.checkpoint())
+            .collect();
+        eventstore::checkpoint::positions(&self.pool, &names)
+            .await
+            .expect("checkpoints")
+            .into_iter()
             .min()
             .unwrap_or(eventstore::Position::START)
     }
 
     /// The position of the newest event in the store.
     pub async fn head(&self) -> eventstore::Position {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "select transaction_id::text as xid, global_position from events
-             order by events.transaction_id desc, global_position desc limit 1",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .expect("head");
-        row.map_or(eventstore::Position::START, |(xid, pos)| {
-            eventstore::Position::new(xid.parse().unwrap_or(0), pos)
-        })
+        eventstore::read::last_written(&self.pool)
+            .await
+            .expect("head")
     }
 
     /// Waits until every projection has applied every event in the store.

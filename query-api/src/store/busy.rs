@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::Period;
-use eventstore::Position;
+use eventstore::{Position, Xid8};
 use readmodel::cache::{BusyInterval, DayEntry};
 use readmodel::projections::Projection;
 use sqlx::PgPool;
@@ -11,7 +11,6 @@ use sqlx::postgres::types::PgRange;
 use uuid::Uuid;
 
 use super::StoreError;
-use super::checkpoints::position;
 
 /// The busy intervals of one resource overlapping a span, together with the `bookings`
 /// projection's checkpoint, in ONE statement: both come from the same snapshot, so the position
@@ -20,13 +19,13 @@ use super::checkpoints::position;
 ///
 /// `$1` checkpoint name, `$2` resource, `$3` tenant, `$4` span.
 pub const DAY_SQL: &str = "\
-select c.transaction_id::text, c.global_position, b.unit, lower(b.during), upper(b.during)
+select c.transaction_id, c.global_position, b.unit, lower(b.during), upper(b.during)
 from (values (1)) as one (x)
 left join checkpoints c on c.name = $1
 left join read.busy b on b.resource_id = $2 and b.tenant_id = $3 and b.during && $4";
 
 type DayRow = (
-    Option<String>,
+    Option<Xid8>,
     Option<i64>,
     Option<i32>,
     Option<DateTime<Utc>>,
@@ -48,7 +47,7 @@ pub async fn load_day(
         .fetch_all(pool)
         .await?;
     let at = match rows.first() {
-        Some((Some(xid), Some(global_position), ..)) => position(xid, *global_position)?,
+        Some((Some(Xid8(xid)), Some(global_position), ..)) => Position::new(*xid, *global_position),
         _ => Position::START,
     };
     let mut busy: Vec<BusyInterval> = rows

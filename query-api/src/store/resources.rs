@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use domain::hours::OpeningHours;
 use domain::ids::ResourceId;
 use domain::resource::{Blackout, Policy, Resource, ResourceSpec};
-use eventstore::Position;
+use eventstore::{Position, Xid8};
 use readmodel::projections::Projection;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -16,7 +16,6 @@ use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, Row as _};
 use uuid::Uuid;
 
 use super::StoreError;
-use super::checkpoints::position;
 
 const COLUMNS: &str = "resource_id, name, kind, capacity, time_zone, opening_hours, policy, \
                        blackouts, version, created_at, updated_at";
@@ -112,7 +111,7 @@ pub async fn get_many(
 /// `$1` checkpoint name, `$2` ids, `$3` tenant.
 pub static AT_CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "select c.transaction_id::text as checkpoint_xid, c.global_position as checkpoint_position, r.*
+        "select c.transaction_id as checkpoint_xid, c.global_position as checkpoint_position, r.*
          from (values (1)) as one (x)
          left join checkpoints c on c.name = $1
          left join (select {COLUMNS} from read.resources where resource_id = any($2) and tenant_id = $3)
@@ -122,7 +121,7 @@ pub static AT_CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
 
 /// A row of [`AT_CHECKPOINT_SQL`]: the checkpoint, and a resource unless none matched.
 struct CheckpointedRow {
-    xid: Option<String>,
+    xid: Option<Xid8>,
     global_position: Option<i64>,
     row: Option<Row>,
 }
@@ -153,10 +152,10 @@ pub async fn get_many_at_checkpoint(
         .await?;
     let at = match rows.first() {
         Some(CheckpointedRow {
-            xid: Some(xid),
+            xid: Some(Xid8(xid)),
             global_position: Some(global_position),
             ..
-        }) => position(xid, *global_position)?,
+        }) => Position::new(*xid, *global_position),
         _ => Position::START,
     };
     let resources = rows
