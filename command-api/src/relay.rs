@@ -7,9 +7,15 @@
 //!
 //! Publishes are pipelined, so each one also says which stream sequence it must follow
 //! (`Nats-Expected-Last-Sequence`): if one is lost on the way (a dropped connection), every later
-//! one is refused instead of being stored out of order, and the relay starts over. Starting over
-//! (or taking over after a crash) begins at the stream's tail: events already stored are never
-//! sent twice, however long ago, so the stream holds each event exactly once and in order.
+//! one is refused instead of being stored out of order, and the relay starts over.
+//!
+//! Starting over (or taking over after a crash) resumes from the relay's own checkpoint, moved
+//! past the events a previous leader published but could not checkpoint: those are found by
+//! reading the stream backwards from its tail to the last message that is genuinely ours, the
+//! event the store holds at the position it names (`eventstore::wire`). So events already
+//! stored are not sent twice, however long ago, and a message anyone else published on the
+//! subjects (a forged position far in the future, say) can neither stop the relay nor make it
+//! skip anything.
 //! It wakes on `LISTEN events` and polls as a fallback.
 
 use std::sync::Arc;
@@ -20,6 +26,7 @@ use anyhow::Context;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, message::PublishMessage};
 use eventstore::db::DbSettings;
+use eventstore::wire::{self, Claim, Verdict};
 use eventstore::{Position, RecordedEvent, checkpoint};
 use sqlx::postgres::PgListener;
 use sqlx::{ConnectOptions, PgConnection, PgPool};
@@ -30,12 +37,11 @@ use eventstore::leader;
 
 /// The relay's checkpoint name.
 pub const CHECKPOINT: &str = "relay";
-/// Headers on every published event.
-pub const HEADER_POSITION: &str = "Bookings-Position";
-pub const HEADER_PREVIOUS: &str = "Bookings-Previous-Position";
-pub const HEADER_STREAM: &str = "Bookings-Stream-Id";
-pub const HEADER_VERSION: &str = "Bookings-Stream-Version";
-pub const HEADER_TYPE: &str = "Bookings-Event-Type";
+/// How far back from the stream's tail a new leader looks for the last message a previous one
+/// published. Only messages that others published after it can be in the way, and with NATS
+/// credentials nobody else may publish there; past this many it resumes at its checkpoint (and
+/// may send a few events a second time, which consumers skip).
+const MAX_TAIL_SCAN: u64 = 1_000;
 
 /// Where and how to publish.
 #[derive(Clone, Debug)]
@@ -146,13 +152,13 @@ impl Relay {
         // Leading, and from here on no commit's wake is lost.
         self.status.leading.store(true, Ordering::Relaxed);
         let mut position = checkpoint::load(&mut conn, CHECKPOINT).await?;
-        let (mut sequence, stored) = self.stream_tail().await?;
-        // Published by a relay that died before it could move the checkpoint: skip, don't resend.
-        if let Some(stored) = stored.filter(|stored| *stored > position) {
-            if !checkpoint::advance(&mut conn, CHECKPOINT, position, stored).await? {
+        let (mut sequence, published) = self.stream_tail(&mut conn, position).await?;
+        // Published by a leader that died before it could move the checkpoint: skip, don't resend.
+        if published > position {
+            if !checkpoint::advance(&mut conn, CHECKPOINT, position, published).await? {
                 anyhow::bail!("the relay checkpoint moved under this leader");
             }
-            position = stored;
+            position = published;
         }
         loop {
             let published = self
@@ -235,15 +241,15 @@ impl Relay {
         after_sequence: u64,
     ) -> anyhow::Result<jetstream::context::PublishAckFuture> {
         let mut headers = HeaderMap::new();
-        headers.insert(HEADER_POSITION, event.position.to_string().as_str());
-        headers.insert(HEADER_PREVIOUS, previous.to_string().as_str());
-        headers.insert(HEADER_STREAM, event.stream_id.to_string().as_str());
-        headers.insert(HEADER_VERSION, event.stream_version.to_string().as_str());
-        headers.insert(HEADER_TYPE, event.event_type.as_str());
-        let subject = format!(
-            "{}.{}.{}",
-            self.settings.subject_prefix, event.tenant_id, event.event_type
+        headers.insert(wire::HEADER_POSITION, event.position.to_string().as_str());
+        headers.insert(wire::HEADER_PREVIOUS, previous.to_string().as_str());
+        headers.insert(wire::HEADER_STREAM, event.stream_id.to_string().as_str());
+        headers.insert(
+            wire::HEADER_VERSION,
+            event.stream_version.to_string().as_str(),
         );
+        headers.insert(wire::HEADER_TYPE, event.event_type.as_str());
+        let subject = wire::subject(&self.settings.subject_prefix, event);
         let payload = serde_json::to_vec(event)?;
         let publish = PublishMessage::build()
             .payload(payload.into())
@@ -253,30 +259,73 @@ impl Relay {
         Ok(self.jetstream.send_publish(subject, publish).await?)
     }
 
-    /// The stream's last sequence, and the position of the event stored there (if it is one of
-    /// ours and still there).
-    async fn stream_tail(&self) -> anyhow::Result<(u64, Option<Position>)> {
+    /// The stream's last sequence, and the position of the last event a relay published there
+    /// (`checkpoint` if that is not past it): the newest message from the tail back that is
+    /// genuinely one of ours. Messages that are not (forged, garbage, or naming a position the
+    /// store has not written) are counted and passed over.
+    async fn stream_tail(
+        &self,
+        conn: &mut PgConnection,
+        checkpoint: Position,
+    ) -> anyhow::Result<(u64, Position)> {
         let mut stream = self.jetstream.get_stream(&self.settings.stream).await?;
-        let last = stream.info().await?.state.last_sequence;
-        if last == 0 {
-            return Ok((0, None));
-        }
-        let stored = match stream.get_raw_message(last).await {
-            Ok(message) => message
-                .headers
-                .get(HEADER_POSITION)
-                .and_then(|value| value.as_str().parse().ok()),
-            // Purged or deleted: nothing to skip.
-            Err(_) => None,
+        let (first, last) = {
+            let state = &stream.info().await?.state;
+            (state.first_sequence, state.last_sequence)
         };
-        Ok((last, stored))
+        let head = eventstore::read::last_written(&mut *conn).await?;
+        let oldest = first.max(last.saturating_sub(MAX_TAIL_SCAN - 1)).max(1);
+        for sequence in (oldest..=last).rev() {
+            // Purged or deleted: look further back.
+            let Ok(message) = stream.get_raw_message(sequence).await else {
+                continue;
+            };
+            let header = |name: &str| {
+                message
+                    .headers
+                    .get(name)
+                    .map(|value| value.as_str().to_owned())
+            };
+            let claim = Claim::read(
+                header(wire::HEADER_POSITION).as_deref(),
+                header(async_nats::header::NATS_MESSAGE_ID.as_ref()).as_deref(),
+                &message.payload,
+            );
+            let verdict = match claim {
+                Some(claim) if claim.position <= checkpoint => {
+                    // Anything at or below the checkpoint is covered already, ours or not.
+                    return Ok((last, checkpoint));
+                }
+                Some(claim) => {
+                    let stored = if claim.position > head {
+                        None
+                    } else {
+                        eventstore::read::at(&mut *conn, claim.position).await?
+                    };
+                    let verdict = wire::judge(claim, &message.payload, stored.as_ref(), head);
+                    if verdict == Verdict::Genuine {
+                        return Ok((last, claim.position));
+                    }
+                    verdict
+                }
+                None => Verdict::Mismatch,
+            };
+            metrics::counter!("relay_foreign_messages_total", "verdict" => verdict.as_str())
+                .increment(1);
+            tracing::warn!(
+                sequence,
+                verdict = verdict.as_str(),
+                "a message on the events subjects that the relay did not publish; passed over"
+            );
+        }
+        Ok((last, checkpoint))
     }
 
     async fn ensure_stream(&self) -> anyhow::Result<()> {
         self.jetstream
             .get_or_create_stream(jetstream::stream::Config {
                 name: self.settings.stream.clone(),
-                subjects: vec![format!("{}.>", self.settings.subject_prefix)],
+                subjects: vec![wire::all_subjects(&self.settings.subject_prefix)],
                 duplicate_window: Duration::from_secs(120),
                 storage: jetstream::stream::StorageType::File,
                 ..Default::default()

@@ -1,7 +1,15 @@
-//! Reading what the relay published, and tidying test streams.
+//! Reading what the relay published, forging what others could publish, a NATS server of a
+//! test's own (to kill and restart), and tidying test streams.
 
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_nats::HeaderMap;
 use async_nats::jetstream;
+use eventstore::wire;
 use serde_json::Value;
+
+use crate::TestApp;
 
 /// A message of the stream: its headers of interest and its envelope.
 #[derive(Debug, Clone)]
@@ -39,9 +47,9 @@ pub async fn read_all(client: &async_nats::Client, stream: &str) -> Vec<Publishe
         };
         out.push(Published {
             sequence,
-            msg_id: header("Nats-Msg-Id"),
-            position: header("Bookings-Position"),
-            previous: header("Bookings-Previous-Position"),
+            msg_id: header(async_nats::header::NATS_MESSAGE_ID.as_ref()),
+            position: header(wire::HEADER_POSITION),
+            previous: header(wire::HEADER_PREVIOUS),
             envelope: serde_json::from_slice(&message.payload).unwrap_or(Value::Null),
         });
     }
@@ -78,5 +86,199 @@ pub async fn drop_stale_streams(client: &async_nats::Client, before: i64) {
     }
     for name in stale {
         let _ = context.delete_stream(&name).await;
+    }
+}
+
+/// Publishes a message on the events subjects as anyone allowed to publish there could: with
+/// `position` and `previous` (if given) as its position headers and `body` as its body.
+/// JetStream stores it; returns its message id.
+pub async fn forge(
+    client: &async_nats::Client,
+    subject: &str,
+    position: Option<&str>,
+    previous: Option<&str>,
+    body: &Value,
+) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut headers = HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+    if let Some(position) = position {
+        headers.insert(wire::HEADER_POSITION, position);
+    }
+    if let Some(previous) = previous {
+        headers.insert(wire::HEADER_PREVIOUS, previous);
+    }
+    let payload = serde_json::to_vec(body).expect("a JSON body");
+    jetstream::new(client.clone())
+        .publish_with_headers(subject.to_owned(), headers, payload.into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored by JetStream");
+    id
+}
+
+/// A NATS server (JetStream on) of a test's own, on a free port with its own store directory,
+/// so the test can kill and restart it without touching the shared one.
+pub struct Server {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Server {
+    /// Starts `nats-server` (`NATS_SERVER_BIN`, default `/usr/sbin/nats-server`) and waits until
+    /// it accepts connections.
+    pub async fn start() -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("bkt-nats-{port}-{}", uuid::Uuid::new_v4()));
+        let mut server = Server {
+            port,
+            dir,
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server the hard way (`kill -9`); its JetStream store stays on disk.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it (again) on the same port and store.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let binary =
+            std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+        let child = std::process::Command::new(binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server starts (install the nats-server package)");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while async_nats::connect(self.url()).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server answers on port {}",
+                self.port
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The stream the relay would create, created ahead of it (for tests whose relay is off).
+pub async fn create_stream(client: &async_nats::Client, stream: &str, subject_prefix: &str) {
+    jetstream::new(client.clone())
+        .get_or_create_stream(jetstream::stream::Config {
+            name: stream.to_owned(),
+            subjects: vec![wire::all_subjects(subject_prefix)],
+            ..Default::default()
+        })
+        .await
+        .expect("the stream");
+}
+
+/// Waits until JetStream holds as many messages as the store holds events.
+pub async fn wait_until_relayed(app: &TestApp, timeout: Duration) -> i64 {
+    wait_until_relayed_beside(app, 0, timeout).await
+}
+
+/// Waits until JetStream holds as many messages as the store holds events, besides `foreign`
+/// messages that others published.
+pub async fn wait_until_relayed_beside(app: &TestApp, foreign: u64, timeout: Duration) -> i64 {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let events = app.event_count().await;
+        let messages = message_count(&app.nats, &app.stream).await - foreign;
+        if messages as i64 == events {
+            return events;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relayed {messages} of {events} events in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Exactly once, per-stream order, an unbroken chain, and the very events of the store.
+pub async fn assert_stream_matches_store(app: &TestApp) {
+    assert_stream_matches_store_beside(app, &HashSet::new()).await;
+}
+
+/// [`assert_stream_matches_store`] for the messages the relay published, passing over the
+/// `foreign` ones (by message id) that others published on the events subjects.
+pub async fn assert_stream_matches_store_beside(app: &TestApp, foreign: &HashSet<String>) {
+    let published: Vec<Published> = read_all(&app.nats, &app.stream)
+        .await
+        .into_iter()
+        .filter(|message| !foreign.contains(&message.msg_id))
+        .collect();
+    let stored: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "select event_id, transaction_id::text || '.' || global_position from events",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("the events");
+    assert_eq!(published.len(), stored.len(), "one message per event");
+    let ids: HashSet<&str> = published.iter().map(|p| p.msg_id.as_str()).collect();
+    assert_eq!(ids.len(), published.len(), "no event published twice");
+    let stored: HashMap<String, String> = stored
+        .into_iter()
+        .map(|(id, pos)| (id.to_string(), pos))
+        .collect();
+    let mut versions: HashMap<String, i64> = HashMap::new();
+    let mut previous = "0.0".to_owned();
+    for message in &published {
+        assert_eq!(
+            stored.get(&message.msg_id),
+            Some(&message.position),
+            "the stored event, at its position"
+        );
+        assert_eq!(message.envelope["event_id"], message.msg_id.as_str());
+        assert_eq!(message.envelope["position"], message.position.as_str());
+        assert_eq!(
+            message.previous, previous,
+            "the chain of previous positions is unbroken"
+        );
+        previous = message.position.clone();
+        let stream = message.envelope["stream_id"]
+            .as_str()
+            .expect("a stream id")
+            .to_owned();
+        let version = message.envelope["stream_version"]
+            .as_i64()
+            .expect("the events");
+        let last = versions.insert(stream, version).unwrap_or(0);
+        assert_eq!(version, last + 1, "per-stream order");
     }
 }

@@ -7,32 +7,18 @@
     reason = "test helpers fail loudly on unexpected values"
 )]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tests::nats::{Published, message_count, read_all};
+use tests::nats::{
+    assert_stream_matches_store, assert_stream_matches_store_beside, forge, read_all,
+    wait_until_relayed, wait_until_relayed_beside,
+};
 use tests::{TestApp, day_at};
-
-/// Waits until JetStream holds as many messages as the store holds events.
-async fn wait_until_relayed(app: &TestApp, timeout: Duration) -> i64 {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let events = app.event_count().await;
-        let messages = message_count(&app.nats, &app.stream).await;
-        if messages as i64 == events {
-            return events;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "relayed {messages} of {events} events in time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Waits (up to 5 s) until `relay` has counted `count` published events: JetStream stores a
 /// batch a moment before the relay has awaited its acks and moved its checkpoint.
@@ -40,44 +26,6 @@ async fn published_at_least(relay: &command_api::relay::RelayStatus, count: u64)
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while relay.published() < count && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Exactly once, per-stream order, an unbroken chain, and the very events of the store.
-async fn assert_stream_matches_store(app: &TestApp) {
-    let published: Vec<Published> = read_all(&app.nats, &app.stream).await;
-    let stored: Vec<(uuid::Uuid, String)> = sqlx::query_as(
-        "select event_id, transaction_id::text || '.' || global_position from events",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(published.len(), stored.len(), "one message per event");
-    let ids: HashSet<&str> = published.iter().map(|p| p.msg_id.as_str()).collect();
-    assert_eq!(ids.len(), published.len(), "no event published twice");
-    let stored: HashMap<String, String> = stored
-        .into_iter()
-        .map(|(id, pos)| (id.to_string(), pos))
-        .collect();
-    let mut versions: HashMap<String, i64> = HashMap::new();
-    let mut previous = "0.0".to_owned();
-    for message in &published {
-        assert_eq!(
-            stored.get(&message.msg_id),
-            Some(&message.position),
-            "the stored event, at its position"
-        );
-        assert_eq!(message.envelope["event_id"], message.msg_id.as_str());
-        assert_eq!(message.envelope["position"], message.position.as_str());
-        assert_eq!(
-            message.previous, previous,
-            "the chain of previous positions is unbroken"
-        );
-        previous = message.position.clone();
-        let stream = message.envelope["stream_id"].as_str().unwrap().to_owned();
-        let version = message.envelope["stream_version"].as_i64().unwrap();
-        let last = versions.insert(stream, version).unwrap_or(0);
-        assert_eq!(version, last + 1, "per-stream order");
     }
 }
 
@@ -212,6 +160,57 @@ async fn a_relay_taking_over_never_resends_what_the_stream_already_holds() {
         "only the new events were sent"
     );
     assert_stream_matches_store(&app).await;
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_messages_at_the_streams_tail_neither_stop_a_new_relay_nor_make_it_skip_anything() {
+    let mut app = TestApp::spawn_with(|s| s.relay_enabled = false).await;
+    app.spawn_instance(|s| s.sweeper_enabled = false).await;
+    let rooms = Arc::new(vec![app.create_resource(json!({})).await]);
+    let shared = Arc::new(TestApp::attach(&app));
+    place_and_cancel(Arc::clone(&shared), Arc::clone(&rooms), 10).await;
+    wait_until_relayed(&app, Duration::from_secs(20)).await;
+    app.instances()[1].kill();
+
+    // Just before the next relay takes over, someone publishes on the events subjects: a copy of
+    // a real event changed, a position far past anything written, and garbage.
+    let subject = format!("{}.acme.BookingPlaced", app.subject_prefix);
+    let real = read_all(&app.nats, &app.stream).await.pop().unwrap();
+    let mut changed = real.envelope.clone();
+    changed["data"]["customer_id"] = json!("mallory");
+    let mut foreign = HashSet::new();
+    foreign.insert(forge(&app.nats, &subject, None, None, &json!({"not": "an event"})).await);
+    foreign.insert(
+        forge(
+            &app.nats,
+            &subject,
+            Some(&real.position),
+            Some(&real.previous),
+            &changed,
+        )
+        .await,
+    );
+    // Last, so it is the tail the new relay finds first.
+    let far = "9223372036854775000.1";
+    let mut beyond = real.envelope.clone();
+    beyond["position"] = json!(far);
+    foreign.insert(forge(&app.nats, &subject, Some(far), None, &beyond).await);
+
+    app.spawn_instance(|s| s.sweeper_enabled = false).await;
+    place_and_cancel(shared, rooms, 10).await;
+    let events =
+        wait_until_relayed_beside(&app, foreign.len() as u64, Duration::from_secs(20)).await;
+    assert_eq!(events, 1 + 40);
+    assert_stream_matches_store_beside(&app, &foreign).await;
+    let relayed = eventstore::checkpoint::peek(&app.pool, "relay")
+        .await
+        .unwrap();
+    assert_eq!(
+        relayed,
+        app.head().await,
+        "the checkpoint is the store's last event"
+    );
     app.cleanup().await;
 }
 
