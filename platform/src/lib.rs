@@ -3,6 +3,7 @@
 //! per-token rate limits, health and metrics endpoints, logging set-up and shutdown.
 
 pub mod auth;
+pub mod failpoint;
 pub mod health;
 pub mod json;
 pub mod metrics;

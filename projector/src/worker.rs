@@ -1,28 +1,37 @@
 //! The live projector of one projection: a durable JetStream consumer, applied in batches.
 //!
+//! Postgres is the truth and NATS the transport. Every event the worker applies is read from the
+//! event store, in the safe order after the projection's checkpoint; a JetStream message only
+//! wakes the worker sooner and is checked against what the store holds at the position it names
+//! (`eventstore::wire`): one that names a position past the store's head, or whose body is not
+//! the stored event, is counted and logged, never applied. When JetStream is down or quiet for
+//! the idle poll, the worker reads the store anyway, so the read side never waits for NATS.
+//!
 //! Each batch is one Postgres transaction that applies the events and moves the projection's
-//! checkpoint (its row is locked first, so two workers can never interleave); events at or
-//! below the checkpoint are skipped, which makes redeliveries harmless: exactly-once effect.
-//! A message whose previous-position header is not the checkpoint means JetStream lost or never
-//! had something: the missing range is read from Postgres first. When JetStream is quiet, the
-//! worker also catches up from Postgres to what the relay has published, so a purged or deleted
-//! stream never leaves a read model behind. After commit (never inside the transaction) it
-//! invalidates exactly the cache days the batch touched and publishes a "changed" notice.
+//! checkpoint (its row is locked first, so two workers can never interleave); redeliveries are
+//! harmless because nothing at or below the checkpoint is applied twice: exactly-once effect.
+//! The same transaction records the cache invalidations the batch owes; after commit (never
+//! inside the transaction) they are sent to Redis, announced to query-api with a "changed"
+//! notice, and deleted. Whatever a crash leaves recorded is sent at the next start.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
+use chrono::NaiveDate;
 use eventstore::db::DbSettings;
-use eventstore::{Position, RecordedEvent, checkpoint, leader};
+use eventstore::wire::{self, Claim, Verdict};
+use eventstore::{Position, RecordedEvent, Xid8, checkpoint, leader};
 use futures::StreamExt;
 use readmodel::cache::RedisCache;
 use readmodel::notice::Changed;
 use readmodel::projections::Projection;
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::projections::{Applied, State, Touched, Write};
 
@@ -38,7 +47,7 @@ pub struct WorkerContext {
     pub changed_subject: String,
     pub cache: RedisCache,
     pub batch_size: usize,
-    /// How long a quiet consumer waits before checking Postgres for anything it missed.
+    /// How long a quiet consumer waits before reading the store for anything it was not told of.
     pub idle_poll: Duration,
 }
 
@@ -48,6 +57,7 @@ pub struct WorkerStatus {
     applied: Arc<AtomicU64>,
     leading: Arc<AtomicBool>,
     caught_up_from_postgres: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
 }
 
 impl WorkerStatus {
@@ -60,9 +70,15 @@ impl WorkerStatus {
         self.leading.load(Ordering::Relaxed)
     }
 
-    /// Events this instance read from Postgres because JetStream did not deliver them.
+    /// Events this instance applied without any JetStream message telling of them (read while
+    /// JetStream was quiet, down, or behind).
     pub fn caught_up_from_postgres(&self) -> u64 {
         self.caught_up_from_postgres.load(Ordering::Relaxed)
+    }
+
+    /// JetStream messages this instance refused: not the event the store holds where they say.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 }
 
@@ -70,36 +86,25 @@ pub struct Worker {
     projection: Projection,
     context: WorkerContext,
     status: WorkerStatus,
-    /// Invalidations that did not reach Redis yet: retried after every later batch (each keeps
-    /// the position it was made at, so a late one can never erase a newer entry).
-    pending: tokio::sync::Mutex<Vec<(Invalidation, Position)>>,
-    /// Where this instance last committed the checkpoint: a batch that continues from there
-    /// needs no look at the stored checkpoint before its transaction (which still locks and
-    /// checks it).
-    committed: std::sync::Mutex<Option<Position>>,
 }
 
-type Invalidation = (String, uuid::Uuid, chrono::NaiveDate);
+/// A resource's cache entries to invalidate: one local day, or (`None`) the resource itself.
+type Invalidation = (String, Uuid, Option<NaiveDate>);
 
-/// At most this many invalidations wait for Redis; past it the oldest are dropped (their entries
-/// expire with the cache TTL) and counted.
-const MAX_PENDING_INVALIDATIONS: usize = 100_000;
-/// Invalidations per pipelined round trip.
-const INVALIDATION_CHUNK: usize = 500;
-
-/// A JetStream message, parsed.
+/// A JetStream message and what it claims to be.
 struct Delivery {
-    position: Position,
-    previous: Option<Position>,
-    event: Option<RecordedEvent>,
+    claim: Option<Claim>,
     message: jetstream::Message,
 }
 
 /// How long a batch waits for more messages after its first.
 const BATCH_LINGER: Duration = Duration::from_millis(2);
 
-/// The largest range read from Postgres in one transaction while catching up.
-const CATCH_UP_CHUNK: i64 = 5000;
+/// The most events read from the store and applied in one transaction.
+const CHUNK: i64 = 5000;
+
+/// The most recorded invalidations sent in one pipelined round trip.
+const INVALIDATION_CHUNK: i64 = 500;
 
 impl Worker {
     pub fn new(projection: Projection, context: WorkerContext) -> Self {
@@ -107,8 +112,6 @@ impl Worker {
             projection,
             context,
             status: WorkerStatus::default(),
-            pending: tokio::sync::Mutex::default(),
-            committed: std::sync::Mutex::default(),
         }
     }
 
@@ -118,6 +121,15 @@ impl Worker {
 
     pub fn projection(&self) -> Projection {
         self.projection
+    }
+
+    /// The failpoint between a commit that owes cache invalidations and sending them.
+    fn failpoint_after_commit(&self) -> &'static str {
+        match self.projection {
+            Projection::Resources => "projector.resources.after_commit",
+            Projection::Bookings => "projector.bookings.after_commit",
+            Projection::DailyStats => "projector.daily_stats.after_commit",
+        }
     }
 
     fn role(&self) -> leader::Role {
@@ -157,7 +169,9 @@ impl Worker {
             return Ok(());
         }
         self.status.leading.store(true, Ordering::Relaxed);
-        // Catch up first: the stream may hold less than the store (purged, deleted, new).
+        // What a predecessor committed but could not send to Redis, then what the store holds
+        // beyond what JetStream may still have (purged, deleted, new).
+        self.send_invalidations().await;
         self.catch_up().await?;
         loop {
             match self.consume(&mut lock, shutdown).await {
@@ -168,10 +182,9 @@ impl Worker {
                     tracing::warn!(
                         projection = self.projection.name(),
                         error = format!("{err:#}"),
-                        "JetStream consumer failed; catching up from Postgres"
+                        "JetStream consumer failed; reading the event store until it is back"
                     );
-                    self.catch_up().await?;
-                    sqlx::query("select 1").execute(&mut lock).await?;
+                    self.idle(&mut lock).await?;
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
                         () = tokio::time::sleep(self.context.idle_poll) => {}
@@ -179,6 +192,15 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// What a worker does when JetStream has told it nothing for a while: read the store, send
+    /// what invalidations are still owed, and check that its leader connection is alive.
+    async fn idle(&self, lock: &mut PgConnection) -> anyhow::Result<()> {
+        self.catch_up().await?;
+        self.send_invalidations().await;
+        sqlx::query("select 1").execute(&mut *lock).await?;
+        Ok(())
     }
 
     async fn consumer(&self) -> anyhow::Result<jetstream::consumer::PullConsumer> {
@@ -199,7 +221,7 @@ impl Worker {
                     durable_name: Some(name.clone()),
                     deliver_policy: DeliverPolicy::All,
                     ack_policy: AckPolicy::All,
-                    filter_subject: format!("{}.>", self.context.subject_prefix),
+                    filter_subject: wire::all_subjects(&self.context.subject_prefix),
                     max_ack_pending: 50_000,
                     ..Default::default()
                 },
@@ -221,9 +243,7 @@ impl Worker {
                 () = shutdown.cancelled() => return Ok(()),
                 next = messages.next() => next,
                 () = tokio::time::sleep(self.context.idle_poll) => {
-                    self.catch_up().await?;
-                    // Keep the leader connection alive, and notice if it died.
-                    sqlx::query("select 1").execute(&mut *lock).await?;
+                    self.idle(lock).await?;
                     continue;
                 }
             };
@@ -261,108 +281,126 @@ impl Worker {
         }
     }
 
-    /// Applies one batch of deliveries in one transaction, then invalidates caches.
+    /// Applies what the store holds after the checkpoint, chunk by chunk, each chunk in one
+    /// transaction, checking the messages of `deliveries` against it on the way.
     async fn handle_batch(&self, deliveries: &[Delivery]) -> anyhow::Result<()> {
-        // A hole before the batch (JetStream lost messages, or this consumer is new): catch up
-        // in bounded chunks first, so the batch transaction stays short.
-        if let Some(first) = deliveries.first()
-            && (first.previous.is_none() || first.previous != self.last_committed())
-        {
-            let checkpoint = self.checkpoint().await?;
-            if first.position > checkpoint
-                && let Some(previous) = first.previous.filter(|p| *p > checkpoint)
-            {
-                self.catch_up_to(Some(previous)).await?;
-            }
-        }
-        let mut tx = self.context.pool.begin().await?;
-        let mut cursor = lock_checkpoint(&mut tx, self.projection).await?;
-        let mut events = Vec::with_capacity(deliveries.len());
+        let mut unchecked: Vec<&Delivery> = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
-            if delivery.position <= cursor {
-                metrics::counter!("projector_duplicates_skipped_total", "projection" => self.projection.name()).increment(1);
-                continue;
+            match delivery.claim {
+                Some(_) => unchecked.push(delivery),
+                None => self.refuse(delivery, Verdict::Mismatch),
             }
-            match (&delivery.event, delivery.previous) {
-                (Some(event), Some(previous)) if previous == cursor => events.push(event.clone()),
-                _ => {
-                    // A hole inside the batch (or a message we cannot read): take the range
-                    // from the store, which is the source of truth.
-                    let missing =
-                        eventstore::read::read_range(&mut tx, cursor, delivery.position, i64::MAX)
-                            .await?;
-                    metrics::counter!("projector_holes_total", "projection" => self.projection.name()).increment(1);
-                    self.status
-                        .caught_up_from_postgres
-                        .fetch_add(missing.len() as u64, Ordering::Relaxed);
-                    events.extend(missing);
-                }
-            }
-            cursor = delivery.position;
         }
-        if events.is_empty() {
-            return Ok(());
-        }
-        let touched = self.apply(&mut tx, events).await?;
-        advance(&mut tx, self.projection, cursor).await?;
-        tx.commit().await?;
-        self.set_committed(cursor);
-        self.after_commit(touched, cursor).await;
-        Ok(())
-    }
-
-    fn last_committed(&self) -> Option<Position> {
-        self.committed.lock().ok().and_then(|c| *c)
-    }
-
-    fn set_committed(&self, position: Position) {
-        if let Ok(mut committed) = self.committed.lock() {
-            *committed = Some(position);
-        }
-    }
-
-    async fn checkpoint(&self) -> anyhow::Result<Position> {
-        let mut conn = self.context.pool.acquire().await?;
-        Ok(checkpoint::load(&mut conn, self.projection.checkpoint()).await?)
-    }
-
-    /// Catches up from Postgres to what the relay has published.
-    async fn catch_up(&self) -> anyhow::Result<()> {
-        let relayed = {
-            let mut conn = self.context.pool.acquire().await?;
-            checkpoint::load(&mut conn, "relay").await?
-        };
-        self.catch_up_to(Some(relayed)).await
-    }
-
-    /// Applies events from the store, chunk by chunk, until `until` (or the end).
-    pub async fn catch_up_to(&self, until: Option<Position>) -> anyhow::Result<()> {
+        unchecked.sort_by_key(|d| d.claim.map(|c| c.position));
+        let mut first = true;
         loop {
             let mut tx = self.context.pool.begin().await?;
-            let from = lock_checkpoint(&mut tx, self.projection).await?;
-            let events = match until {
-                Some(until) if until <= from => return Ok(()),
-                Some(until) => {
-                    eventstore::read::read_range(&mut tx, from, until, CATCH_UP_CHUNK).await?
-                }
-                None => eventstore::read::read_after(&mut tx, from, CATCH_UP_CHUNK).await?,
-            };
+            let from = checkpoint::lock(&mut tx, self.projection.checkpoint()).await?;
+            if first {
+                let duplicates = unchecked
+                    .iter()
+                    .take_while(|d| d.claim.is_some_and(|c| c.position <= from))
+                    .count();
+                unchecked.drain(..duplicates);
+                metrics::counter!("projector_duplicates_skipped_total", "projection" => self.projection.name())
+                    .increment(duplicates as u64);
+                first = false;
+            }
+            let events = eventstore::read::read_after(&mut tx, from, CHUNK).await?;
             let Some(to) = events.last().map(|e| e.position) else {
-                return Ok(());
+                break;
             };
+            let told = self.check(&mut unchecked, &events);
             let count = events.len();
             self.status
                 .caught_up_from_postgres
-                .fetch_add(count as u64, Ordering::Relaxed);
+                .fetch_add((count - told) as u64, Ordering::Relaxed);
             let touched = self.apply(&mut tx, events).await?;
-            advance(&mut tx, self.projection, to).await?;
+            let owed = record_invalidations(&mut tx, &touched, to).await?;
+            if !checkpoint::set(&mut tx, self.projection.checkpoint(), to).await? {
+                anyhow::bail!("the checkpoint would pass the store's head");
+            }
             tx.commit().await?;
-            self.set_committed(to);
-            self.after_commit(touched, to).await;
-            if (count as i64) < CATCH_UP_CHUNK {
-                return Ok(());
+            if !owed.is_empty() {
+                platform::failpoint::hit(self.failpoint_after_commit());
+            }
+            self.send(owed, to, touched).await;
+            if (count as i64) < CHUNK {
+                break;
             }
         }
+        if !unchecked.is_empty() {
+            // Past everything the store has (safely) written: what no relay could have sent.
+            let head = eventstore::read::last_written(&self.context.pool).await?;
+            for delivery in unchecked {
+                let beyond = delivery.claim.is_some_and(|c| c.position > head);
+                self.refuse(
+                    delivery,
+                    if beyond {
+                        Verdict::BeyondHead
+                    } else {
+                        Verdict::Mismatch
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the messages that claim a position among `events` (read from the store, in order)
+    /// and takes them off `unchecked`; returns how many were genuine.
+    fn check(&self, unchecked: &mut Vec<&Delivery>, events: &[RecordedEvent]) -> usize {
+        let Some(last) = events.last().map(|e| e.position) else {
+            return 0;
+        };
+        let covered = unchecked
+            .iter()
+            .take_while(|d| d.claim.is_some_and(|c| c.position <= last))
+            .count();
+        let mut genuine = 0;
+        for delivery in unchecked.drain(..covered) {
+            let Some(claim) = delivery.claim else {
+                continue;
+            };
+            let stored = events
+                .binary_search_by_key(&claim.position, |e| e.position)
+                .ok()
+                .map(|i| &events[i]);
+            match wire::judge(claim, &delivery.message.payload, stored, last) {
+                Verdict::Genuine => genuine += 1,
+                verdict => self.refuse(delivery, verdict),
+            }
+        }
+        genuine
+    }
+
+    /// Counts and logs a message that is not what it claims to be; it is never applied.
+    fn refuse(&self, delivery: &Delivery, verdict: Verdict) {
+        self.status.refused.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(
+            "projector_refused_messages_total",
+            "projection" => self.projection.name(),
+            "verdict" => verdict.as_str()
+        )
+        .increment(1);
+        let sequence = delivery
+            .message
+            .info()
+            .map(|info| info.stream_sequence)
+            .ok();
+        tracing::warn!(
+            projection = self.projection.name(),
+            subject = %delivery.message.subject,
+            sequence,
+            claimed = ?delivery.claim.map(|c| c.position),
+            verdict = verdict.as_str(),
+            "refused a message on the events subjects: it is not the event the store holds"
+        );
+    }
+
+    /// Applies everything the store holds after the checkpoint.
+    async fn catch_up(&self) -> anyhow::Result<()> {
+        self.handle_batch(&[]).await
     }
 
     /// Decodes, folds and writes `events`; undecodable or inapplicable events go to the
@@ -404,117 +442,202 @@ impl Worker {
         Ok(touched)
     }
 
-    /// Side effects, after the commit and never inside it: cache invalidation (one pipelined
-    /// round trip per batch) and one notice per changed resource.
-    async fn after_commit(&self, touched: Touched, position: Position) {
-        let mut pending = self.pending.lock().await;
-        pending.extend(
-            touched
-                .resources
-                .iter()
-                .flat_map(|((tenant, resource), days)| {
-                    days.iter()
-                        .flatten()
-                        .map(move |day| ((tenant.clone(), *resource, *day), position))
-                }),
-        );
-        if !pending.is_empty() {
-            // Same position within a chunk is not required: send per position group.
-            let mut sent = 0;
-            for chunk in pending.chunks(INVALIDATION_CHUNK) {
-                let at = chunk.iter().map(|(_, p)| *p).max().unwrap_or(position);
-                let days: Vec<Invalidation> = chunk.iter().map(|(day, _)| day.clone()).collect();
-                // A marker at a later position than the change is still correct: it only
-                // refuses fills older than itself, and every such fill predates the commit.
-                if let Err(err) = self.context.cache.invalidate_many(&days, at).await {
-                    metrics::counter!("cache_invalidation_failures_total").increment(1);
-                    tracing::debug!(error = %err, "cache invalidation failed; will retry");
-                    break;
-                }
-                sent += chunk.len();
-            }
-            pending.drain(..sent);
-            if pending.len() > MAX_PENDING_INVALIDATIONS {
-                let excess = pending.len() - MAX_PENDING_INVALIDATIONS;
-                pending.drain(..excess);
-                metrics::counter!("cache_invalidations_dropped_total").increment(excess as u64);
-                tracing::warn!(
-                    dropped = excess,
-                    "Redis unreachable too long; oldest invalidations dropped (entries expire by TTL)"
-                );
-            }
+    /// After a commit: sends the invalidations the batch recorded, then one notice per changed
+    /// resource so query-api instances drop their in-process entries.
+    async fn send(&self, owed: Vec<Invalidation>, position: Position, touched: Touched) {
+        if self.invalidate(&owed, position).await {
+            self.forget(&owed, position).await;
         }
-        drop(pending);
         for ((tenant, resource), days) in touched.resources {
-            let notice = Changed {
-                tenant: tenant.clone(),
+            self.announce(Changed {
+                tenant,
                 resource_id: resource,
                 days: days.map(|d| d.into_iter().collect()).unwrap_or_default(),
                 position,
-            };
-            if let Ok(payload) = serde_json::to_vec(&notice) {
-                let subject = readmodel::notice::subject(&self.context.changed_subject, &tenant);
-                if let Err(err) = self.context.nats.publish(subject, payload.into()).await {
-                    tracing::debug!(error = %err, "change notice not published");
+            })
+            .await;
+        }
+    }
+
+    /// Sends whatever invalidations are still recorded (left by a crash, or by Redis being
+    /// away), with their notices, a chunk at a time.
+    async fn send_invalidations(&self) {
+        loop {
+            let owed = match owed_invalidations(&self.context.pool, INVALIDATION_CHUNK).await {
+                Ok(owed) => owed,
+                Err(err) => {
+                    tracing::debug!(error = %err, "cannot read the owed cache invalidations");
+                    return;
                 }
+            };
+            let Some(position) = owed.iter().map(|(_, p)| *p).max() else {
+                return;
+            };
+            let days: Vec<Invalidation> = owed.iter().map(|(i, _)| i.clone()).collect();
+            if !self.invalidate(&days, position).await {
+                return;
+            }
+            let mut notices: BTreeMap<(String, Uuid), BTreeSet<NaiveDate>> = BTreeMap::new();
+            for (tenant, resource, day) in &days {
+                let entry = notices.entry((tenant.clone(), *resource)).or_default();
+                entry.extend(day);
+            }
+            for ((tenant, resource_id), days) in notices {
+                self.announce(Changed {
+                    tenant,
+                    resource_id,
+                    days: days.into_iter().collect(),
+                    position,
+                })
+                .await;
+            }
+            self.forget(&days, position).await;
+            if (owed.len() as i64) < INVALIDATION_CHUNK {
+                return;
+            }
+        }
+    }
+
+    /// Marks the recorded days invalid in Redis as of `position`; false if Redis could not be
+    /// reached (they stay recorded and are sent later).
+    async fn invalidate(&self, owed: &[Invalidation], position: Position) -> bool {
+        let days: Vec<(String, Uuid, NaiveDate)> = owed
+            .iter()
+            .filter_map(|(tenant, resource, day)| day.map(|day| (tenant.clone(), *resource, day)))
+            .collect();
+        for chunk in days.chunks(INVALIDATION_CHUNK as usize) {
+            // A marker at a later position than the change is still correct: it only refuses
+            // fills older than itself, and every such fill predates the commit.
+            if let Err(err) = self.context.cache.invalidate_many(chunk, position).await {
+                metrics::counter!("cache_invalidation_failures_total").increment(1);
+                tracing::debug!(error = %err, "cache invalidation failed; will retry");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Deletes recorded invalidations that have been sent (unless a later batch recorded the
+    /// same day again since, at a later position).
+    async fn forget(&self, owed: &[Invalidation], position: Position) {
+        if owed.is_empty() {
+            return;
+        }
+        if let Err(err) = forget_invalidations(&self.context.pool, owed, position).await {
+            // Sent again later: harmless.
+            tracing::debug!(error = %err, "cannot delete sent cache invalidations");
+        }
+    }
+
+    async fn announce(&self, notice: Changed) {
+        if let Ok(payload) = serde_json::to_vec(&notice) {
+            let subject = readmodel::notice::subject(&self.context.changed_subject, &notice.tenant);
+            if let Err(err) = self.context.nats.publish(subject, payload.into()).await {
+                tracing::debug!(error = %err, "change notice not published");
             }
         }
     }
 }
 
-fn header_position(message: &jetstream::Message, name: &str) -> Option<Position> {
-    message.headers.as_ref()?.get(name)?.as_str().parse().ok()
-}
-
 fn parse(message: jetstream::Message) -> Delivery {
-    let event: Option<RecordedEvent> = serde_json::from_slice(&message.payload).ok();
-    let position = header_position(&message, "Bookings-Position")
-        .or_else(|| event.as_ref().map(|e| e.position))
-        .unwrap_or(Position::START);
-    Delivery {
-        position,
-        previous: header_position(&message, "Bookings-Previous-Position"),
-        event,
-        message,
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(name))
+            .map(|value| value.as_str().to_owned())
+    };
+    let claim = Claim::read(
+        header(wire::HEADER_POSITION).as_deref(),
+        header(async_nats::header::NATS_MESSAGE_ID.as_ref()).as_deref(),
+        &message.payload,
+    );
+    Delivery { claim, message }
+}
+
+/// Records, in the batch's transaction, the invalidations `touched` calls for at `position`;
+/// returns them.
+async fn record_invalidations(
+    tx: &mut PgConnection,
+    touched: &Touched,
+    position: Position,
+) -> anyhow::Result<Vec<Invalidation>> {
+    let owed: Vec<Invalidation> = touched
+        .resources
+        .iter()
+        .flat_map(|((tenant, resource), days)| {
+            let days: Vec<Option<NaiveDate>> = match days {
+                Some(days) => days.iter().copied().map(Some).collect(),
+                None => vec![None],
+            };
+            days.into_iter()
+                .map(move |day| (tenant.clone(), *resource, day))
+        })
+        .collect();
+    if owed.is_empty() {
+        return Ok(owed);
     }
-}
-
-/// Locks the projection's checkpoint row for this transaction and returns it.
-async fn lock_checkpoint(
-    tx: &mut PgConnection,
-    projection: Projection,
-) -> anyhow::Result<Position> {
-    let select = || {
-        sqlx::query_as(
-            "select transaction_id::text, global_position from checkpoints where name = $1 for update",
-        )
-        .bind(projection.checkpoint())
-    };
-    let row: Option<(String, i64)> = select().fetch_optional(&mut *tx).await?;
-    let (xid, global_position) = match row {
-        Some(row) => row,
-        None => {
-            // The projection's first run: create its row.
-            checkpoint::load(tx, projection.checkpoint()).await?;
-            select().fetch_one(&mut *tx).await?
-        }
-    };
-    Ok(Position::new(xid.parse().context("xid8")?, global_position))
-}
-
-async fn advance(
-    tx: &mut PgConnection,
-    projection: Projection,
-    to: Position,
-) -> anyhow::Result<()> {
+    let tenants: Vec<&str> = owed.iter().map(|(t, _, _)| t.as_str()).collect();
+    let resources: Vec<Uuid> = owed.iter().map(|(_, r, _)| *r).collect();
+    let days: Vec<Option<NaiveDate>> = owed.iter().map(|(_, _, d)| *d).collect();
     sqlx::query(
-        "update checkpoints set transaction_id = $2::text::xid8, global_position = $3, updated_at = now()
-         where name = $1",
+        "insert into read.cache_invalidations (tenant_id, resource_id, day, transaction_id, global_position)
+         select t, r, d, $4, $5 from unnest($1::text[], $2::uuid[], $3::date[]) as k(t, r, d)
+         on conflict (tenant_id, resource_id, day) do update
+         set transaction_id = excluded.transaction_id, global_position = excluded.global_position",
     )
-    .bind(projection.checkpoint())
-    .bind(to.transaction_id.to_string())
-    .bind(to.global_position)
+    .bind(&tenants)
+    .bind(&resources)
+    .bind(&days)
+    .bind(position.xid())
+    .bind(position.global_position)
     .execute(tx)
+    .await?;
+    Ok(owed)
+}
+
+/// Up to `limit` recorded invalidations, oldest first, each with its position.
+async fn owed_invalidations(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<(Invalidation, Position)>, sqlx::Error> {
+    let rows: Vec<(String, Uuid, Option<NaiveDate>, Xid8, i64)> = sqlx::query_as(
+        "select tenant_id, resource_id, day, transaction_id, global_position
+         from read.cache_invalidations
+         order by transaction_id, global_position limit $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(tenant, resource, day, Xid8(xid), global_position)| {
+            ((tenant, resource, day), Position::new(xid, global_position))
+        })
+        .collect())
+}
+
+/// Deletes the recorded invalidations of `owed` that are at or before `position`.
+async fn forget_invalidations(
+    pool: &PgPool,
+    owed: &[Invalidation],
+    position: Position,
+) -> Result<(), sqlx::Error> {
+    let tenants: Vec<&str> = owed.iter().map(|(t, _, _)| t.as_str()).collect();
+    let resources: Vec<Uuid> = owed.iter().map(|(_, r, _)| *r).collect();
+    let days: Vec<Option<NaiveDate>> = owed.iter().map(|(_, _, d)| *d).collect();
+    sqlx::query(
+        "delete from read.cache_invalidations c
+         using unnest($1::text[], $2::uuid[], $3::date[]) as k(t, r, d)
+         where c.tenant_id = k.t and c.resource_id = k.r and c.day is not distinct from k.d
+           and (c.transaction_id, c.global_position) <= ($4, $5)",
+    )
+    .bind(&tenants)
+    .bind(&resources)
+    .bind(&days)
+    .bind(position.xid())
+    .bind(position.global_position)
+    .execute(pool)
     .await?;
     Ok(())
 }
