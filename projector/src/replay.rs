@@ -41,7 +41,7 @@ use eventstore::{Position, checkpoint};
 use futures::{StreamExt as _, TryStreamExt as _};
 use readmodel::projections::Projection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Row};
+use sqlx::{ConnectOptions, Connection, FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::projections::compare;
@@ -177,7 +177,7 @@ pub async fn run(database_url: &str, options: &Options) -> anyhow::Result<Report
     let folded = match &options.mode {
         Mode::Rebuild => {
             report.mode = "rebuild".into();
-            let head = head(&mut conn, None).await?;
+            let head = eventstore::read::safe_head(&mut conn, None).await?;
             let progress = Progress::new(&mut conn).await?;
             rebuild(&mut conn, &connect, &options.projections, head, progress).await?
         }
@@ -191,11 +191,11 @@ pub async fn run(database_url: &str, options: &Options) -> anyhow::Result<Report
             report.mode = "until".into();
             let range = match until {
                 Until::Position(position) => Range {
-                    head: head(&mut conn, Some(*position)).await?,
+                    head: eventstore::read::safe_head(&mut conn, Some(*position)).await?,
                     time: None,
                 },
                 Until::Time(time) => Range {
-                    head: head(&mut conn, None).await?,
+                    head: eventstore::read::safe_head(&mut conn, None).await?,
                     time: Some(*time),
                 },
             };
@@ -238,37 +238,6 @@ struct Range {
     time: Option<DateTime<Utc>>,
 }
 
-/// The last event up to `until` (or the last of all) below every running transaction.
-async fn head(conn: &mut PgConnection, until: Option<Position>) -> anyhow::Result<Position> {
-    let last: Option<(String, i64)> = match until {
-        None => {
-            sqlx::query_as(
-                "select transaction_id::text, global_position from events
-                 where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                 order by transaction_id desc, global_position desc limit 1",
-            )
-            .fetch_optional(&mut *conn)
-            .await?
-        }
-        Some(until) => {
-            sqlx::query_as(
-                "select transaction_id::text, global_position from events
-                 where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                   and (transaction_id, global_position) <= ($1::text::xid8, $2)
-                 order by transaction_id desc, global_position desc limit 1",
-            )
-            .bind(until.transaction_id.to_string())
-            .bind(until.global_position)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
-    };
-    match last {
-        Some((xid, position)) => Ok(Position::new(xid.parse().context("xid8")?, position)),
-        None => Ok(Position::START),
-    }
-}
-
 /// What a fold leaves.
 struct Folded {
     /// What the states hold after the fold: everything without `rows` to hand finished rows to;
@@ -292,9 +261,7 @@ enum Pass {
     Streams,
 }
 
-// The text form of the xid gets its own name: named `transaction_id`, it would be what
-// `order by transaction_id` sorts by ("999" after "1000").
-const EVENT_COLUMNS: &str = "global_position, transaction_id::text as xid_text, tenant_id, \
+const EVENT_COLUMNS: &str = "global_position, transaction_id, tenant_id, \
      stream_id, stream_version, event_id, event_type, schema_version, payload::text, recorded_at";
 
 /// Folds the events of `range` stream by stream into empty states of `projections`, in three
@@ -362,7 +329,7 @@ async fn read_streams(
             format!(
                 "select {EVENT_COLUMNS} from events
                  where stream_id in (select stream_id from streams where stream_type = 'resource')
-                   and (transaction_id, global_position) <= ($1::text::xid8, $2)
+                   and (transaction_id, global_position) <= ($1, $2)
                  order by transaction_id, global_position"
             ),
         ),
@@ -373,14 +340,14 @@ async fn read_streams(
             Pass::Streams,
             format!(
                 "select {EVENT_COLUMNS} from events
-                 where (transaction_id, global_position) <= ($1::text::xid8, $2)
+                 where (transaction_id, global_position) <= ($1, $2)
                  order by stream_id, stream_version"
             ),
         ),
     ];
     for (pass, sql) in passes {
         let mut rows = sqlx::query(&sql)
-            .bind(head.transaction_id.to_string())
+            .bind(head.xid())
             .bind(head.global_position)
             .fetch(&mut *tx);
         let mut batch = Vec::with_capacity(READ_BATCH);
@@ -415,12 +382,7 @@ struct Stored {
 impl Stored {
     /// Decodes a row of [`EVENT_COLUMNS`], the payload straight from its JSON text.
     fn from_row(row: &PgRow) -> Result<Stored, sqlx::Error> {
-        let xid: &str = row.try_get(1)?;
-        let position = Position::new(
-            xid.parse()
-                .map_err(|_| sqlx::Error::Decode("xid8 is not a number".into()))?,
-            row.try_get(0)?,
-        );
+        let position = Position::from_row(row)?;
         let stream_id = row.try_get(3)?;
         let event_id = row.try_get(5)?;
         let recorded_at = row.try_get(9)?;
@@ -572,9 +534,15 @@ async fn verify(
         sqlx::query("set transaction isolation level repeatable read, read only")
             .execute(&mut *tx)
             .await?;
-        let live_position = checkpoint_of(&mut tx, *projection).await?;
+        // The fold stops exactly there. A checkpoint only ever names an event that was below
+        // every running transaction when its projector read it, so every event up to it is
+        // committed and final, and the live rows read in this snapshot are the fold of exactly
+        // those. (The horizon now may be lower: any long transaction anywhere in the cluster,
+        // even in another database, holds it back; a fold cut at it would report the live rows
+        // as ahead.)
+        let live_position = checkpoint::peek(&mut *tx, projection.checkpoint()).await?;
         let range = Range {
-            head: head(&mut tx, Some(live_position)).await?,
+            head: live_position,
             time: None,
         };
         let single = [*projection];
@@ -604,20 +572,6 @@ async fn verify(
         total.problems.extend(folded.problems);
     }
     Ok((total, differences))
-}
-
-async fn checkpoint_of(
-    conn: &mut PgConnection,
-    projection: Projection,
-) -> anyhow::Result<Position> {
-    let (xid, position): (String, i64) = sqlx::query_as(
-        "select transaction_id::text, global_position from checkpoints where name = $1",
-    )
-    .bind(projection.checkpoint())
-    .fetch_optional(&mut *conn)
-    .await?
-    .unwrap_or_else(|| ("0".into(), 0));
-    Ok(Position::new(xid.parse().context("xid8")?, position))
 }
 
 /// Folds and loads the shadow tables, then swaps them in for each projection.
@@ -650,7 +604,7 @@ async fn rebuild(
         // over events it never applied would skip their cache invalidations and notices. With
         // no live worker running, go on after a while (and say so).
         let deadline = Instant::now() + std::time::Duration::from_secs(30);
-        while checkpoint_of(conn, *projection).await? < head {
+        while checkpoint::peek(&mut *conn, projection.checkpoint()).await? < head {
             if Instant::now() > deadline {
                 eprintln!(
                     "warning: the live {} projector is behind the rebuild; caches may hold stale days until they expire",
@@ -662,12 +616,7 @@ async fn rebuild(
         }
         let mut tx = conn.begin().await?;
         // The live worker takes this row lock for every batch: while we hold it, it waits.
-        checkpoint::load(&mut tx, projection.checkpoint()).await?;
-        sqlx::query("select 1 from checkpoints where name = $1 for update")
-            .bind(projection.checkpoint())
-            .execute(&mut *tx)
-            .await?;
-        let live_position = checkpoint_of(&mut tx, *projection).await?;
+        let live_position = checkpoint::lock(&mut tx, projection.checkpoint()).await?;
         // Whatever the live worker applied since the fold started goes into the shadow too,
         // the way the live worker applies a batch.
         if live_position > head {
@@ -675,15 +624,11 @@ async fn rebuild(
         }
         swap(&mut tx, *projection).await?;
         let position = live_position.max(head);
-        sqlx::query(
-            "update checkpoints set transaction_id = $2::text::xid8, global_position = $3, updated_at = now()
-             where name = $1",
-        )
-        .bind(projection.checkpoint())
-        .bind(position.transaction_id.to_string())
-        .bind(position.global_position)
-        .execute(&mut *tx)
-        .await?;
+        if position != live_position
+            && !checkpoint::set(&mut tx, projection.checkpoint(), position).await?
+        {
+            bail!("the rebuild's head {position} is not an event in the store");
+        }
         tx.commit().await?;
         folded.progress.phase(&format!(
             "swapped in the rebuilt {} tables at position {position}",

@@ -3,7 +3,7 @@
 //! order. These tests store histories whose streams interleave and check that a rebuild, a
 //! verify and a rebuild of the past all equal the fold in the global order.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use eventstore::Position;
 use projector::projections::{Applied, State, Touched, Write};
 use projector::replay::{Options, Report};
@@ -12,74 +12,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .expect("a valid time")
-        .with_timezone(&Utc)
-}
-
-fn time(hours: i64) -> String {
-    (at("2026-12-01T08:00:00Z") + Duration::hours(hours)).to_rfc3339()
-}
-
-/// Stores one event in a transaction of its own (as a command would), creating or moving its
-/// stream; returns its position.
-async fn store(
-    pool: &PgPool,
-    tenant: &str,
-    stream: Uuid,
-    kind: &str,
-    event_type: &str,
-    payload: Value,
-) -> Position {
-    let mut tx = pool.begin().await.expect("a transaction");
-    let (version,): (i64,) = sqlx::query_as(
-        "insert into streams (stream_id, tenant_id, stream_type, version) values ($1, $2, $3, 1)
-         on conflict (stream_id) do update set version = streams.version + 1
-         returning version",
-    )
-    .bind(stream)
-    .bind(tenant)
-    .bind(kind)
-    .fetch_one(&mut *tx)
-    .await
-    .expect("the stream");
-    let (xid, position): (String, i64) = sqlx::query_as(
-        "insert into events (tenant_id, stream_id, stream_version, event_id, event_type,
-                             schema_version, payload)
-         values ($1, $2, $3, gen_random_uuid(), $4, 1, $5)
-         returning transaction_id::text, global_position",
-    )
-    .bind(tenant)
-    .bind(stream)
-    .bind(version)
-    .bind(event_type)
-    .bind(payload)
-    .fetch_one(&mut *tx)
-    .await
-    .expect("the event");
-    tx.commit().await.expect("commit");
-    Position::new(xid.parse().expect("an xid"), position)
-}
-
-fn resource(id: Uuid, zone: &str) -> Value {
-    json!({
-        "resource_id": id, "name": format!("room {id}"), "kind": "room", "capacity": 3,
-        "time_zone": zone, "opening_hours": null, "policy": {},
-    })
-}
-
-fn placed(id: Uuid, resource: Uuid, start: i64, hours: i64, status: &str, units: &[u32]) -> Value {
-    json!({
-        "booking_id": id, "resource_id": resource,
-        "start": time(start), "end": time(start + hours),
-        "blocked": { "start": time(start), "end": time(start + hours) },
-        "units": units, "quantity": units.len(), "customer_id": format!("customer of {id}"),
-        "status": status,
-        "expires_at": if status == "held" { Value::String(time(-1)) } else { Value::Null },
-        "metadata": { "note": "kept as given" },
-    })
-}
+mod support;
+use support::{caught_up, placed, resource, store, time, url_of};
 
 fn transition(id: Uuid, resource: Uuid) -> Value {
     json!({ "booking_id": id, "resource_id": resource, "reason": "because" })
@@ -332,36 +266,6 @@ async fn project_live(pool: &PgPool, head: Position) -> Vec<(Projection, State)>
     }
     caught_up(pool, head).await;
     states
-}
-
-/// Every projection's checkpoint at `head`, as a live projector that has caught up leaves it
-/// (a rebuild waits for the live projector to reach its head before it swaps).
-async fn caught_up(pool: &PgPool, head: Position) {
-    for projection in Projection::ALL {
-        sqlx::query(
-            "insert into checkpoints (name, transaction_id, global_position)
-             values ($1, $2::text::xid8, $3)
-             on conflict (name) do update
-             set transaction_id = excluded.transaction_id, global_position = excluded.global_position",
-        )
-        .bind(projection.checkpoint())
-        .bind(head.transaction_id.to_string())
-        .bind(head.global_position)
-        .execute(pool)
-        .await
-        .expect("the checkpoint");
-    }
-}
-
-/// The URL of the test's own database (the replay connects by URL, as the command line does).
-async fn url_of(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("the database name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for sqlx::test");
-    let (server, _) = base.rsplit_once('/').expect("a database URL");
-    format!("{server}/{name}")
 }
 
 async fn replay(pool: &PgPool, args: &[&str]) -> Report {
