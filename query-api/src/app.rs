@@ -78,9 +78,7 @@ impl Application {
                 cache: cache.clone(),
                 resources: resources.clone(),
                 answers,
-                freshness: Freshness {
-                    max_wait: settings.min_position_wait,
-                },
+                freshness: Freshness::new(settings.min_position_wait),
             },
             auth,
             readiness_checks(pool.clone(), nats.clone(), cache.clone()),

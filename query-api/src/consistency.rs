@@ -1,31 +1,63 @@
 //! Read-your-writes: a query carrying `min_position` (the token of a command's answer) is
-//! answered only once every projection it reads has checkpointed at or past it.
+//! answered only once every projection it reads has checkpointed at or past it. The waits of a
+//! process share one look at the checkpoints at a time, and a token past the store's head is
+//! refused at once.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use eventstore::Position;
 use platform::Problem;
 use readmodel::projections::{Projection, reached};
 use sqlx::PgPool;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, watch};
 use tokio::time::Instant;
 
 use crate::store::checkpoints;
 
-/// The first pause between two looks at the checkpoints; it doubles up to [`MAX_PAUSE`]. A
-/// projector applies a write within milliseconds, so the first looks come quickly.
-const FIRST_PAUSE: Duration = Duration::from_millis(2);
-const MAX_PAUSE: Duration = Duration::from_millis(10);
+/// How often the one request polling the checkpoints (for all that wait) looks again. A
+/// projector applies a write within milliseconds, so the looks come quickly; they are one query
+/// per interval for the whole process, however many requests wait.
+const POLL_INTERVAL: Duration = Duration::from_millis(2);
+/// How long a waiting request that is not the poller waits for news before checking whether
+/// the poller has gone (reached its own position) and it should poll instead.
+const FOLLOW_TIMEOUT: Duration = Duration::from_millis(10);
 
-/// How long to wait at most.
-#[derive(Clone, Copy, Debug)]
+/// How long to wait at most, and the process's one watch over the checkpoints.
+#[derive(Clone)]
 pub struct Freshness {
-    pub max_wait: Duration,
+    max_wait: Duration,
+    watch: Arc<Watch>,
+}
+
+/// What every waiting request of the process shares.
+struct Watch {
+    /// The checkpoints last read, by [`Projection::ALL`] index. Checkpoints only move forward,
+    /// so a value read a while ago that is already at a request's position settles it.
+    latest: watch::Sender<Vec<Position>>,
+    /// Held by the request that polls for everybody.
+    polling: tokio::sync::Mutex<()>,
+    /// The highest position the store was seen to have written: a `min_position` up to it is
+    /// a real one, worth waiting for.
+    head: Mutex<Position>,
 }
 
 impl Freshness {
+    pub fn new(max_wait: Duration) -> Self {
+        Self {
+            max_wait,
+            watch: Arc::new(Watch {
+                latest: watch::Sender::new(vec![Position::START; Projection::ALL.len()]),
+                polling: tokio::sync::Mutex::new(()),
+                head: Mutex::new(Position::START),
+            }),
+        }
+    }
+
     /// Waits until the checkpoints of `projections` are all at or past `min` (nothing to wait
-    /// for without one), else `503 projection_behind` with `Retry-After`.
+    /// for without one), else `503 projection_behind` with `Retry-After`; a `min` past anything
+    /// the store has written is `422 invalid_position` at once.
     pub async fn wait(
         &self,
         pool: &PgPool,
@@ -39,7 +71,7 @@ impl Freshness {
     /// One request's waits, made only when needed: see [`Gate`].
     pub fn gate<'a>(&self, pool: &'a PgPool, min: Option<Position>) -> Gate<'a> {
         Gate {
-            freshness: *self,
+            freshness: self.clone(),
             pool,
             min,
             deadline: Instant::now() + self.max_wait,
@@ -57,12 +89,24 @@ impl Freshness {
         let Some(min) = min else {
             return Ok(());
         };
-        let mut pause = FIRST_PAUSE;
+        let indexes: Vec<usize> = projections
+            .iter()
+            .filter_map(|p| Projection::ALL.iter().position(|q| q == p))
+            .collect();
+        let mut news = self.watch.latest.subscribe();
+        let mut head_checked = false;
         loop {
-            let at = reached(&checkpoints::positions(pool, projections).await?);
+            let at = {
+                let latest = news.borrow_and_update();
+                reached(&indexes.iter().map(|i| latest[*i]).collect::<Vec<_>>())
+            };
             if at >= min {
                 metrics::counter!("query_position_waits_total", "result" => "reached").increment(1);
                 return Ok(());
+            }
+            if !head_checked {
+                self.check_head(pool, min).await?;
+                head_checked = true;
             }
             let now = Instant::now();
             if now >= deadline {
@@ -76,9 +120,47 @@ impl Freshness {
                     1,
                 ));
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(MAX_PAUSE);
+            let left = deadline - now;
+            if let Ok(_polling) = self.watch.polling.try_lock() {
+                let positions = checkpoints::positions(pool, &Projection::ALL).await?;
+                self.watch.latest.send_if_modified(|latest| {
+                    let changed = *latest != positions;
+                    *latest = positions;
+                    changed
+                });
+                // Holding the poll over the pause: one look per interval for everybody.
+                tokio::time::sleep(POLL_INTERVAL.min(left)).await;
+            } else {
+                let _ = tokio::time::timeout(FOLLOW_TIMEOUT.min(left), news.changed()).await;
+            }
         }
+    }
+
+    /// Refuses a position past anything the store has written: no command answered it, and no
+    /// wait would ever reach it.
+    async fn check_head(&self, pool: &PgPool, min: Position) -> Result<(), Problem> {
+        let known = self.watch.head.lock().map(|head| *head).unwrap_or_default();
+        if min <= known {
+            return Ok(());
+        }
+        let head = eventstore::read::last_written(pool)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        if let Ok(mut known) = self.watch.head.lock() {
+            *known = (*known).max(head);
+        }
+        if min > head {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_position",
+                "The position is not one the store has written",
+                format!(
+                    "min_position {min} is past the last position written ({head}); use the \
+                     position of a command's answer"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -13,6 +13,8 @@ async fn a_query_with_min_position_waits_until_the_projections_reach_it() {
     let day = monday_after(8);
     let resource = app.resource(json!({})).await;
     app.all_checkpoints(Position::new(100, 10)).await;
+    // A command has written there, and the projectors will get to it.
+    app.written(Position::new(100, 20)).await;
     let pool = app.pool.clone();
     let projector = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -71,6 +73,37 @@ async fn a_position_never_reached_is_503_projection_behind_with_retry_after() {
             &format!("/v1/resources/{resource}?min_position=200.1"),
             Some(&app.admin()),
         )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_min_position_past_the_stores_head_is_refused_at_once() {
+    // Waiting for it would take the whole wait: no command ever answered such a token.
+    let app = TestApp::spawn_with(|s| s.min_position_wait = Duration::from_secs(30)).await;
+    let resource = app.resource(json!({})).await;
+    app.all_checkpoints(Position::new(100, 10)).await;
+    let day = monday_after(8);
+    for token in ["100.11", "101.1", "9223372036854775000.1"] {
+        for path in [
+            format!(
+                "/v1/resources/{resource}/availability?from={day}&to={day}&min_position={token}"
+            ),
+            format!("/v1/resources/{resource}?min_position={token}"),
+            format!("/v1/bookings?min_position={token}"),
+            format!("/v1/stats/daily?min_position={token}"),
+        ] {
+            let started = Instant::now();
+            let reply = app.get(&path, Some(&app.admin())).await;
+            assert_eq!(reply.status, 422, "{path}: {}", reply.body);
+            assert_eq!(reply.code(), "invalid_position");
+            assert!(started.elapsed() < Duration::from_secs(5), "{path}");
+        }
+    }
+    // The head itself is a position like any other.
+    let reply = app
+        .get("/v1/bookings?min_position=100.10", Some(&app.admin()))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     app.cleanup().await;

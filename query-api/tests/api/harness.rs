@@ -315,6 +315,11 @@ impl TestApp {
         set_checkpoint(&self.pool, name, at).await;
     }
 
+    /// Makes the store's head at least `at` (see [`written`]).
+    pub async fn written(&self, at: Position) {
+        written(&self.pool, at).await;
+    }
+
     /// Sets the checkpoints of all three projections.
     pub async fn all_checkpoints(&self, at: Position) {
         for name in [
@@ -368,19 +373,44 @@ impl TestApp {
 }
 
 pub async fn set_checkpoint(pool: &PgPool, name: &str, at: Position) {
+    written(pool, at).await;
     sqlx::query(
         "insert into checkpoints (name, transaction_id, global_position)
-         values ($1, $2::text::xid8, $3)
+         values ($1, $2, $3)
          on conflict (name) do update
          set transaction_id = excluded.transaction_id,
              global_position = excluded.global_position, updated_at = now()",
     )
     .bind(name)
-    .bind(at.transaction_id.to_string())
+    .bind(at.xid())
     .bind(at.global_position)
     .execute(pool)
     .await
     .expect("set the checkpoint");
+}
+
+/// Makes the store's head at least `at`, as if a command had written there: these tests write
+/// the read models by hand, and query-api refuses a `min_position` past the store's head. The
+/// marker event is never projected (no projector runs here).
+pub async fn written(pool: &PgPool, at: Position) {
+    let stream = Uuid::new_v4();
+    sqlx::query(
+        "with stream as (
+             insert into streams (stream_id, tenant_id, stream_type, version)
+             values ($1, 'test-marker', 'marker', 1)
+         )
+         insert into events
+             (global_position, transaction_id, tenant_id, stream_id, stream_version, event_id,
+              event_type, schema_version, payload)
+         overriding system value values ($2, $3, 'test-marker', $1, 1, gen_random_uuid(), 'TestMarker', 1, '{}')
+         on conflict do nothing",
+    )
+    .bind(stream)
+    .bind(at.global_position)
+    .bind(at.xid())
+    .execute(pool)
+    .await
+    .expect("a marker event at the position");
 }
 
 /// A booking to write into the read model.
