@@ -1,11 +1,6 @@
-//! The booking aggregate: its lifecycle and the rules a period must follow.
+//! The booking aggregate: the rules a period must follow and which command may move a booking
+//! where (what each event then does is [`crate::lifecycle`]'s).
 //!
-//! ```text
-//! held ──confirm──▶ confirmed ──reschedule──▶ confirmed
-//!   │    └─confirm (approval needed)─▶ pending ──approve──▶ confirmed
-//!   │                                    └──decline──▶ declined
-//!   └──(ttl passes)──▶ expired          held | pending | confirmed ──cancel──▶ cancelled
-//! ```
 //! Placing and rescheduling are decided in two steps, because the write-side guard (not this
 //! crate) picks the units: [`plan_placement`] checks everything that can be checked without the
 //! database, the store allocates units, and [`Placement::placed`] makes the event.
@@ -15,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::event::{BookingPlaced, BookingRescheduled, BookingStatus, BookingTransition, Event};
 use crate::ids::{BookingId, CustomerId, ResourceId};
+use crate::lifecycle::{self, Allocation};
 use crate::period::Period;
 use crate::resource::Resource;
 
@@ -233,31 +229,21 @@ impl Booking {
         }
     }
 
-    /// Applies a later event of this booking's stream (evolve).
+    /// Applies a later event of this booking's stream (evolve), as [`lifecycle::transition`]
+    /// says.
     pub fn apply(&mut self, event: &Event, at: DateTime<Utc>) {
-        match event {
-            Event::BookingConfirmed(_) | Event::BookingApproved(_) => {
-                self.status = BookingStatus::Confirmed;
-                self.expires_at = None;
-            }
-            Event::BookingSubmittedForApproval(_) => {
-                self.status = BookingStatus::Pending;
-                self.expires_at = None;
-            }
-            Event::BookingDeclined(_) => self.status = BookingStatus::Declined,
-            Event::BookingCancelled(_) => self.status = BookingStatus::Cancelled,
-            Event::HoldExpired(_) => self.status = BookingStatus::Expired,
-            Event::BookingRescheduled(moved) => {
+        let Some(transition) = lifecycle::transition(event) else {
+            return;
+        };
+        self.status = transition.status_after(self.status);
+        match transition.allocation {
+            Allocation::Kept => self.expires_at = None,
+            Allocation::Moved(moved) => {
                 self.period = moved.period;
                 self.blocked = moved.blocked;
                 self.units = moved.units.clone();
             }
-            // Not events of a booking stream; nothing to change.
-            Event::BookingPlaced(_)
-            | Event::ResourceCreated(_)
-            | Event::ResourceUpdated(_)
-            | Event::BlackoutAdded(_)
-            | Event::BlackoutRemoved(_) => return,
+            Allocation::Unchanged | Allocation::Released => {}
         }
         self.version += 1;
         self.updated_at = at;

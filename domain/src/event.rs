@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ids::{BlackoutId, BookingId, CustomerId, ResourceId};
+pub use crate::lifecycle::BookingStatus;
 use crate::period::Period;
 use crate::resource::ResourceSpec;
 
@@ -41,39 +42,6 @@ pub struct BlackoutAdded {
 pub struct BlackoutRemoved {
     pub resource_id: ResourceId,
     pub blackout_id: BlackoutId,
-}
-
-/// The status a booking is placed in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BookingStatus {
-    Held,
-    Pending,
-    Confirmed,
-    Cancelled,
-    Declined,
-    Expired,
-}
-
-impl BookingStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BookingStatus::Held => "held",
-            BookingStatus::Pending => "pending",
-            BookingStatus::Confirmed => "confirmed",
-            BookingStatus::Cancelled => "cancelled",
-            BookingStatus::Declined => "declined",
-            BookingStatus::Expired => "expired",
-        }
-    }
-
-    /// Whether a booking in this status occupies its slot.
-    pub fn holds_capacity(self) -> bool {
-        matches!(
-            self,
-            BookingStatus::Held | BookingStatus::Pending | BookingStatus::Confirmed
-        )
-    }
 }
 
 /// `BookingPlaced`: a booking (or a hold) took `units` of the resource over `blocked`

@@ -4,6 +4,7 @@
 //! - [`hours`]: weekly opening hours in local wall time, DST-correct.
 //! - [`availability`]: free time per unit and bookable slots.
 //! - [`resource`] and [`booking`]: the two aggregates, their rules and decisions.
+//! - [`lifecycle`]: what each booking event does to its status and its units, written once.
 //! - [`event`]: the persisted events, with stable type names and schema versions.
 //! - [`ids`]: identifier newtypes.
 
@@ -12,6 +13,7 @@ pub mod booking;
 pub mod event;
 pub mod hours;
 pub mod ids;
+pub mod lifecycle;
 pub mod period;
 pub mod resource;
 pub mod stream;

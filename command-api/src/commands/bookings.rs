@@ -6,6 +6,7 @@ use domain::Period;
 use domain::booking::{Booking, BookingCommand, PlaceBooking, plan_placement};
 use domain::event::BookingStatus;
 use domain::ids::{BookingId, CustomerId};
+use domain::lifecycle::{self, Allocation};
 use domain::resource::Resource;
 use domain::stream::evolve_booking;
 use eventstore::ExpectedVersion;
@@ -161,14 +162,11 @@ pub async fn transition(
         std::slice::from_ref(&event),
     )
     .await?;
-    match &event {
-        Event::BookingConfirmed(_) | Event::BookingSubmittedForApproval(_) => {
-            guard::keep(conn, booking.id.0).await?;
-        }
-        Event::BookingDeclined(_) | Event::BookingCancelled(_) | Event::HoldExpired(_) => {
-            guard::release(conn, booking.id.0).await?;
-        }
-        _ => {}
+    match lifecycle::transition(&event).map(|t| t.allocation) {
+        Some(Allocation::Kept) => guard::keep(conn, booking.id.0).await?,
+        Some(Allocation::Released) => guard::release(conn, booking.id.0).await?,
+        // A move takes new units before its event exists: see `reschedule`.
+        Some(Allocation::Unchanged | Allocation::Moved(_)) | None => {}
     }
     let booking = evolve_booking(Some(booking), &event, meta.now).ok_or(CommandError::Conflict)?;
     Ok(answer(StatusCode::OK, &booking, appended.position))

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use domain::event::BookingStatus;
+use domain::lifecycle::{self, Allocation};
 use domain::{Event, Period};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -55,8 +56,8 @@ pub const COLUMNS: &str = "booking_id, tenant_id, resource_id, customer_id, stat
                        created_at, updated_at";
 
 fn status(raw: &str) -> Result<BookingStatus, sqlx::Error> {
-    serde_json::from_value(Value::String(raw.to_owned()))
-        .map_err(|err| sqlx::Error::Decode(Box::new(err)))
+    BookingStatus::parse(raw)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown booking status {raw:?}").into()))
 }
 
 impl State {
@@ -144,37 +145,19 @@ impl State {
             self.dirty.insert(id);
             return Ok(());
         }
-        if applied.event.stream_type() != domain::StreamType::Booking {
+        let Some(transition) = lifecycle::transition(&applied.event) else {
             return Ok(());
-        }
+        };
         let row = self
             .rows
             .get_mut(&id)
             .ok_or(ApplyError::Unknown(applied.event_id, "booking"))?;
-        let freed = match &applied.event {
-            Event::BookingConfirmed(_) | Event::BookingApproved(_) => {
-                row.status = BookingStatus::Confirmed;
-                row.expires_at = None;
-                false
-            }
-            Event::BookingSubmittedForApproval(_) => {
-                row.status = BookingStatus::Pending;
-                row.expires_at = None;
-                false
-            }
-            Event::BookingDeclined(_) => {
-                row.status = BookingStatus::Declined;
-                true
-            }
-            Event::BookingCancelled(_) => {
-                row.status = BookingStatus::Cancelled;
-                true
-            }
-            Event::HoldExpired(_) => {
-                row.status = BookingStatus::Expired;
-                true
-            }
-            Event::BookingRescheduled(moved) => {
+        row.status = transition.status_after(row.status);
+        match transition.allocation {
+            Allocation::Unchanged => {}
+            Allocation::Kept => row.expires_at = None,
+            Allocation::Released => touched.busy(&applied.tenant, row.resource_id, row.blocked),
+            Allocation::Moved(moved) => {
                 touched.busy(&applied.tenant, row.resource_id, row.blocked);
                 row.start_at = moved.period.start();
                 row.end_at = moved.period.end();
@@ -184,12 +167,8 @@ impl State {
                     .iter()
                     .map(|u| i32::try_from(*u).unwrap_or(i32::MAX))
                     .collect();
-                true
+                touched.busy(&applied.tenant, row.resource_id, row.blocked);
             }
-            _ => false,
-        };
-        if freed {
-            touched.busy(&applied.tenant, row.resource_id, row.blocked);
         }
         row.version = applied.version;
         row.updated_at = applied.at;

@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use domain::event::BookingStatus;
+use domain::lifecycle::{self, Allocation};
 use domain::{Event, Period};
 use eventstore::Position;
 use sqlx::postgres::PgRow;
@@ -232,8 +234,7 @@ impl State {
             }
             Event::BookingPlaced(placed) => {
                 let tz = self.zone(placed.resource_id.0, applied.position)?;
-                let live = placed.status.holds_capacity()
-                    && placed.status != domain::event::BookingStatus::Held;
+                let live = placed.status.is_booked();
                 let booking = StatsBooking {
                     resource_id: placed.resource_id.0,
                     start_at: placed.period.start(),
@@ -252,65 +253,51 @@ impl State {
             }
             _ => {}
         }
-        if applied.event.stream_type() != domain::StreamType::Booking {
+        let Some(transition) = lifecycle::transition(&applied.event) else {
             return Ok(());
-        }
+        };
         let mut booking = self
             .bookings
             .get(&id)
             .cloned()
             .ok_or(ApplyError::Unknown(applied.event_id, "booking"))?;
         let tz = self.zone(booking.resource_id, applied.position)?;
-        match &applied.event {
-            Event::BookingConfirmed(_)
-            | Event::BookingSubmittedForApproval(_)
-            | Event::BookingApproved(_) => {
-                if !booking.counted {
-                    self.count(tenant, tz, &booking, 1);
-                    booking.counted = true;
-                }
-                if !booking.live {
-                    self.minutes(tenant, tz, &booking, 1);
-                    booking.live = true;
-                }
-            }
-            Event::BookingDeclined(_) => {
-                if booking.counted {
-                    self.count(tenant, tz, &booking, -1);
-                    booking.counted = false;
-                }
-                if booking.live {
-                    self.minutes(tenant, tz, &booking, -1);
-                    booking.live = false;
-                }
-            }
-            Event::BookingCancelled(_) => {
-                if booking.live {
-                    self.minutes(tenant, tz, &booking, -1);
-                    let day = booking.start_at.with_timezone(&tz).date_naive();
-                    self.day(tenant, booking.resource_id, day).cancellations += 1;
-                    booking.live = false;
-                }
-            }
-            Event::BookingRescheduled(moved) => {
-                if booking.live {
-                    self.minutes(tenant, tz, &booking, -1);
-                }
-                if booking.counted {
-                    self.count(tenant, tz, &booking, -1);
-                }
-                booking.start_at = moved.period.start();
-                booking.end_at = moved.period.end();
-                if booking.live {
-                    self.minutes(tenant, tz, &booking, 1);
-                }
-                if booking.counted {
-                    self.count(tenant, tz, &booking, 1);
-                }
-            }
-            // An expired hold never counted.
-            _ => return Ok(()),
+        // Booked minutes follow whether the status is booked; the count of bookings keeps a
+        // booking once it was booked for real, unless it was refused after all.
+        let (live, counted) = match transition.status {
+            None => (booking.live, booking.counted),
+            Some(after) if after.is_booked() => (true, true),
+            Some(after) => (false, booking.counted && !after.is_refused()),
+        };
+        let moved = match transition.allocation {
+            Allocation::Moved(moved) => Some(moved),
+            _ => None,
+        };
+        if (live, counted) == (booking.live, booking.counted) && moved.is_none() {
+            return Ok(());
         }
+        if booking.live && (!live || moved.is_some()) {
+            self.minutes(tenant, tz, &booking, -1);
+        }
+        if booking.counted && (!counted || moved.is_some()) {
+            self.count(tenant, tz, &booking, -1);
+        }
+        if booking.live && transition.status == Some(BookingStatus::Cancelled) {
+            let day = booking.start_at.with_timezone(&tz).date_naive();
+            self.day(tenant, booking.resource_id, day).cancellations += 1;
+        }
+        if let Some(moved) = moved {
+            booking.start_at = moved.period.start();
+            booking.end_at = moved.period.end();
+        }
+        if live && (!booking.live || moved.is_some()) {
+            self.minutes(tenant, tz, &booking, 1);
+        }
+        if counted && (!booking.counted || moved.is_some()) {
+            self.count(tenant, tz, &booking, 1);
+        }
+        booking.live = live;
+        booking.counted = counted;
         self.bookings.insert(id, booking);
         self.dirty_bookings.insert(id);
         Ok(())
