@@ -3,7 +3,6 @@
 //! answers made from them, the NATS client for change notices, and the router.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -42,7 +41,10 @@ impl Application {
             ..DbSettings::new(&settings.database_url, "query-api")
         };
         let pool = db.pool()?;
-        migrate_with_retry(&pool).await?;
+        // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
+        platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
+            .await
+            .context("cannot run the database migrations")?;
         let redis = connect_redis(&settings)?;
         let cache_settings = CacheSettings {
             l1_capacity: settings.l1_capacity,
@@ -123,22 +125,6 @@ impl Application {
         let (served, ()) = tokio::join!(serve, notices);
         self.pool.close().await;
         served.context("the HTTP server failed")
-    }
-}
-
-/// Postgres may still be starting (compose, a fresh machine): retry the migrations for a while.
-async fn migrate_with_retry(pool: &PgPool) -> anyhow::Result<()> {
-    let mut attempt = 0;
-    loop {
-        match eventstore::db::migrate(pool).await {
-            Ok(()) => return Ok(()),
-            Err(err) if attempt < 30 => {
-                attempt += 1;
-                tracing::warn!(error = %err, attempt, "migrations failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(err) => return Err(err).context("cannot run the database migrations"),
-        }
     }
 }
 
