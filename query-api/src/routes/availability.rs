@@ -32,8 +32,8 @@ use crate::consistency::Gate;
 use crate::error::resource_not_found;
 use crate::params::{self, Bound, QueryParams};
 use crate::resource_cache::CachedResource;
+use crate::store::StoreError;
 use crate::store::guard::{self, Probe};
-use crate::store::{StoreError, resources};
 use crate::views::{AvailabilityView, CheckView, Items};
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -434,7 +434,10 @@ pub async fn check(
     let mut ids: Vec<Uuid> = body.items.iter().map(|item| item.resource_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let found = resources::get_many(&state.pool, &actor.tenant, &ids).await?;
+    // The write side's view, in one snapshot with the allocations read below: a resource
+    // created or changed a moment ago counts as it is now, whatever the read models say.
+    let mut snapshot = guard::begin(&state.pool).await?;
+    let found = guard::resources(&mut snapshot, &actor.tenant, &ids).await?;
     let pending: Vec<Pending> = body
         .items
         .iter()
@@ -466,9 +469,13 @@ pub async fn check(
             Pending::Decided(_) => None,
         })
         .collect();
-    let mut busy = guard::busy_units(&state.pool, &actor.tenant, &probes, now)
-        .await?
-        .into_iter();
+    let busy = guard::busy_units(&mut snapshot, &actor.tenant, &probes, now).await?;
+    // Read only: ending it either way releases the snapshot.
+    snapshot
+        .commit()
+        .await
+        .map_err(|err| Problem::from(StoreError::from(err)))?;
+    let mut busy = busy.into_iter();
     let items = body
         .items
         .iter()
