@@ -491,7 +491,9 @@ async fn services_started_while_postgres_is_away_wait_for_it_and_become_ready_wh
     settings.database_url = through.clone();
     let projector = tokio::spawn(projector::Application::build(settings));
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Longer than a pool waits for a connection (5 s): past it, a start-up that does not retry
+    // has given up.
+    tokio::time::sleep(Duration::from_secs(7)).await;
     for (name, finished) in [
         ("command-api", command.is_finished()),
         ("query-api", query.is_finished()),
