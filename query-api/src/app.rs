@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answer_cache::{AnswerCache, Generations};
 use crate::cache::{CacheSettings, DayCache};
+use crate::compute::Compute;
 use crate::config::Settings;
 use crate::consistency::Freshness;
 use crate::notices::NoticeListener;
@@ -83,6 +84,7 @@ impl Application {
                 freshness: Freshness {
                     max_wait: settings.min_position_wait,
                 },
+                compute: Compute::new(settings.compute_concurrency, settings.compute_max_work),
             },
             auth,
             readiness_checks(pool.clone(), nats.clone(), cache.clone()),
