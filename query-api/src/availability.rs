@@ -346,6 +346,35 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_counts_the_units_a_slot_start_looks_at_not_every_unit() {
+        let window = window(chrono_tz::UTC, date("2026-12-01"), date("2027-01-31")).unwrap();
+        let mut hall = room(Policy::default());
+        hall.spec.capacity = 10_000;
+        let now = "2026-11-01T00:00:00Z".parse().unwrap();
+        let ask = |quantity| SlotRequest {
+            duration: Duration::minutes(60),
+            quantity,
+        };
+        let budget = || crate::compute::Compute::new(1, 20_000_000).job();
+        // 62 days of 15-minute starts: with every unit free, one look finds one unit.
+        let job = budget();
+        assert!(compute(&hall, window, vec![], Some(ask(1)), now, job.meter()).is_ok());
+        // Needing every unit at once, each start looks at all 10,000.
+        let job = budget();
+        let refused = compute(&hall, window, vec![], Some(ask(10_000)), now, job.meter());
+        assert!(
+            matches!(
+                refused,
+                Err(Stop::TooMuchWork {
+                    limit: 20_000_000,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
     fn the_days_needed_reach_one_day_beyond_the_window() {
         let w = window(BERLIN, date("2026-12-01"), date("2026-12-02")).unwrap();
         let days = days_needed(BERLIN, w);
