@@ -211,7 +211,7 @@ mod tests {
         let compute = Compute::new(1, u64::MAX);
         let job = compute.job();
         let meter = job.meter().clone();
-        let (started, running) = std::sync::mpsc::channel();
+        let (started, running) = tokio::sync::oneshot::channel();
         let computation = tokio::spawn(async move {
             job.run(move |meter| -> Result<(), Stop> {
                 let _ = started.send(());
@@ -223,7 +223,7 @@ mod tests {
             })
             .await
         });
-        running.recv().unwrap();
+        running.await.unwrap();
         assert_eq!(meter.check(), Ok(()));
         // The request's deadline: its future (and the job in it) is dropped.
         computation.abort();

@@ -50,8 +50,9 @@ pub struct Settings {
     /// `COMPUTE_CONCURRENCY`, default the number of CPUs: availability and stats computations
     /// running at once in the process; more wait (within `REQUEST_TIMEOUT_MS`).
     pub compute_concurrency: usize,
-    /// `COMPUTE_MAX_WORK`, default 20 000 000: the steps of computation one request may take
-    /// (units × slot starts and open periods, summed over its resources and days); past it,
+    /// `COMPUTE_MAX_WORK`, default 200 000 000: the steps of computation one request may take,
+    /// each about a nanosecond of one core (units looked at per slot start, units × open
+    /// periods, rendered slots and rows, summed over its resources and days); past it,
     /// `422 too_much_work`.
     pub compute_max_work: u64,
 }
@@ -79,7 +80,7 @@ impl Default for Settings {
             l1_answer_bytes: 8 << 20,
             min_position_wait: Duration::from_millis(5_000),
             compute_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
-            compute_max_work: 20_000_000,
+            compute_max_work: 200_000_000,
         }
     }
 }

@@ -101,8 +101,11 @@ pub async fn daily(
     Ok(Json(Items { items }).into_response())
 }
 
-/// What one row costs besides its day's open time: loading and rendering it.
-const ROW_COST: u64 = 32;
+/// What one row costs besides its day's open time, in the steps of `crate::availability`
+/// (about nanoseconds): loading it, its day's span and rendering it.
+const ROW_COST: u64 = 1024;
+/// One blackout or opening interval in a day's open time.
+const DAY_STEP_COST: u64 = 64;
 
 /// How to ask for less when a stats request is over its budget.
 const ASK_FOR_LESS: &str = "ask for fewer days, or for one resource (resource_id), at a time";
@@ -161,7 +164,9 @@ fn day_cost(resource: &Resource) -> u64 {
             .unwrap_or(0)
             + 1
     });
-    u64::try_from(resource.blackouts.len() + intervals).unwrap_or(u64::MAX)
+    u64::try_from(resource.blackouts.len() + intervals)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(DAY_STEP_COST)
 }
 
 /// Booked unit-minutes over open unit-minutes of the local `day`, rounded to 4 decimals.

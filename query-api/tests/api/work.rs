@@ -20,8 +20,8 @@ fn availability(resource: Uuid, from: NaiveDate, days: i64, duration: Option<u32
 
 #[tokio::test]
 async fn availability_over_the_request_budget_is_422_too_much_work_and_less_is_answered() {
-    // A day of one-minute slots on one unit costs about 1,441 × 65 steps.
-    let app = TestApp::spawn_with(|settings| settings.compute_max_work = 200_000).await;
+    // A day of one-minute slots on one unit costs about 1,441 × 257 steps.
+    let app = TestApp::spawn_with(|settings| settings.compute_max_work = 1_000_000).await;
     let every_minute = json!({ "policy": { "slot_step_minutes": 1 } });
     let room = app.resource(every_minute.clone()).await;
     let from = monday_after(3);
@@ -32,7 +32,7 @@ async fn availability_over_the_request_budget_is_422_too_much_work_and_less_is_a
         .await;
     assert_eq!(reply.status, 422, "{}", reply.body);
     assert_eq!(reply.code(), "too_much_work");
-    assert_eq!(reply.body["work_limit"], 200_000);
+    assert_eq!(reply.body["work_limit"], 1_000_000);
     assert!(
         reply.body["detail"]
             .as_str()
@@ -75,8 +75,8 @@ async fn availability_over_the_request_budget_is_422_too_much_work_and_less_is_a
 
 #[tokio::test]
 async fn daily_stats_over_the_request_budget_are_422_too_much_work() {
-    // 32 steps a row (and a little more for each day's open time): 10 rows fit, 20 do not.
-    let app = TestApp::spawn_with(|settings| settings.compute_max_work = 32 * 15).await;
+    // 1,024 steps a row (and a little more for each day's open time): 10 rows fit, 20 do not.
+    let app = TestApp::spawn_with(|settings| settings.compute_max_work = 1024 * 15).await;
     let monday = monday_after(3);
     let rooms = [app.resource(json!({})).await, app.resource(json!({})).await];
     for room in rooms {
