@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use futures::{StreamExt, TryStreamExt};
 use platform::Problem;
 use platform::auth::Actor;
 use platform::json::ApiJson;
+use platform::path::ApiPath;
 use readmodel::projections::Projection;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -138,7 +139,7 @@ fn json_items(bodies: Vec<Bytes>, hit: bool) -> Response {
 pub async fn one(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
     actor.require_any(READERS)?;
