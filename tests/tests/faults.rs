@@ -601,3 +601,33 @@ async fn a_request_id_too_long_to_store_is_replaced_and_a_short_one_is_kept_in_t
     assert_eq!(ids[1], "order-42");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf_8_is_a_400_problem_on_both_apis() {
+    let mut app = TestApp::spawn().await;
+    let settings = app.query_settings();
+    let query = app.start_query_api_with(settings).await;
+    let admin = app.admin();
+    for (base, method, path) in [
+        (&app.command_url, Method::POST, "/v1/bookings/%FF/cancel"),
+        (
+            &app.command_url,
+            Method::DELETE,
+            "/v1/resources/%C3%28/blackouts/%FF",
+        ),
+        (&query, Method::GET, "/v1/resources/%FF"),
+        (&query, Method::GET, "/v1/bookings/%FF"),
+        (&query, Method::GET, "/v1/resources/%FF/availability"),
+    ] {
+        let reply = call(&app, base, method, path, &admin, None, &[]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            reply.body
+        );
+        assert_eq!(reply.code(), "malformed_request", "{path}");
+        assert_eq!(reply.content_type(), "application/problem+json", "{path}");
+    }
+    app.cleanup().await;
+}
