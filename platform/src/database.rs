@@ -23,6 +23,10 @@ pub enum Fault {
     Timeout,
     /// A deadlock (40P01) or serialization failure (40001): a lost race; run it again.
     LostRace,
+    /// The database refuses this service: authentication failed (class 28) or the database
+    /// does not exist (3D000). An outage for the clients all the same, but one an operator must
+    /// fix (in the database or in `DATABASE_URL`); the service recovers as soon as it is fixed.
+    Refused,
     /// Anything else: a bug, a schema mismatch, bad data. Not the client's fault, not transient.
     Other,
 }
@@ -65,6 +69,9 @@ fn sqlstate(code: &str) -> Fault {
         // Class 08, connection exception; class 53, insufficient resources
         // (too_many_connections, disk_full, out_of_memory).
         _ if code.starts_with("08") || code.starts_with("53") => Fault::Unavailable,
+        // invalid_catalog_name; class 28, invalid authorization specification.
+        "3D000" => Fault::Refused,
+        _ if code.starts_with("28") => Fault::Refused,
         _ => Fault::Other,
     }
 }
@@ -79,19 +86,13 @@ fn migration_fault(err: &MigrateError) -> Option<Fault> {
 }
 
 /// Whether a migration run that failed with `err` may succeed when tried again later: the
-/// database was unreachable, or busy (another instance migrating holds the lock).
+/// database was unreachable, busy (another instance migrating holds the lock) or refused this
+/// service (fixing the role or creating the database heals it without a restart). A migration
+/// that is missing, changed or fails by itself will not.
 pub fn migration_may_succeed_later(err: &MigrateError) -> bool {
     matches!(
         migration_fault(err),
-        Some(Fault::Unavailable | Fault::Busy | Fault::Timeout)
-    )
-}
-
-/// Whether a failure with `err` may go away by itself (for start-up retries).
-pub fn may_succeed_later(err: &sqlx::Error) -> bool {
-    matches!(
-        classify(err),
-        Fault::Unavailable | Fault::Busy | Fault::Timeout
+        Some(Fault::Unavailable | Fault::Busy | Fault::Timeout | Fault::Refused)
     )
 }
 
@@ -103,6 +104,10 @@ pub fn problem(err: &sqlx::Error) -> Problem {
     match classify(err) {
         Fault::Unavailable => {
             tracing::warn!(error = %err, "database unavailable");
+            database_unavailable()
+        }
+        Fault::Refused => {
+            tracing::error!(error = %err, "database unavailable: it refuses this service");
             database_unavailable()
         }
         Fault::Busy => {
@@ -158,6 +163,8 @@ mod tests {
         assert_eq!(sqlstate("57014"), Fault::Timeout);
         assert_eq!(sqlstate("40001"), Fault::LostRace);
         assert_eq!(sqlstate("40P01"), Fault::LostRace);
+        assert_eq!(sqlstate("28P01"), Fault::Refused);
+        assert_eq!(sqlstate("3D000"), Fault::Refused);
         for code in ["23505", "23P01", "42P01", "22008", "57P04", "XX000"] {
             assert_eq!(sqlstate(code), Fault::Other, "{code}");
         }

@@ -1,7 +1,7 @@
 //! Start-up that waits for its dependencies instead of exiting: a service started before its
 //! database (compose, a reboot, a fail-over) keeps trying, saying in its log what it waits for,
-//! and goes on as soon as it can. Only errors that waiting cannot fix (a bad URL, a wrong
-//! password, a migration that does not match) end the start-up.
+//! and goes on as soon as it can. Only errors that neither waiting nor a fix in the database can
+//! cure (a malformed URL, a migration that does not match) end the start-up.
 
 use std::fmt::Display;
 use std::future::Future;
