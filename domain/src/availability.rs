@@ -164,7 +164,7 @@ pub fn slots_while(
         let mut starts = AlignedStarts::new(q.tz, period.start(), step_minutes);
         while let Some(start) = starts.next_until(last_start) {
             looked_at += 1;
-            if looked_at % STARTS_PER_QUESTION == 0 && !go_on() {
+            if looked_at.is_multiple_of(STARTS_PER_QUESTION) && !go_on() {
                 return None;
             }
             let Some(slot) = start

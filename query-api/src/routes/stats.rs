@@ -123,7 +123,7 @@ fn items(
     let found: HashMap<Uuid, Resource> = found.into_iter().map(|r| (r.id.0, r)).collect();
     let mut items = Vec::with_capacity(days.len());
     for (index, d) in days.iter().enumerate() {
-        if index % CHECK_EVERY == 0 {
+        if index.is_multiple_of(CHECK_EVERY) {
             meter.check()?;
         }
         let utilization = match found.get(&d.resource_id) {
