@@ -201,7 +201,11 @@ async fn crafted_cursors_are_422_invalid_cursor_never_a_500() {
     for _ in 0..60 {
         bad.push(percent_encoded(&noise.bytes(200)));
         bad.push(URL_SAFE_NO_PAD.encode(noise.bytes(120)));
-        let prefix = if noise.next().is_multiple_of(2) { "b:" } else { "r:" };
+        let prefix = if noise.next().is_multiple_of(2) {
+            "b:"
+        } else {
+            "r:"
+        };
         let mut garbage = prefix.as_bytes().to_vec();
         garbage.extend(noise.bytes(60));
         bad.push(URL_SAFE_NO_PAD.encode(garbage));
