@@ -5,6 +5,9 @@
 //! Utilization divides the booked unit-minutes by the day's open unit-minutes: the resource's
 //! current opening hours minus its blackouts that local day (23 or 25 hours on DST days), times
 //! its capacity; it is 0 on a closed day.
+//!
+//! Computing it is CPU work (each row's day against the resource's hours and blackouts): it runs
+//! within the request's budget (`crate::compute`), and no more rows are read than that pays for.
 
 use std::collections::HashMap;
 
@@ -17,6 +20,7 @@ use platform::Problem;
 use platform::auth::{Actor, Role};
 use readmodel::cache::day_span;
 use readmodel::projections::Projection;
+use uuid::Uuid;
 
 use super::AppState;
 use crate::availability::window_too_large;
@@ -26,7 +30,6 @@ use crate::params::{self, QueryParams};
 use crate::store::resources;
 use crate::store::stats::{self as store, StatsFilter};
 use crate::views::{DayStatsView, Items};
-use uuid::Uuid;
 
 /// The most days one request may span.
 pub const MAX_DAYS: i64 = 366;
