@@ -39,7 +39,10 @@ impl Application {
             ..DbSettings::new(&settings.database_url, "command-api")
         };
         let pool = db.pool()?;
-        migrate_with_retry(&pool).await?;
+        // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
+        platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
+            .await
+            .context("cannot run the database migrations")?;
         let nats = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
             .connect(&settings.nats_url)
@@ -131,22 +134,6 @@ impl Application {
         let (served, (), (), ()) = tokio::join!(serve, relay, sweeper, notifier);
         self.pool.close().await;
         served.context("the HTTP server failed")
-    }
-}
-
-/// Postgres may still be starting (compose, a fresh machine): retry the migrations for a while.
-async fn migrate_with_retry(pool: &PgPool) -> anyhow::Result<()> {
-    let mut attempt = 0;
-    loop {
-        match eventstore::db::migrate(pool).await {
-            Ok(()) => return Ok(()),
-            Err(err) if attempt < 30 => {
-                attempt += 1;
-                tracing::warn!(error = %err, attempt, "migrations failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-            Err(err) => return Err(err).context("cannot run the database migrations"),
-        }
     }
 }
 

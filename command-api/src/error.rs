@@ -1,14 +1,16 @@
 //! `CommandError`: every way a command can fail, and how each one is shown to the client.
 //!
 //! Rejections (a broken rule, a missing object, a taken slot) are `4xx` answers with a `code`
-//! and are stored for idempotent retries. Infrastructure failures become `503` (retry later) or
-//! `500` with an opaque body; their cause is logged here, once.
+//! and are stored for idempotent retries. Infrastructure failures become `503` (retry later:
+//! the database is down, busy or slow) or `500` with an opaque body, as
+//! `platform::database` classifies them; their cause is logged there, once.
 
 use axum::http::StatusCode;
 use domain::Period;
 use domain::booking::BookingError;
 use domain::resource::ResourceError;
 use platform::Problem;
+use platform::database::Fault;
 use platform::problem::FieldError;
 use uuid::Uuid;
 
@@ -38,9 +40,7 @@ pub enum CommandError {
 impl From<sqlx::Error> for CommandError {
     fn from(err: sqlx::Error) -> Self {
         // A deadlock or serialization failure is a lost race, not a fault: retry.
-        if let sqlx::Error::Database(db) = &err
-            && matches!(db.code().as_deref(), Some("40P01" | "40001"))
-        {
+        if platform::database::classify(&err) == Fault::LostRace {
             return CommandError::Conflict;
         }
         CommandError::Database(err)
@@ -82,7 +82,8 @@ impl CommandError {
                 "the object was changed concurrently too often; retry",
                 1,
             ),
-            CommandError::Database(err) => database_problem(&err),
+            // Down, busy, slow: a 503 with Retry-After; anything else an opaque 500.
+            CommandError::Database(err) => platform::database::problem(&err),
         }
     }
 }
@@ -158,27 +159,6 @@ fn resource_problem(err: ResourceError) -> Problem {
         ),
         ResourceError::BlackoutNotFound => {
             Problem::not_found("blackout_not_found", "the resource has no such blackout")
-        }
-    }
-}
-
-fn database_problem(err: &sqlx::Error) -> Problem {
-    match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            tracing::warn!(error = %err, "database unavailable");
-            Problem::unavailable("database_unavailable", "the database is not reachable", 1)
-        }
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
-            tracing::warn!(error = %err, "lock wait timed out");
-            Problem::unavailable(
-                "busy",
-                "the object is busy with other requests; retry shortly",
-                1,
-            )
-        }
-        _ => {
-            tracing::error!(error = %err, "command failed");
-            Problem::internal()
         }
     }
 }

@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
         Some("migrate") => {
             let settings = Settings::from_env()?;
             let pool = eventstore::db::DbSettings::new(&settings.database_url, "migrate").pool()?;
-            eventstore::db::migrate(&pool)
+            platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
                 .await
                 .context("migrations failed")?;
             println!("migrations applied");

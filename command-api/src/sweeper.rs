@@ -93,7 +93,7 @@ impl Sweeper {
                 correlation_id: format!("sweep:{booking_id}"),
                 now,
             };
-            let mut tx = self.pool.begin().await?;
+            let mut tx = guard::begin(&self.pool).await?;
             match guard::expire_hold(&mut tx, &meta, booking_id).await {
                 Ok(done) => {
                     tx.commit().await?;

@@ -127,11 +127,26 @@ pub fn fits(open: &[Period], period: &Period) -> bool {
 ///   buffers. The buffers may reach outside opening hours; they only must not hit that unit's
 ///   busy time.
 pub fn slots(open: &[Period], busy: &[Busy], capacity: u32, q: &SlotQuery) -> Vec<Period> {
+    slots_while(open, busy, capacity, q, || true).unwrap_or_default()
+}
+
+/// How many slot starts [`slots_while`] looks at between two questions.
+pub const STARTS_PER_QUESTION: usize = 4096;
+
+/// [`slots`], asking `go_on` every [`STARTS_PER_QUESTION`] starts whether it is still wanted;
+/// `None` once `go_on` says no (a caller whose request was cancelled).
+pub fn slots_while(
+    open: &[Period],
+    busy: &[Busy],
+    capacity: u32,
+    q: &SlotQuery,
+    mut go_on: impl FnMut() -> bool,
+) -> Option<Vec<Period>> {
     let Some(step_minutes) = u64::try_from(q.step.num_minutes()).ok().filter(|&m| m >= 1) else {
-        return Vec::new();
+        return Some(Vec::new());
     };
     if q.duration <= Duration::zero() || q.quantity == 0 || q.quantity > capacity {
-        return Vec::new();
+        return Some(Vec::new());
     }
     let before = q.buffer_before.max(Duration::zero());
     let after = q.buffer_after.max(Duration::zero());
@@ -141,12 +156,17 @@ pub fn slots(open: &[Period], busy: &[Busy], capacity: u32, q: &SlotQuery) -> Ve
     let mut cursor = vec![0usize; blocked.len()];
 
     let mut out = Vec::new();
+    let mut looked_at = 0_usize;
     for period in open {
         let Some(last_start) = period.end().checked_sub_signed(q.duration) else {
             continue;
         };
         let mut starts = AlignedStarts::new(q.tz, period.start(), step_minutes);
         while let Some(start) = starts.next_until(last_start) {
+            looked_at += 1;
+            if looked_at.is_multiple_of(STARTS_PER_QUESTION) && !go_on() {
+                return None;
+            }
             let Some(slot) = start
                 .checked_add_signed(q.duration)
                 .and_then(|end| Period::new(start, end).ok())
@@ -178,7 +198,7 @@ pub fn slots(open: &[Period], busy: &[Busy], capacity: u32, q: &SlotQuery) -> Ve
             }
         }
     }
-    out
+    Some(out)
 }
 
 /// Walks, in UTC order, the instants whose wall-clock time in a zone is a whole multiple of
@@ -614,6 +634,27 @@ mod tests {
             })
             .collect();
         assert_eq!(local, ["01:00", "01:30", "03:00", "03:30"]);
+    }
+
+    #[test]
+    fn slots_stop_when_no_longer_wanted_and_are_the_same_when_they_go_on() {
+        let window = period(utc(2026, 3, 1, 0, 0), utc(2026, 3, 8, 0, 0));
+        let open = open_periods(None, BERLIN, window);
+        let q = query(30, 1, 1, BERLIN);
+        let mut questions = 0;
+        let all = slots_while(&open, &[], 1, &q, || {
+            questions += 1;
+            true
+        });
+        assert_eq!(all.as_deref(), Some(slots(&open, &[], 1, &q).as_slice()));
+        assert!(questions > 1, "{questions}");
+        let mut asked = 0;
+        let stopped = slots_while(&open, &[], 1, &q, || {
+            asked += 1;
+            asked < 2
+        });
+        assert_eq!(stopped, None);
+        assert_eq!(asked, 2);
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! HTTP plumbing shared by the three services. Each module owns one concern:
-//! errors as problem+json, bearer-token auth, JSON bodies in the house error format,
-//! per-token rate limits, health and metrics endpoints, logging set-up and shutdown.
+//! errors as problem+json, what a database failure means, bearer-token auth, JSON bodies and
+//! path parameters in the house error format, per-token rate limits, health and metrics
+//! endpoints, start-up that waits for its dependencies, logging set-up and shutdown.
 
 pub mod auth;
+pub mod database;
 pub mod failpoint;
 pub mod health;
 pub mod json;
 pub mod metrics;
+pub mod path;
 pub mod problem;
 pub mod rate_limit;
 pub mod service;
 pub mod shutdown;
+pub mod startup;
 pub mod telemetry;
 pub mod timeout;
 

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -56,20 +57,95 @@ fn spawn_upkeep(handle: PrometheusHandle) {
     }
 }
 
+/// The `route` label of a request that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
 /// Middleware: `http_requests_total` and `http_request_duration_seconds` by method, route and
 /// status.
+///
+/// Every label comes from a fixed set, so clients cannot grow the metrics (and the memory
+/// behind them) with made-up methods or paths: the method is one of the standard ones or
+/// `other`, the route is the matched route's template (`/v1/bookings/{id}`) or `unmatched`.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+        .map_or_else(|| UNMATCHED.to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The `method` label: a standard method's name, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn made_up_methods_and_paths_do_not_become_label_values() {
+        let handle = handle();
+        let app = crate::service::finish(
+            Router::new().route("/v1/things/{id}", get(|| async { "thing" })),
+            Router::new(),
+            Duration::from_secs(5),
+        );
+        for (method, path) in [
+            ("GET", "/v1/things/a1b2c3"),
+            ("MADEUPMETHOD", "/v1/things/d4e5f6"),
+            ("GET", "/no/such/path/q9w8e7"),
+            ("ANOTHERVERB", "/random/path/z1x2c3"),
+        ] {
+            let request = axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .body(Body::empty())
+                .unwrap();
+            app.clone().oneshot(request).await.unwrap();
+        }
+        let rendered = handle.render();
+        for made_up in [
+            "MADEUPMETHOD",
+            "ANOTHERVERB",
+            "a1b2c3",
+            "d4e5f6",
+            "q9w8e7",
+            "z1x2c3",
+        ] {
+            assert!(!rendered.contains(made_up), "{made_up} became a label");
+        }
+        assert!(
+            rendered.contains(r#"method="other",route="/v1/things/{id}""#),
+            "{rendered}"
+        );
+        assert!(rendered.contains(r#"route="unmatched""#), "{rendered}");
+    }
 }

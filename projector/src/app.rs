@@ -34,7 +34,8 @@ impl Application {
             ..DbSettings::new(&settings.database_url, "projector")
         };
         let pool = db.pool()?;
-        eventstore::db::migrate(&pool)
+        // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
+        platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
             .await
             .context("cannot run the database migrations")?;
         let nats = async_nats::ConnectOptions::new()

@@ -3,7 +3,6 @@
 //! answers made from them, the NATS client for change notices, and the router.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -19,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answer_cache::{AnswerCache, Generations};
 use crate::cache::{CacheSettings, DayCache};
+use crate::compute::Compute;
 use crate::config::Settings;
 use crate::consistency::Freshness;
 use crate::notices::NoticeListener;
@@ -42,7 +42,10 @@ impl Application {
             ..DbSettings::new(&settings.database_url, "query-api")
         };
         let pool = db.pool()?;
-        migrate_with_retry(&pool).await?;
+        // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
+        platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
+            .await
+            .context("cannot run the database migrations")?;
         let redis = connect_redis(&settings)?;
         let cache_settings = CacheSettings {
             l1_capacity: settings.l1_capacity,
@@ -79,6 +82,7 @@ impl Application {
                 resources: resources.clone(),
                 answers,
                 freshness: Freshness::new(settings.min_position_wait),
+                compute: Compute::new(settings.compute_concurrency, settings.compute_max_work),
             },
             auth,
             readiness_checks(pool.clone(), nats.clone(), cache.clone()),
@@ -121,22 +125,6 @@ impl Application {
         let (served, ()) = tokio::join!(serve, notices);
         self.pool.close().await;
         served.context("the HTTP server failed")
-    }
-}
-
-/// Postgres may still be starting (compose, a fresh machine): retry the migrations for a while.
-async fn migrate_with_retry(pool: &PgPool) -> anyhow::Result<()> {
-    let mut attempt = 0;
-    loop {
-        match eventstore::db::migrate(pool).await {
-            Ok(()) => return Ok(()),
-            Err(err) if attempt < 30 => {
-                attempt += 1;
-                tracing::warn!(error = %err, attempt, "migrations failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(err) => return Err(err).context("cannot run the database migrations"),
-        }
     }
 }
 

@@ -47,6 +47,14 @@ pub struct Settings {
     /// `MIN_POSITION_WAIT_MS`, default 5 000: how long a query with `min_position` waits for the
     /// read models before `503 projection_behind`.
     pub min_position_wait: Duration,
+    /// `COMPUTE_CONCURRENCY`, default the number of CPUs: availability and stats computations
+    /// running at once in the process; more wait (within `REQUEST_TIMEOUT_MS`).
+    pub compute_concurrency: usize,
+    /// `COMPUTE_MAX_WORK`, default 200 000 000: the steps of computation one request may take,
+    /// each about a nanosecond of one core (units looked at per slot start, units × open
+    /// periods, rendered slots and rows, summed over its resources and days); past it,
+    /// `422 too_much_work`.
+    pub compute_max_work: u64,
 }
 
 /// The secret used when none is configured: fine on a laptop, logged loudly.
@@ -71,6 +79,8 @@ impl Default for Settings {
             l1_ttl: Duration::from_secs(60),
             l1_answer_bytes: 8 << 20,
             min_position_wait: Duration::from_millis(5_000),
+            compute_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            compute_max_work: 200_000_000,
         }
     }
 }
@@ -101,6 +111,8 @@ impl Settings {
             l1_ttl: millis("L1_TTL_MS", defaults.l1_ttl)?,
             l1_answer_bytes: number("L1_ANSWER_BYTES", defaults.l1_answer_bytes)?,
             min_position_wait: millis("MIN_POSITION_WAIT_MS", defaults.min_position_wait)?,
+            compute_concurrency: number("COMPUTE_CONCURRENCY", defaults.compute_concurrency)?,
+            compute_max_work: number("COMPUTE_MAX_WORK", defaults.compute_max_work)?,
         })
     }
 }

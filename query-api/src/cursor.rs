@@ -1,11 +1,20 @@
 //! Opaque keyset cursors: the sort key of the last item of a page, base64url-encoded so
 //! clients pass it back unchanged and never build one.
+//!
+//! Anything else in their place (a cursor of another list, random bytes, a crafted value) is
+//! `422 invalid_cursor`: a cursor is read whole and checked before it reaches a query, so no
+//! value can make the database fail (a start beyond what PostgreSQL can store, say).
 
+use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use platform::Problem;
+use platform::problem::FieldError;
 use uuid::Uuid;
+
+/// Longer than any cursor this API makes (a booking's is 70 characters): not decoded at all.
+const MAX_LEN: usize = 128;
 
 /// The cursor after a resource: its id.
 pub fn resource(id: Uuid) -> String {
@@ -18,14 +27,34 @@ pub fn booking(start: DateTime<Utc>, id: Uuid) -> String {
 }
 
 fn decode(value: &str) -> Option<String> {
+    if value.len() > MAX_LEN {
+        return None;
+    }
     URL_SAFE_NO_PAD
         .decode(value)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
+/// `422 invalid_cursor`, naming the parameter.
 fn invalid(name: &'static str) -> Problem {
-    Problem::invalid_field(name, "is not a cursor this list returned")
+    let mut problem = Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_cursor",
+        "The cursor is not valid",
+        format!("{name} is not a cursor this list returned; pass next_cursor back unchanged"),
+    );
+    problem.errors.push(FieldError {
+        field: name.to_owned(),
+        message: "is not a cursor this list returned".to_owned(),
+    });
+    problem
+}
+
+/// Whether `start` can be a booking's start: within the years an RFC 3339 instant can name,
+/// which PostgreSQL can also store (chrono's range is wider than PostgreSQL's).
+fn plausible_start(start: &DateTime<Utc>) -> bool {
+    (0..=9999).contains(&start.year())
 }
 
 /// Parses a resource list's cursor.
@@ -48,6 +77,7 @@ pub fn parse_booking(name: &'static str, value: &str) -> Result<(DateTime<Utc>, 
         .parse::<i64>()
         .ok()
         .and_then(DateTime::from_timestamp_micros)
+        .filter(plausible_start)
         .ok_or_else(|| invalid(name))?;
     let id = Uuid::parse_str(id).map_err(|_| invalid(name))?;
     Ok((start, id))
@@ -68,5 +98,23 @@ mod tests {
         assert_eq!(parse_resource("cursor", &resource(id)).unwrap(), id);
         assert!(parse_resource("cursor", &booking(start, id)).is_err());
         assert!(parse_booking("cursor", "garbage!").is_err());
+    }
+
+    #[test]
+    fn a_start_postgresql_cannot_store_is_an_invalid_cursor() {
+        let id = Uuid::new_v4();
+        // Within chrono's range (±262,000 years) but before PostgreSQL's (4713 BC).
+        let ancient = URL_SAFE_NO_PAD.encode(format!("b:{}:{id}", -8_000_000_000_000_000_000i64));
+        assert_eq!(
+            parse_booking("cursor", &ancient).unwrap_err().code,
+            "invalid_cursor"
+        );
+        let last: DateTime<Utc> = "9999-12-31T23:59:59Z".parse().unwrap();
+        assert!(parse_booking("cursor", &booking(last, id)).is_ok());
+        let too_long = "A".repeat(MAX_LEN + 4);
+        assert_eq!(
+            parse_resource("cursor", &too_long).unwrap_err().code,
+            "invalid_cursor"
+        );
     }
 }

@@ -3,22 +3,10 @@
 
 use platform::Problem;
 
-/// The client's view of a failed read-model query.
+/// The client's view of a failed read-model query: `503` (with `Retry-After`) when the database
+/// is down, busy or slow, else an opaque `500` (see `platform::database`, which logs the cause).
 pub fn database_problem(err: &sqlx::Error) -> Problem {
-    match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            tracing::warn!(error = %err, "database unavailable");
-            Problem::unavailable("database_unavailable", "the database is not reachable", 1)
-        }
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
-            tracing::warn!(error = %err, "query cancelled (statement timeout)");
-            Problem::unavailable("timeout", "the query took too long; retry", 1)
-        }
-        _ => {
-            tracing::error!(error = %err, "query failed");
-            Problem::internal()
-        }
-    }
+    platform::database::problem(err)
 }
 
 /// A read-model row that does not decode into the domain (a projector bug): logged, `500`.

@@ -6,12 +6,15 @@
 //! pure `domain` crate ([`availability`]) from resource rows that are cached in process too
 //! ([`resource_cache`]); whole answers are kept rendered ([`answer_cache`]); the projector's change notices keep the in-process tiers fresh
 //! ([`notices`]); `min_position` waits make reads see the caller's own writes
-//! ([`consistency`]). The live check before booking reads the write side's guard table.
+//! ([`consistency`]). CPU-heavy reads run bounded: a process-wide limit, a budget per request,
+//! cancellation at the deadline ([`compute`]). The live check before booking reads the write
+//! side: resources from the event store and the guard table.
 
 pub mod answer_cache;
 pub mod app;
 pub mod availability;
 pub mod cache;
+pub mod compute;
 pub mod config;
 pub mod consistency;
 pub mod cursor;

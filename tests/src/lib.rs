@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub mod nats;
+pub mod proxy;
 
 const SECRET: &str = "test-secret";
 const STALE_AFTER_SECS: i64 = 2 * 3600;
@@ -222,6 +223,20 @@ impl TestApp {
         .await;
         self.instances.push(instance);
         self.instances.last().expect("just pushed")
+    }
+
+    /// The settings of a command-api for this world, changed by `configure` (for tests that
+    /// build an `Application` themselves).
+    pub fn command_settings(
+        &self,
+        configure: impl FnOnce(&mut command_api::Settings),
+    ) -> command_api::Settings {
+        settings(
+            &self.database_url,
+            &self.stream,
+            &self.subject_prefix,
+            configure,
+        )
     }
 
     /// A second handle on the same world for concurrent work (a load running while the test
@@ -539,7 +554,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn read(response: reqwest::Response) -> Reply {
+    pub async fn read(response: reqwest::Response) -> Reply {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a body");

@@ -322,3 +322,57 @@ async fn a_replay_of_all_projections_under_live_writes_keeps_query_api_answering
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 400);
     Arc::into_inner(app).expect("sole owner").cleanup().await;
 }
+
+#[tokio::test]
+async fn the_live_check_sees_a_resource_created_or_changed_a_moment_ago_before_any_projection() {
+    let mut app = TestApp::spawn().await;
+    // No projector: the read models never hear of the resource.
+    let settings = app.query_settings();
+    let query = app.start_query_api_with(settings).await;
+    let room = app
+        .create_resource(json!({ "time_zone": "UTC", "capacity": 2 }))
+        .await;
+    let (start, end) = (day_at(3, 9, 0), day_at(3, 10, 0));
+    let check = |quantity: u32| {
+        let body = json!({ "items": [
+            { "resource_id": room["id"], "start": start, "end": end, "quantity": quantity }
+        ] });
+        let request = app
+            .http
+            .post(format!("{query}/v1/availability/check"))
+            .bearer_auth(app.admin())
+            .json(&body);
+        async move {
+            let reply = Reply::read(request.send().await.unwrap()).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            let item = reply.body["items"][0].clone();
+            (
+                item["available"].as_bool().unwrap(),
+                item["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    assert_eq!(check(2).await, (true, String::new()));
+    let booked = app.book(&app.admin(), &room, &start, &end).await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    assert_eq!(check(2).await, (false, "slot_unavailable".to_owned()));
+    assert_eq!(check(1).await, (true, String::new()));
+    // Capacity down to 1: the check judges by the resource as the write side has it now.
+    let id = room["id"].as_str().unwrap();
+    let patched = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/resources/{id}"),
+            Some(&app.admin()),
+            Some(&json!({ "capacity": 1 })),
+            &[("if-match", "1")],
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(check(1).await, (false, "slot_unavailable".to_owned()));
+    assert_eq!(
+        check(2).await,
+        (false, "quantity_exceeds_capacity".to_owned())
+    );
+    app.cleanup().await;
+}

@@ -52,7 +52,7 @@ where
     let meta = &request.meta;
     let mut attempt = 1;
     loop {
-        let mut tx = pool.begin().await?;
+        let mut tx = guard::begin(pool).await?;
         if let Some(idem) = &request.idempotency {
             idempotency::lock(&mut tx, &meta.tenant, idem).await?;
         }

@@ -3,7 +3,7 @@
 //! Clients act on their own bookings only (another customer's booking is `404`); admins act on
 //! any booking of their tenant; approving and declining is for admins.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use domain::booking::PlaceBooking;
@@ -11,6 +11,7 @@ use domain::ids::{BookingId, CustomerId, ResourceId};
 use platform::Problem;
 use platform::auth::{Actor, Role};
 use platform::json::{ApiJson, OptionalJson};
+use platform::path::ApiPath;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -144,7 +145,7 @@ async fn transition(
 pub async fn confirm(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Reply, Problem> {
     actor.require_any(BOOKERS)?;
@@ -154,7 +155,7 @@ pub async fn confirm(
 pub async fn approve(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Reply, Problem> {
     actor.require_any(&[Role::Admin])?;
@@ -164,7 +165,7 @@ pub async fn approve(
 pub async fn decline(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Reply, Problem> {
@@ -175,7 +176,7 @@ pub async fn decline(
 pub async fn cancel(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<ReasonBody>,
 ) -> Result<Reply, Problem> {
@@ -195,7 +196,7 @@ pub struct RescheduleBody {
 pub async fn reschedule(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RescheduleBody>,
 ) -> Result<Reply, Problem> {

@@ -1,6 +1,6 @@
 //! `/v1/resources`: create and change resources and their blackouts (admin only).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -11,6 +11,7 @@ use domain::resource::{Policy, ResourceChanges, ResourceSpec};
 use platform::Problem;
 use platform::auth::{Actor, Role};
 use platform::json::ApiJson;
+use platform::path::ApiPath;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -101,7 +102,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Problem> {
 pub async fn update(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<UpdateResourceBody>,
 ) -> Result<Reply, Problem> {
@@ -154,7 +155,7 @@ pub fn period(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Period, Proble
 pub async fn add_blackout(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<BlackoutBody>,
 ) -> Result<Reply, Problem> {
@@ -178,7 +179,7 @@ pub async fn add_blackout(
 pub async fn remove_blackout(
     State(state): State<AppState>,
     actor: Actor,
-    Path((id, blackout_id)): Path<(String, String)>,
+    ApiPath((id, blackout_id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Reply, Problem> {
     actor.require_any(&[Role::Admin])?;

@@ -6,6 +6,9 @@
 //! takes a transaction-scoped advisory lock on the resource and picks the lowest free units
 //! (always the lowest, so a capacity cut to the number in use can succeed): a flash crowd then
 //! queues for a few milliseconds each instead of failing and retrying.
+//!
+//! Every transaction that uses the guard starts with [`begin`], at READ COMMITTED, named rather
+//! than left to the server's `default_transaction_isolation`.
 
 use std::ops::Bound;
 
@@ -14,14 +17,27 @@ use domain::Period;
 use domain::booking::BookingCommand;
 use domain::resource::Resource;
 use eventstore::ExpectedVersion;
-use sqlx::PgConnection;
 use sqlx::postgres::types::PgRange;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{CommandMeta, aggregates};
 use crate::error::{self, CommandError};
 
 const NO_OVERLAP: &str = "allocations_no_overlap";
+
+/// READ COMMITTED: each statement sees everything committed before it started. The guard relies
+/// on that: after waiting for a resource's lock it reads again and must see the units the
+/// previous holder took, and a refusal judged on a plain read is as good as arriving a moment
+/// earlier. Under REPEATABLE READ or SERIALIZABLE (a server or database default could say so)
+/// it would judge by the snapshot from before its wait, pick units already taken and fail on
+/// the constraint (40001): a queue turned into retries and spurious `503`s.
+const BEGIN: &str = "begin isolation level read committed";
+
+/// Starts a transaction for work that touches the guard (every command, the hold sweeper).
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pool.begin_with(BEGIN).await
+}
 
 fn range(period: Period) -> PgRange<DateTime<Utc>> {
     PgRange::from(period.start()..period.end())

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use futures::{StreamExt, TryStreamExt};
 use platform::Problem;
 use platform::auth::Actor;
 use platform::json::ApiJson;
+use platform::path::ApiPath;
 use readmodel::projections::Projection;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -28,12 +29,13 @@ use super::{AppState, READERS, path_id};
 use crate::answer_cache::{Answer, AnswerKey, Rendered, Stamp};
 use crate::availability::{self, SlotRequest};
 use crate::cache::CachedDay;
+use crate::compute::Job;
 use crate::consistency::Gate;
 use crate::error::resource_not_found;
 use crate::params::{self, Bound, QueryParams};
 use crate::resource_cache::CachedResource;
+use crate::store::StoreError;
 use crate::store::guard::{self, Probe};
-use crate::store::{StoreError, resources};
 use crate::views::{AvailabilityView, CheckView, Items};
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -137,7 +139,7 @@ fn json_items(bodies: Vec<Bytes>, hit: bool) -> Response {
 pub async fn one(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
     actor.require_any(READERS)?;
@@ -166,7 +168,13 @@ async fn one_made(
         .into_iter()
         .next()
         .ok_or_else(resource_not_found)?;
-    let (body, hit) = answer(state, &gate, key, row, stamp, request, Utc::now()).await?;
+    let job = state.compute.job();
+    let made = Made {
+        gate: &gate,
+        job: &job,
+        now: Utc::now(),
+    };
+    let (body, hit) = answer(state, &made, key, row, stamp, request).await?;
     Ok(json_answer(body, hit))
 }
 
@@ -218,8 +226,13 @@ async fn many_made(
             ));
         }
     }
-    let now = Utc::now();
-    let gate = &gate;
+    // One budget for the whole batch.
+    let job = state.compute.job();
+    let made = &Made {
+        gate: &gate,
+        job: &job,
+        now: Utc::now(),
+    };
     // The futures are made first (not in the stream's closure), which keeps the handler's
     // future `Send` for axum.
     let answers: Vec<_> = found
@@ -230,7 +243,7 @@ async fn many_made(
         .map(|(((row, key), stamp), cached)| async move {
             match cached {
                 Some(answer) => Ok((answer.body, true)),
-                None => answer(state, gate, key, row, stamp, request, now).await,
+                None => answer(state, made, key, row, stamp, request).await,
             }
         })
         .collect();
@@ -285,17 +298,25 @@ async fn resource_rows(
         .map_err(|err| Problem::from(&*err))
 }
 
+/// What the answers of one request share: its read-your-writes waits, its computing budget
+/// (dropped with the request, which cancels what it still computes) and its clock.
+struct Made<'a> {
+    gate: &'a Gate<'a>,
+    job: &'a Job,
+    now: DateTime<Utc>,
+}
+
 /// One resource's answer (`row`, read after `stamp` was), rendered and kept for later reads of
 /// `key`, and whether every day came from a cache.
 async fn answer(
     state: &AppState,
-    gate: &Gate<'_>,
+    made: &Made<'_>,
     key: &AnswerKey<&str>,
     row: CachedResource,
     stamp: Stamp,
     request: &Request,
-    now: DateTime<Utc>,
 ) -> Result<(Bytes, bool), Problem> {
+    let (gate, now) = (made.gate, made.now);
     let resource = row.resource.ok_or_else(resource_not_found)?;
     let tz = resource.spec.time_zone;
     let id = resource.id.0;
@@ -333,17 +354,17 @@ async fn answer(
         .iter()
         .flat_map(|day| day.entry.busy.iter().copied())
         .collect();
-    // Slots over a long window of a large resource are real CPU work: off the async workers.
+    // Slots over a long window of a large resource are real CPU work: off the async workers,
+    // within the process's limit and the request's budget.
     let slot_request = request.slots;
-    let computed = tokio::task::spawn_blocking(move || {
-        let computed = availability::compute(&resource, window, busy, slot_request, now);
-        (resource, computed)
-    })
-    .await;
-    let (resource, computed) = computed.map_err(|err| {
-        tracing::error!(error = %err, "the availability computation failed");
-        Problem::internal()
-    })?;
+    let (resource, computed) = made
+        .job
+        .run(move |meter| {
+            let computed =
+                availability::compute(&resource, window, busy, slot_request, now, meter)?;
+            Ok((resource, computed))
+        })
+        .await?;
     let view = AvailabilityView {
         resource_id: id,
         time_zone: resource.spec.time_zone.name(),
@@ -434,7 +455,10 @@ pub async fn check(
     let mut ids: Vec<Uuid> = body.items.iter().map(|item| item.resource_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let found = resources::get_many(&state.pool, &actor.tenant, &ids).await?;
+    // The write side's view, in one snapshot with the allocations read below: a resource
+    // created or changed a moment ago counts as it is now, whatever the read models say.
+    let mut snapshot = guard::begin(&state.pool).await?;
+    let found = guard::resources(&mut snapshot, &actor.tenant, &ids).await?;
     let pending: Vec<Pending> = body
         .items
         .iter()
@@ -466,9 +490,13 @@ pub async fn check(
             Pending::Decided(_) => None,
         })
         .collect();
-    let mut busy = guard::busy_units(&state.pool, &actor.tenant, &probes, now)
-        .await?
-        .into_iter();
+    let busy = guard::busy_units(&mut snapshot, &actor.tenant, &probes, now).await?;
+    // Read only: ending it either way releases the snapshot.
+    snapshot
+        .commit()
+        .await
+        .map_err(|err| Problem::from(StoreError::from(err)))?;
+    let mut busy = busy.into_iter();
     let items = body
         .items
         .iter()

@@ -8,11 +8,12 @@
 //! instant or a date (a UTC day; a date `to` includes that whole day).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
 use platform::Problem;
 use platform::auth::Actor;
+use platform::path::ApiPath;
 use readmodel::projections::Projection;
 
 use super::{AppState, READERS, path_id, sees_all_bookings};
@@ -35,7 +36,7 @@ const STATUSES: [&str; 6] = [
 pub async fn get(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
     actor.require_any(READERS)?;

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::answer_cache::AnswerCache;
 use crate::cache::DayCache;
+use crate::compute::Compute;
 use crate::consistency::Freshness;
 use crate::resource_cache::ResourceCache;
 
@@ -32,6 +33,7 @@ pub struct AppState {
     pub resources: Arc<ResourceCache>,
     pub answers: Arc<AnswerCache>,
     pub freshness: Freshness,
+    pub compute: Compute,
 }
 
 /// The complete router: `/v1` reads behind authentication, plus health and metrics.

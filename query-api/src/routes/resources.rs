@@ -1,10 +1,11 @@
 //! `GET /v1/resources` (keyset-paginated, optionally by kind) and `GET /v1/resources/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use platform::Problem;
 use platform::auth::Actor;
+use platform::path::ApiPath;
 use readmodel::projections::Projection;
 
 use super::{AppState, READERS, path_id};
@@ -58,7 +59,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
     actor.require_any(READERS)?;

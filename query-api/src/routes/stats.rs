@@ -5,19 +5,26 @@
 //! Utilization divides the booked unit-minutes by the day's open unit-minutes: the resource's
 //! current opening hours minus its blackouts that local day (23 or 25 hours on DST days), times
 //! its capacity; it is 0 on a closed day.
+//!
+//! Computing it is CPU work (each row's day against the resource's hours and blackouts): it runs
+//! within the request's budget (`crate::compute`), and no more rows are read than that pays for.
+
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc, Weekday};
 use domain::resource::Resource;
 use platform::Problem;
 use platform::auth::{Actor, Role};
 use readmodel::cache::day_span;
 use readmodel::projections::Projection;
+use uuid::Uuid;
 
 use super::AppState;
 use crate::availability::window_too_large;
+use crate::compute::{Meter, Stop};
 use crate::error::resource_not_found;
 use crate::params::{self, QueryParams};
 use crate::store::resources;
@@ -71,31 +78,98 @@ pub async fn daily(
         to,
         resource_id,
     };
-    let days = store::days(&state.pool, &filter).await?;
+    // Every row is loaded, computed and rendered: each costs its share of the request's budget,
+    // and no more rows are read than the budget pays for.
+    let job = state.compute.job();
+    let affordable = job.meter().left() / ROW_COST;
+    let days = store::days(
+        &state.pool,
+        &filter,
+        i64::try_from(affordable.saturating_add(1)).unwrap_or(i64::MAX),
+    )
+    .await?;
+    job.meter()
+        .charge(
+            u64::try_from(days.len())
+                .unwrap_or(u64::MAX)
+                .saturating_mul(ROW_COST),
+            ASK_FOR_LESS,
+        )
+        .map_err(Problem::from)?;
     let mut ids: Vec<_> = days.iter().map(|d| d.resource_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let found = resources::get_many(&state.pool, &actor.tenant, &ids).await?;
-    let items = days
-        .into_iter()
-        .map(|d| {
-            let utilization = found
-                .iter()
-                .find(|r| r.id.0 == d.resource_id)
-                .map_or(0.0, |resource| {
-                    utilization(resource, d.day, d.booked_minutes)
-                });
-            DayStatsView {
-                resource_id: d.resource_id,
-                day: d.day,
-                bookings: d.bookings,
-                cancellations: d.cancellations,
-                booked_minutes: d.booked_minutes,
-                utilization,
-            }
-        })
-        .collect();
+    let items = job.run(move |meter| items(&days, found, meter)).await?;
     Ok(Json(Items { items }).into_response())
+}
+
+/// What one row costs besides its day's open time, in the steps of `crate::availability`
+/// (about nanoseconds): loading it, its day's span and rendering it.
+const ROW_COST: u64 = 1024;
+/// One blackout or opening interval in a day's open time.
+const DAY_STEP_COST: u64 = 64;
+
+/// How to ask for less when a stats request is over its budget.
+const ASK_FOR_LESS: &str = "ask for fewer days, or for one resource (resource_id), at a time";
+
+/// How many rows are computed between two looks at whether the request is still wanted.
+const CHECK_EVERY: usize = 1024;
+
+/// The answer's items: each row with its utilization (the resource's open time that local day,
+/// which costs its blackouts and opening intervals).
+fn items(
+    days: &[store::DayStats],
+    found: Vec<Resource>,
+    meter: &Meter,
+) -> Result<Vec<DayStatsView>, Stop> {
+    let found: HashMap<Uuid, Resource> = found.into_iter().map(|r| (r.id.0, r)).collect();
+    let mut items = Vec::with_capacity(days.len());
+    for (index, d) in days.iter().enumerate() {
+        if index.is_multiple_of(CHECK_EVERY) {
+            meter.check()?;
+        }
+        let utilization = match found.get(&d.resource_id) {
+            Some(resource) => {
+                meter.charge(day_cost(resource), ASK_FOR_LESS)?;
+                utilization(resource, d.day, d.booked_minutes)
+            }
+            None => 0.0,
+        };
+        items.push(DayStatsView {
+            resource_id: d.resource_id,
+            day: d.day,
+            bookings: d.bookings,
+            cancellations: d.cancellations,
+            booked_minutes: d.booked_minutes,
+            utilization,
+        });
+    }
+    Ok(items)
+}
+
+/// An upper bound of the steps of one day's open time: the resource's blackouts (merged for
+/// every day) and its opening intervals.
+fn day_cost(resource: &Resource) -> u64 {
+    let intervals = resource.spec.opening_hours.as_ref().map_or(1, |hours| {
+        let week = [
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+            Weekday::Sat,
+            Weekday::Sun,
+        ];
+        week.iter()
+            .map(|day| hours.intervals(*day).len())
+            .max()
+            .unwrap_or(0)
+            + 1
+    });
+    u64::try_from(resource.blackouts.len() + intervals)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(DAY_STEP_COST)
 }
 
 /// Booked unit-minutes over open unit-minutes of the local `day`, rounded to 4 decimals.

@@ -1,12 +1,49 @@
-//! The live check: the write side's allocation guard (`allocations`), read directly, never the
-//! cache, so "available" here means what a booking command would find right now.
+//! The live check: what a booking command would find right now. The resources come from the
+//! write side (their streams in the event store, folded by the domain, as the command side loads
+//! them), never from the read model, which may not have caught up with a resource created or
+//! changed a moment ago; the allocations from the guard table (`allocations`), never the cache.
+//! Both are read in one snapshot ([`begin`]).
 
 use chrono::{DateTime, Utc};
+use domain::Event;
 use domain::Period;
-use sqlx::PgPool;
+use domain::resource::Resource;
+use domain::stream::evolve_resource;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::StoreError;
+
+/// A read-only transaction whose statements all see one snapshot, so the resources and the
+/// allocations a check reads agree with each other.
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    Ok(pool
+        .begin_with("begin isolation level repeatable read read only")
+        .await?)
+}
+
+/// The resources of `tenant` among `ids` as the write side has them (unknown ids are left
+/// out; a stream that is not a resource's folds to nothing).
+pub async fn resources(
+    conn: &mut PgConnection,
+    tenant: &str,
+    ids: &[Uuid],
+) -> Result<Vec<Resource>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let stored = eventstore::read::load_stream(conn, tenant, *id).await?;
+        let mut resource = None;
+        for event in &stored {
+            let decoded = Event::decode(&event.event_type, event.schema_version, &event.payload)
+                .map_err(|err| {
+                    StoreError::corrupt("events", format!("{}: {err}", event.event_id))
+                })?;
+            resource = evolve_resource(resource, &decoded, event.recorded_at);
+        }
+        found.extend(resource);
+    }
+    Ok(found)
+}
 
 /// One period to check on one resource of `capacity` units (the period already widened by the
 /// resource's buffers, as the guard stores bookings).
@@ -22,7 +59,7 @@ pub struct Probe {
 /// a booking command would free it first. One round trip for the whole batch; each probe is an
 /// index lookup on the exclusion constraint's GiST index `(resource_id, unit, during)`.
 pub async fn busy_units(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     tenant: &str,
     probes: &[Probe],
     now: DateTime<Utc>,
@@ -54,7 +91,7 @@ pub async fn busy_units(
     .bind(&capacities)
     .bind(tenant)
     .bind(now)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()

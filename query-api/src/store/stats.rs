@@ -42,6 +42,13 @@ pub fn query<'a>(prefix: &str, filter: &'a StatsFilter) -> QueryBuilder<'a, Post
     query
 }
 
-pub async fn days(pool: &PgPool, filter: &StatsFilter) -> Result<Vec<DayStats>, StoreError> {
-    Ok(query("", filter).build_query_as().fetch_all(pool).await?)
+/// At most `limit` rows of the stats query.
+pub async fn days(
+    pool: &PgPool,
+    filter: &StatsFilter,
+    limit: i64,
+) -> Result<Vec<DayStats>, StoreError> {
+    let mut query = query("", filter);
+    query.push(" limit ").push_bind(limit);
+    Ok(query.build_query_as().fetch_all(pool).await?)
 }

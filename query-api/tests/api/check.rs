@@ -54,10 +54,10 @@ async fn the_live_check_reads_the_guard_with_buffers_and_ignores_expired_holds()
     let day = monday_after(8);
     let t = |h, m| at(day, h, m);
     let resource = app
-        .resource(json!({ "capacity": 2, "policy": { "buffer_before_minutes": 30 } }))
+        .resource_in_store(json!({ "capacity": 2, "policy": { "buffer_before_minutes": 30 } }))
         .await;
     let hours = app
-        .resource(json!({ "opening_hours": { "mon": [["09:00", "17:00"]] } }))
+        .resource_in_store(json!({ "opening_hours": { "mon": [["09:00", "17:00"]] } }))
         .await;
     // Unit 0: a confirmed booking (its guard rows already include the buffer).
     allocate(&app, resource, 0, (t(9, 30), t(11, 30)), None).await;

@@ -264,6 +264,46 @@ impl TestApp {
         id
     }
 
+    /// [`TestApp::resource`], and the same resource on the write side too: its `ResourceCreated`
+    /// in the event store, as command-api appends it (what the live check reads).
+    pub async fn resource_in_store(&self, overrides: Value) -> Uuid {
+        let id = self.resource(overrides).await;
+        let (tenant, mut payload): (String, Value) = sqlx::query_as(
+            "select tenant_id, jsonb_build_object('resource_id', resource_id, 'name', name,
+                 'kind', kind, 'capacity', capacity, 'time_zone', time_zone,
+                 'opening_hours', opening_hours, 'policy', policy)
+             from read.resources where resource_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .expect("the resource just written");
+        if let Some(payload) = payload.as_object_mut() {
+            payload.retain(|_, value| !value.is_null());
+        }
+        let event =
+            domain::Event::decode("ResourceCreated", 1, &payload).expect("a valid ResourceCreated");
+        let mut conn = self.pool.acquire().await.expect("a connection");
+        eventstore::append::append(
+            &mut conn,
+            &tenant,
+            id,
+            event.stream_type().as_str(),
+            eventstore::ExpectedVersion::NoStream,
+            &[eventstore::NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: event.event_type().to_owned(),
+                schema_version: event.schema_version(),
+                payload: event.payload(),
+                metadata: json!({}),
+            }],
+            Utc::now(),
+        )
+        .await
+        .expect("append ResourceCreated");
+        id
+    }
+
     /// Writes a booking into `read.bookings` and, while it is live, its busy rows (period
     /// widened by `buffers` minutes) into `read.busy`, as the bookings projection would.
     pub async fn booking(&self, booking: &Booking) -> Uuid {

@@ -15,3 +15,4 @@ mod explain;
 mod resource_cache;
 mod resources;
 mod stats;
+mod work;
