@@ -27,7 +27,7 @@
 //! (`L1_ANSWER_BYTES`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -170,6 +170,10 @@ impl AnswerCache {
 
     /// The stored answer for `key`, if its inputs are unchanged and it is at `min` or newer.
     pub async fn get(&self, key: &AnswerKey<&str>, min: Option<Position>) -> Option<Answer> {
+        if !self.generations.notices_live() {
+            self.misses.increment(1);
+            return None;
+        }
         let Some(answer) = self.answers.get(key).await else {
             self.misses.increment(1);
             return None;
@@ -201,7 +205,10 @@ impl AnswerCache {
         }
         let ttl = ttl.saturating_sub(EXPIRY_MARGIN);
         // A stale answer would only be refused by `get`; don't let it replace a current one.
-        if ttl.is_zero() || !self.generations.is_current(key.resource, rendered.stamp) {
+        if ttl.is_zero()
+            || !self.generations.is_current(key.resource, rendered.stamp)
+            || !self.generations.notices_live()
+        {
             return;
         }
         let answer = Answer {
@@ -221,9 +228,15 @@ impl AnswerCache {
 /// Resources share a fixed number of stripes, so memory stays fixed and nothing is ever
 /// forgotten; a change of one resource only makes the answers of the others on its stripe miss
 /// once.
+///
+/// It also knows whether change notices are arriving at all. While they are not (NATS is
+/// away), nothing in process can learn of a change, so the in-process tiers are neither read
+/// nor filled: every read goes to Redis (which the projector invalidates itself, durably) and
+/// Postgres.
 pub struct Generations {
     everything: AtomicU64,
     stripes: Box<[AtomicU64]>,
+    notices_live: AtomicBool,
 }
 
 /// The generations an answer's inputs were gathered at.
@@ -241,6 +254,7 @@ impl Default for Generations {
         Self {
             everything: AtomicU64::new(0),
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            notices_live: AtomicBool::new(true),
         }
     }
 }
@@ -276,6 +290,17 @@ impl Generations {
     /// Call after dropping every cached input.
     pub fn changed_all(&self) {
         self.everything.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether change notices arrive, so the in-process tiers may be used.
+    pub fn notices_live(&self) -> bool {
+        self.notices_live.load(Ordering::SeqCst)
+    }
+
+    /// Says whether change notices arrive (the NATS connection is up or not). Call after the
+    /// in-process tiers have been dropped.
+    pub fn set_notices_live(&self, live: bool) {
+        self.notices_live.store(live, Ordering::SeqCst);
     }
 }
 

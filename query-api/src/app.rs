@@ -68,9 +68,15 @@ impl Application {
         let answers = Arc::new(AnswerCache::new(
             cache_settings.answer_bytes,
             cache_settings.l1_ttl,
-            generations,
+            generations.clone(),
         ));
-        let nats = connect_nats(&settings.nats_url, cache.clone(), resources.clone()).await?;
+        let nats = connect_nats(
+            &settings.nats_url,
+            cache.clone(),
+            resources.clone(),
+            generations,
+        )
+        .await?;
         let auth = AuthState {
             keys: TokenKeys::new(&settings.jwt_secret),
             limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
@@ -148,27 +154,38 @@ fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
     ))
 }
 
-/// The NATS client for change notices. It keeps reconnecting on its own; on every (re)connect
-/// and when the server drops messages for a slow consumer, all of L1 (days and resource rows) is
-/// dropped, since notices may have been lost meanwhile.
+/// The NATS client for change notices. It keeps reconnecting on its own. While it is not
+/// connected the in-process tiers are off (nothing could tell them of a change; see
+/// `Generations`), and on every (re)connect, and when the server drops messages for a slow
+/// consumer, all of them are dropped, since notices may have been lost meanwhile.
 async fn connect_nats(
     url: &str,
     cache: Arc<DayCache>,
     resources: Arc<ResourceCache>,
+    generations: Arc<Generations>,
 ) -> anyhow::Result<async_nats::Client> {
+    // Off until the first connection.
+    generations.set_notices_live(false);
     async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .event_callback(move |event| {
             let cache = cache.clone();
             let resources = resources.clone();
+            let generations = generations.clone();
             async move {
                 match event {
                     async_nats::Event::Connected | async_nats::Event::SlowConsumer(_) => {
                         cache.forget_everything();
                         resources.forget_everything();
+                        generations.set_notices_live(true);
                     }
                     async_nats::Event::Disconnected => {
-                        tracing::warn!("NATS disconnected; change notices paused");
+                        generations.set_notices_live(false);
+                        cache.forget_everything();
+                        resources.forget_everything();
+                        tracing::warn!(
+                            "NATS disconnected; change notices paused, in-process caches off"
+                        );
                     }
                     _ => {}
                 }

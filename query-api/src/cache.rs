@@ -145,6 +145,19 @@ impl DayCache {
         min: Option<Position>,
     ) -> Result<CachedDay, Arc<StoreError>> {
         let fresh_enough = |position: Position| min.is_none_or(|min| position >= min);
+        if !self.generations.notices_live() {
+            // No change notices: L1 could not learn of a change (see `Generations`).
+            let (position, entry, tier) = self
+                .load(tenant, tz, resource, day, min)
+                .await
+                .map_err(Arc::new)?;
+            return Ok(CachedDay {
+                position,
+                entry: Arc::new(entry),
+                tier,
+                loaded_at: Instant::now(),
+            });
+        }
         let key = self.keys().day(tenant, resource, day);
         if let Some(value) = self.l1.get(&key).await {
             if fresh_enough(value.position) {
@@ -210,6 +223,9 @@ impl DayCache {
         days: &[NaiveDate],
         min: Option<Position>,
     ) -> Option<Vec<CachedDay>> {
+        if !self.generations.notices_live() {
+            return None;
+        }
         let mut found = Vec::with_capacity(days.len());
         for day in days {
             let value = self

@@ -114,6 +114,9 @@ impl ResourceCache {
         ids: &[Uuid],
         min: Option<Position>,
     ) -> Option<Vec<CachedResource>> {
+        if !self.generations.notices_live() {
+            return None;
+        }
         let mut found = Vec::with_capacity(ids.len());
         for id in ids {
             let entry = self
@@ -137,6 +140,12 @@ impl ResourceCache {
         min: Option<Position>,
     ) -> Result<Vec<CachedResource>, Arc<StoreError>> {
         let fresh_enough = |entry: &CachedResource| min.is_none_or(|min| entry.position >= min);
+        if !self.generations.notices_live() {
+            // No change notices: the cache could not learn of a change (see `Generations`).
+            count("miss", ids.len());
+            let loaded = self.load(tenant, ids).await?;
+            return Ok(ids.iter().map(|id| entry_of(&loaded, *id)).collect());
+        }
         let mut found: Vec<Option<CachedResource>> = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         for (index, id) in ids.iter().enumerate() {

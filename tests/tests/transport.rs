@@ -63,7 +63,29 @@ async fn with_nats_down_bookings_become_readable_and_jetstream_is_filled_in_once
     )
     .await;
 
+    // A day read twice (cached in process and in Redis) before NATS goes away.
+    let date = (chrono::Utc::now().date_naive() + chrono::Duration::days(3)).to_string();
+    let day = format!(
+        "/v1/resources/{}/availability?from={date}&to={date}",
+        room["id"].as_str().unwrap()
+    );
+    let free = app.query(&day, &admin).await.body["free"].clone();
+    assert_eq!(app.query(&day, &admin).await.body["free"], free);
+
     nats.kill();
+    // No change notice can reach query-api now; its answer must still follow the booking.
+    let placed = app
+        .book(&admin, &room, &day_at(3, 12, 0), &day_at(3, 13, 0))
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while app.query(&day, &admin).await.body["free"] == free {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cached day follows the booking while NATS is down"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for slot in 10..30_u32 {
         let (day, hour) = (1 + i64::from(slot / 24), slot % 24);
         let placed = app
