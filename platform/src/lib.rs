@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod json;
 pub mod metrics;
+pub mod nats;
 pub mod problem;
 pub mod rate_limit;
 pub mod service;
