@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub mod nats;
+pub mod nats_server;
 
 /// At least 32 bytes, as the services require outside development mode.
 const SECRET: &str = "end-to-end-test-secret-0123456789abcdef";
