@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the three services. Each module owns one concern:
-//! errors as problem+json, bearer-token auth, JSON bodies in the house error format,
-//! per-token rate limits, health and metrics endpoints, logging set-up and shutdown.
+//! errors as problem+json, bearer-token auth (HS256 secret, JWKS) and per-route roles, JSON
+//! bodies in the house error format, rate limits (per token, tenant and client address), the NATS
+//! connection's credentials, health and metrics endpoints, logging set-up and shutdown.
 
 pub mod auth;
 pub mod health;
