@@ -74,7 +74,8 @@ impl NatsServer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let read = |name: &str| std::fs::read_to_string(server.store.join(name)).unwrap_or_default();
+        let read =
+            |name: &str| std::fs::read_to_string(server.store.join(name)).unwrap_or_default();
         panic!(
             "nats-server did not listen on {port}:\n{}\n{}",
             read("server.log"),
