@@ -36,7 +36,7 @@ pub struct Settings {
     /// `CHANGED_SUBJECT`, default `bookings-changed`: notices arrive on `{subject}.{tenant}`.
     pub changed_subject: String,
     /// `BOOKINGS_DEV`, `BOOKINGS_JWT_SECRET`, `BOOKINGS_JWKS_URL`, `BOOKINGS_JWT_ISSUER`,
-    /// `BOOKINGS_JWT_AUDIENCE`: which tokens are accepted (see `platform::auth::settings`).
+    /// `BOOKINGS_JWT_AUDIENCE`: which tokens are accepted (see `platform::auth::AuthSettings`).
     pub auth: AuthSettings,
     /// `RATE_LIMIT_*`: per token, per tenant and per client address (0 = off).
     pub rate_limits: RateLimitSettings,
