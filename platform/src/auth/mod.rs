@@ -2,9 +2,9 @@
 //!
 //! Tokens are JWTs with `sub`, `tenant`, `roles` and `exp` (and optionally `nbf`, `iss`, `aud`):
 //! HS256 signed with the shared secret, or RS256/ES256 signed by an identity provider whose keys
-//! are published as a JWKS (`keys.rs`, `jwks.rs`, `settings.rs`). The middleware [`authenticate`] verifies
-//! the token, applies the rate limits and puts the [`Actor`] into the request's extensions, where
-//! handlers take it with the `Actor` extractor. [`RequireRole`] decides, per route, whether the
+//! are published as a JWKS (`keys.rs`, `jwks.rs`, `settings.rs`). The middleware
+//! [`authenticate`] verifies the token, applies the rate limits and puts the [`Actor`] into the
+//! request's extensions, where handlers take it with the `Actor` extractor. [`RequireRole`] decides, per route, whether the
 //! actor's roles allow the request, before the handler reads a byte of the body.
 
 mod jwks;
