@@ -30,9 +30,12 @@ impl Client {
                 roles: vec![role],
                 exp: chrono::Utc::now().timestamp() + 3 * 3600,
             })
+            .context("cannot sign a token")
         };
-        let mut tokens = vec![sign(format!("{tag}-admin"), Role::Admin)];
-        tokens.extend((0..count.max(1)).map(|i| sign(format!("{tag}-{i}"), role)));
+        let mut tokens = vec![sign(format!("{tag}-admin"), Role::Admin)?];
+        for i in 0..count.max(1) {
+            tokens.push(sign(format!("{tag}-{i}"), role)?);
+        }
         Ok(Client {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(1024)

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use eventstore::db::DbSettings;
-use platform::auth::{AuthState, TokenKeys};
+use platform::auth::AuthState;
 use platform::health::Check;
-use platform::rate_limit::RateLimiter;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -43,9 +42,11 @@ impl Application {
         platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
             .await
             .context("cannot run the database migrations")?;
-        let nats = async_nats::ConnectOptions::new()
+        let (nats_options, nats_url) =
+            platform::nats::connect_options(&settings.nats_url, &settings.nats_auth, "command-api");
+        let nats = nats_options
             .retry_on_initial_connect()
-            .connect(&settings.nats_url)
+            .connect(nats_url)
             .await
             .context("cannot set up the NATS client")?;
         let wake = RelayWake::default();
@@ -69,10 +70,7 @@ impl Application {
             interval: settings.sweep_interval,
             wake: wake.clone(),
         });
-        let auth = AuthState {
-            keys: TokenKeys::new(&settings.jwt_secret),
-            limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
-        };
+        let auth = AuthState::start(&settings.auth, settings.rate_limits).await?;
         let router = routes::router(
             AppState {
                 pool: pool.clone(),
@@ -116,7 +114,11 @@ impl Application {
     /// connections.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = ?self.listener.local_addr().ok(), "command-api listening");
-        let serve = axum::serve(self.listener, self.router)
+        // The peer address keys the rate limit of requests without a valid token.
+        let router = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let serve = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let relay = async {
             if let Some(relay) = self.relay {

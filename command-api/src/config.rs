@@ -4,9 +4,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use platform::auth::{AuthSettings, JwtSecret};
+use platform::nats::{NatsAuth, redact};
+use platform::rate_limit::RateLimitSettings;
 
-/// The command-api's configuration.
-#[derive(Clone, Debug)]
+/// The command-api's configuration. `Debug` shows no secret (see below).
+#[derive(Clone)]
 pub struct Settings {
     /// `COMMAND_API_ADDR`, default `127.0.0.1:8080`.
     pub addr: SocketAddr,
@@ -14,16 +17,18 @@ pub struct Settings {
     pub database_url: String,
     /// `DATABASE_MAX_CONNECTIONS`, default 16.
     pub database_max_connections: u32,
-    /// `NATS_URL`.
+    /// `NATS_URL` (credentials may be in it: `nats://user:password@host:4222`).
     pub nats_url: String,
+    /// `NATS_USER` and `NATS_PASSWORD`, when not in the URL.
+    pub nats_auth: NatsAuth,
     /// `NATS_STREAM` (default `BOOKINGS`) and `NATS_SUBJECT_PREFIX` (default `bookings`).
     pub nats_stream: String,
     pub nats_subject_prefix: String,
-    /// `BOOKINGS_JWT_SECRET`.
-    pub jwt_secret: String,
-    /// `RATE_LIMIT_PER_SECOND` (0 = off) and `RATE_LIMIT_BURST`.
-    pub rate_limit_per_second: u32,
-    pub rate_limit_burst: u32,
+    /// `BOOKINGS_DEV`, `BOOKINGS_JWT_SECRET`, `BOOKINGS_JWKS_URL`, `BOOKINGS_JWT_ISSUER`,
+    /// `BOOKINGS_JWT_AUDIENCE`: which tokens are accepted (see `platform::auth::AuthSettings`).
+    pub auth: AuthSettings,
+    /// `RATE_LIMIT_*`: per token, per tenant and per client address (0 = off).
+    pub rate_limits: RateLimitSettings,
     /// `REQUEST_TIMEOUT_MS`, default 10 000.
     pub request_timeout: Duration,
     /// `IDEMPOTENCY_WAIT_MS`, default 5 000: how long a retry waits for the first request with
@@ -39,27 +44,41 @@ pub struct Settings {
     pub sweep_interval: Duration,
 }
 
-/// The secret used when none is configured: fine on a laptop, refused nowhere, logged loudly.
-pub const DEV_JWT_SECRET: &str = "dev-secret-change-me";
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("addr", &self.addr)
+            .field("database_url", &redact(&self.database_url))
+            .field("nats_url", &redact(&self.nats_url))
+            .field("nats_auth", &self.nats_auth)
+            .field("nats_stream", &self.nats_stream)
+            .field("nats_subject_prefix", &self.nats_subject_prefix)
+            .field("auth", &self.auth)
+            .field("rate_limits", &self.rate_limits)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Settings {
-    /// Reads the environment; defaults work on a developer machine.
+    /// Reads the environment. Defaults work on a developer machine, except the token secret:
+    /// set `BOOKINGS_JWT_SECRET` (32+ bytes) or, on a developer machine, `BOOKINGS_DEV=true`.
     pub fn from_env() -> anyhow::Result<Self> {
+        let addr: SocketAddr = var("COMMAND_API_ADDR", "127.0.0.1:8080")
+            .parse()
+            .context("COMMAND_API_ADDR is not a socket address")?;
         Ok(Self {
-            addr: var("COMMAND_API_ADDR", "127.0.0.1:8080")
-                .parse()
-                .context("COMMAND_API_ADDR is not a socket address")?,
+            addr,
             database_url: var(
                 "DATABASE_URL",
                 "postgres://bookings:bookings@127.0.0.1:5432/bookings",
             ),
             database_max_connections: number("DATABASE_MAX_CONNECTIONS", 16)?,
             nats_url: var("NATS_URL", "nats://127.0.0.1:4222"),
+            nats_auth: NatsAuth::from_env(),
             nats_stream: var("NATS_STREAM", "BOOKINGS"),
             nats_subject_prefix: var("NATS_SUBJECT_PREFIX", "bookings"),
-            jwt_secret: jwt_secret(),
-            rate_limit_per_second: number("RATE_LIMIT_PER_SECOND", 1000)?,
-            rate_limit_burst: number("RATE_LIMIT_BURST", 2000)?,
+            auth: AuthSettings::from_env(Some(addr))?,
+            rate_limits: RateLimitSettings::from_env()?,
             request_timeout: Duration::from_millis(number("REQUEST_TIMEOUT_MS", 10_000)?),
             lock_timeout: Duration::from_millis(number("IDEMPOTENCY_WAIT_MS", 5_000)?),
             relay_enabled: flag("RELAY_ENABLED", true)?,
@@ -70,15 +89,9 @@ impl Settings {
     }
 }
 
-/// `BOOKINGS_JWT_SECRET`, or the development secret with a warning.
-pub fn jwt_secret() -> String {
-    match std::env::var("BOOKINGS_JWT_SECRET") {
-        Ok(secret) if !secret.is_empty() => secret,
-        _ => {
-            tracing::warn!("BOOKINGS_JWT_SECRET is not set; using the development secret");
-            DEV_JWT_SECRET.to_owned()
-        }
-    }
+/// The secret the `token` subcommand signs with, under the same rules as the service's.
+pub fn jwt_secret() -> anyhow::Result<JwtSecret> {
+    Ok(AuthSettings::from_env(None)?.secret)
 }
 
 fn var(name: &str, default: &str) -> String {

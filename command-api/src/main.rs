@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("token") => {
             let token =
-                platform::auth::token_from_args(&args[1..], &command_api::config::jwt_secret())
+                platform::auth::token_from_args(&args[1..], &command_api::config::jwt_secret()?)
                     .map_err(anyhow::Error::msg)?;
             println!("{token}");
             Ok(())

@@ -1,7 +1,9 @@
 //! HTTP plumbing shared by the three services. Each module owns one concern:
-//! errors as problem+json, what a database failure means, bearer-token auth, JSON bodies and
-//! path parameters in the house error format, per-token rate limits, health and metrics
-//! endpoints, start-up that waits for its dependencies, logging set-up and shutdown.
+//! errors as problem+json, what a database failure means, bearer-token auth (HS256 secret,
+//! JWKS) and per-route roles, JSON bodies and path parameters in the house error format, rate
+//! limits (per token, tenant and client address), the NATS connection's credentials, health and
+//! metrics endpoints, start-up that waits for its dependencies, failpoints, logging set-up and
+//! shutdown.
 
 pub mod auth;
 pub mod database;
@@ -9,6 +11,7 @@ pub mod failpoint;
 pub mod health;
 pub mod json;
 pub mod metrics;
+pub mod nats;
 pub mod path;
 pub mod problem;
 pub mod rate_limit;

@@ -1,32 +1,105 @@
-//! Per-token rate limits: a token bucket per (tenant, subject), in process.
+//! Rate limits, in process, with `governor` (GCRA, the token bucket's exact equivalent):
+//! per token (tenant and subject), per tenant (the total of all its tokens), and per client IP
+//! for requests that are not authenticated (no token, or a bad one).
 //!
 //! Each instance limits on its own, so N instances behind a balancer allow up to N times the
-//! rate; that is the usual trade against a network round trip on every request.
+//! rate; that is the usual trade against a network round trip on every request. Keys are
+//! forgotten by [`RateLimiter::housekeep`] once their bucket is full again (it then carries no
+//! information), so memory follows the clients active in the last few seconds.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use axum::http::HeaderValue;
 use axum::response::Response;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter as Gcra};
 
-/// A bucket of `burst` tokens refilled at `per_second`; `per_second == 0` disables limiting.
-#[derive(Clone, Debug)]
-pub struct RateLimiter {
-    inner: Arc<Inner>,
+/// One limit: `per_second` sustained, `burst` at once; `per_second == 0` turns it off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
-#[derive(Debug)]
-struct Inner {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+impl Limit {
+    pub const OFF: Limit = Limit {
+        per_second: 0,
+        burst: 0,
+    };
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    refreshed: Instant,
+/// The three limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// `RATE_LIMIT_PER_SECOND`, `RATE_LIMIT_BURST` (default 1000, 2000): each token.
+    pub token: Limit,
+    /// `RATE_LIMIT_TENANT_PER_SECOND`, `RATE_LIMIT_TENANT_BURST` (default 5000, 10000): all of a
+    /// tenant's tokens together.
+    pub tenant: Limit,
+    /// `RATE_LIMIT_IP_PER_SECOND`, `RATE_LIMIT_IP_BURST` (default 20, 40): requests without a
+    /// valid token, per client address (IPv6 per /64).
+    pub ip: Limit,
+}
+
+impl RateLimitSettings {
+    /// No limits at all (tests).
+    pub const OFF: RateLimitSettings = RateLimitSettings {
+        token: Limit::OFF,
+        tenant: Limit::OFF,
+        ip: Limit::OFF,
+    };
+
+    /// The defaults above.
+    pub const DEFAULT: RateLimitSettings = RateLimitSettings {
+        token: Limit {
+            per_second: 1000,
+            burst: 2000,
+        },
+        tenant: Limit {
+            per_second: 5000,
+            burst: 10_000,
+        },
+        ip: Limit {
+            per_second: 20,
+            burst: 40,
+        },
+    };
+
+    /// Reads the environment, with the defaults above.
+    pub fn from_env() -> Result<Self, crate::auth::ConfigError> {
+        let number = |name: &str, default: u32| match std::env::var(name) {
+            Ok(value) => value.parse().map_err(|_| {
+                crate::auth::ConfigError(format!("{name} must be a number, not {value:?}"))
+            }),
+            Err(_) => Ok(default),
+        };
+        let limit = |prefix: &str, default: Limit| {
+            Ok::<_, crate::auth::ConfigError>(Limit {
+                per_second: number(&format!("{prefix}_PER_SECOND"), default.per_second)?,
+                burst: number(&format!("{prefix}_BURST"), default.burst)?,
+            })
+        };
+        let defaults = Self::DEFAULT;
+        Ok(Self {
+            token: limit("RATE_LIMIT", defaults.token)?,
+            tenant: limit("RATE_LIMIT_TENANT", defaults.tenant)?,
+            ip: limit("RATE_LIMIT_IP", defaults.ip)?,
+        })
+    }
+}
+
+/// Which limit refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Token,
+    Tenant,
+    ClientAddress,
 }
 
 /// The outcome of one check, with what the `RateLimit-*` headers report.
@@ -41,77 +114,193 @@ pub enum Decision {
     Denied {
         limit: u64,
         retry_after_s: u64,
+        scope: Scope,
     },
 }
 
-/// Above this many buckets, full ones are dropped (they carry no information).
-const MAX_BUCKETS: usize = 100_000;
+type Keyed<K> = Gcra<K, DashMapStateStore<K>, DefaultClock, StateInformationMiddleware>;
+
+/// One keyed limit.
+struct Buckets<K: std::hash::Hash + Eq + Clone> {
+    gcra: Keyed<K>,
+    quota: Quota,
+    scope: Scope,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
+    fn new(limit: Limit, scope: Scope) -> Option<Self> {
+        let per_second = NonZeroU32::new(limit.per_second)?;
+        let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_second(per_second).allow_burst(burst);
+        Some(Self {
+            gcra: Gcra::dashmap(quota).with_middleware::<StateInformationMiddleware>(),
+            quota,
+            scope,
+        })
+    }
+
+    fn check(&self, key: &K) -> Decision {
+        let limit = u64::from(self.quota.burst_size().get());
+        match self.gcra.check_key(key) {
+            Ok(state) => {
+                let remaining = u64::from(state.remaining_burst_capacity());
+                let refill = self.quota.replenish_interval() * (limit - remaining) as u32;
+                Decision::Allowed {
+                    limit,
+                    remaining,
+                    reset_s: refill.as_secs_f64().ceil() as u64,
+                }
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.gcra.clock().now());
+                Decision::Denied {
+                    limit,
+                    retry_after_s: (wait.as_secs_f64().ceil() as u64).max(1),
+                    scope: self.scope,
+                }
+            }
+        }
+    }
+
+    fn housekeep(&self) {
+        self.gcra.retain_recent();
+        self.gcra.shrink_to_fit();
+    }
+}
+
+/// The three limits, shared by every request of a service.
+#[derive(Clone)]
+pub struct RateLimiter {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    token: Option<Buckets<u64>>,
+    tenant: Option<Buckets<u64>>,
+    ip: Option<Buckets<IpAddr>>,
+    /// Token and tenant keys are keyed hashes of the names: a lookup allocates nothing, and
+    /// with a per-process random key nobody can pick a name that lands on someone else's bucket.
+    hasher: RandomState,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("token", &self.inner.token.as_ref().map(|b| b.quota))
+            .field("tenant", &self.inner.tenant.as_ref().map(|b| b.quota))
+            .field("ip", &self.inner.ip.as_ref().map(|b| b.quota))
+            .finish()
+    }
+}
 
 impl RateLimiter {
-    pub fn new(per_second: u32, burst: u32) -> Self {
+    pub fn new(settings: RateLimitSettings) -> Self {
         Self {
             inner: Arc::new(Inner {
-                per_second: f64::from(per_second),
-                burst: f64::from(burst.max(1)),
-                buckets: Mutex::new(HashMap::new()),
+                token: Buckets::new(settings.token, Scope::Token),
+                tenant: Buckets::new(settings.tenant, Scope::Tenant),
+                ip: Buckets::new(settings.ip, Scope::ClientAddress),
+                hasher: RandomState::new(),
             }),
         }
     }
 
-    /// Takes one token for `key` if there is one.
-    pub fn check(&self, key: &str) -> Decision {
+    /// An authenticated request of `sub` in `tenant`: takes one from the token's and the
+    /// tenant's budget, and reports the closer of the two limits.
+    pub fn check_token(&self, tenant: &str, sub: &str) -> Decision {
         let inner = &self.inner;
-        if inner.per_second <= 0.0 {
-            return Decision::Unlimited;
+        let token = inner.token.as_ref().map_or(Decision::Unlimited, |b| {
+            b.check(&inner.hasher.hash_one((tenant, sub)))
+        });
+        if matches!(token, Decision::Denied { .. }) {
+            return token;
         }
-        let now = Instant::now();
-        // A poisoned lock only means another request panicked mid-update of a counter; the
-        // counters are still usable, so carry on with them.
-        let mut buckets = inner
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() >= MAX_BUCKETS {
-            buckets.retain(|_, bucket| {
-                let refilled = bucket.tokens
-                    + now.duration_since(bucket.refreshed).as_secs_f64() * inner.per_second;
-                refilled < inner.burst
-            });
+        let tenant = inner.tenant.as_ref().map_or(Decision::Unlimited, |b| {
+            b.check(&inner.hasher.hash_one(tenant))
+        });
+        token.closer(tenant)
+    }
+
+    /// A request without a valid token from `ip`.
+    pub fn check_unauthenticated(&self, ip: IpAddr) -> Decision {
+        self.inner
+            .ip
+            .as_ref()
+            .map_or(Decision::Unlimited, |b| b.check(&client_key(ip)))
+    }
+
+    /// Forgets every key whose bucket is full again; call it every few seconds.
+    pub fn housekeep(&self) {
+        let inner = &self.inner;
+        if let Some(b) = &inner.token {
+            b.housekeep();
         }
-        // Look up before inserting: a known client (nearly every request) costs no allocation.
-        if !buckets.contains_key(key) {
-            buckets.insert(
-                key.to_owned(),
-                Bucket {
-                    tokens: inner.burst,
-                    refreshed: now,
-                },
-            );
+        if let Some(b) = &inner.tenant {
+            b.housekeep();
         }
-        let Some(bucket) = buckets.get_mut(key) else {
-            return Decision::Unlimited;
-        };
-        let elapsed = now.duration_since(bucket.refreshed).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * inner.per_second).min(inner.burst);
-        bucket.refreshed = now;
-        let limit = inner.burst as u64;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Decision::Allowed {
-                limit,
-                remaining: bucket.tokens.floor() as u64,
-                reset_s: ((inner.burst - bucket.tokens) / inner.per_second).ceil() as u64,
-            }
-        } else {
-            Decision::Denied {
-                limit,
-                retry_after_s: ((1.0 - bucket.tokens) / inner.per_second).ceil().max(1.0) as u64,
-            }
+        if let Some(b) = &inner.ip {
+            b.housekeep();
         }
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Self> {
+        weak.upgrade().map(|inner| Self { inner })
+    }
+
+    /// How many keys are held (tokens, tenants, addresses).
+    pub fn keys(&self) -> (usize, usize, usize) {
+        let inner = &self.inner;
+        (
+            inner.token.as_ref().map_or(0, |b| b.gcra.len()),
+            inner.tenant.as_ref().map_or(0, |b| b.gcra.len()),
+            inner.ip.as_ref().map_or(0, |b| b.gcra.len()),
+        )
+    }
+}
+
+/// IPv6 clients usually hold a whole /64, so that is one client; an IPv4-mapped address is its
+/// IPv4 address.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
     }
 }
 
 impl Decision {
+    /// Of two checks of one request: a denial wins (the longer wait if both), otherwise the one
+    /// with less left.
+    fn closer(self, other: Decision) -> Decision {
+        match (self, other) {
+            (Decision::Unlimited, other) | (other, Decision::Unlimited) => other,
+            (
+                Decision::Denied {
+                    retry_after_s: a, ..
+                },
+                Decision::Denied {
+                    retry_after_s: b, ..
+                },
+            ) => {
+                if a >= b {
+                    self
+                } else {
+                    other
+                }
+            }
+            (denied @ Decision::Denied { .. }, _) | (_, denied @ Decision::Denied { .. }) => denied,
+            (Decision::Allowed { remaining: a, .. }, Decision::Allowed { remaining: b, .. }) => {
+                if a <= b { self } else { other }
+            }
+        }
+    }
+
     /// Adds `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (and `Retry-After` when
     /// denied) to a response.
     pub fn apply(self, mut response: Response) -> Response {
@@ -130,6 +319,7 @@ impl Decision {
             Decision::Denied {
                 limit,
                 retry_after_s,
+                ..
             } => {
                 headers.insert("ratelimit-limit", HeaderValue::from(limit));
                 headers.insert("ratelimit-remaining", HeaderValue::from(0u64));
@@ -145,27 +335,114 @@ impl Decision {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_bucket_allows_its_burst_then_denies() {
-        let limiter = RateLimiter::new(1, 3);
-        for _ in 0..3 {
-            assert!(matches!(limiter.check("a"), Decision::Allowed { .. }));
+    fn limits(token: (u32, u32), tenant: (u32, u32), ip: (u32, u32)) -> RateLimiter {
+        let limit = |(per_second, burst)| Limit { per_second, burst };
+        RateLimiter::new(RateLimitSettings {
+            token: limit(token),
+            tenant: limit(tenant),
+            ip: limit(ip),
+        })
+    }
+
+    fn denied(decision: Decision) -> Option<Scope> {
+        match decision {
+            Decision::Denied { scope, .. } => Some(scope),
+            _ => None,
         }
-        assert!(matches!(
-            limiter.check("a"),
-            Decision::Denied {
-                retry_after_s: 1,
-                ..
-            }
-        ));
-        // Another token has its own bucket.
-        assert!(matches!(limiter.check("b"), Decision::Allowed { .. }));
     }
 
     #[test]
-    fn a_zero_rate_disables_limiting() {
-        let limiter = RateLimiter::new(0, 1);
-        assert_eq!(limiter.check("a"), Decision::Unlimited);
-        assert_eq!(limiter.check("a"), Decision::Unlimited);
+    fn a_token_gets_its_burst_then_is_denied_with_a_retry_delay() {
+        let limiter = limits((1, 3), (0, 0), (0, 0));
+        for remaining in [2, 1, 0] {
+            assert!(matches!(
+                limiter.check_token("acme", "alice"),
+                Decision::Allowed { limit: 3, remaining: r, .. } if r == remaining
+            ));
+        }
+        assert_eq!(
+            limiter.check_token("acme", "alice"),
+            Decision::Denied {
+                limit: 3,
+                retry_after_s: 1,
+                scope: Scope::Token
+            }
+        );
+        // Another token, and the same subject in another tenant, have their own budgets.
+        assert!(denied(limiter.check_token("acme", "bob")).is_none());
+        assert!(denied(limiter.check_token("globex", "alice")).is_none());
+    }
+
+    #[test]
+    fn a_tenant_budget_is_shared_by_all_its_tokens() {
+        let limiter = limits((100, 100), (1, 3), (0, 0));
+        for sub in ["a", "b", "c"] {
+            assert!(denied(limiter.check_token("acme", sub)).is_none());
+        }
+        assert_eq!(
+            denied(limiter.check_token("acme", "d")),
+            Some(Scope::Tenant)
+        );
+        assert!(denied(limiter.check_token("globex", "a")).is_none());
+    }
+
+    #[test]
+    fn the_answer_reports_the_closer_of_the_token_and_tenant_limits() {
+        let limiter = limits((100, 10), (100, 50), (0, 0));
+        assert!(matches!(
+            limiter.check_token("acme", "a"),
+            Decision::Allowed {
+                limit: 10,
+                remaining: 9,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unauthenticated_requests_are_limited_per_address_and_ipv6_per_64() {
+        let limiter = limits((0, 0), (0, 0), (1, 2));
+        let one: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert!(denied(limiter.check_unauthenticated(one)).is_none());
+        assert!(denied(limiter.check_unauthenticated(one)).is_none());
+        assert_eq!(
+            denied(limiter.check_unauthenticated(one)),
+            Some(Scope::ClientAddress)
+        );
+        assert!(denied(limiter.check_unauthenticated("192.0.2.2".parse().expect("ip"))).is_none());
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert!(denied(limiter.check_unauthenticated(mapped)).is_some());
+        for host in ["2001:db8::1", "2001:db8::2"] {
+            assert!(denied(limiter.check_unauthenticated(host.parse().expect("ip"))).is_none());
+        }
+        assert!(
+            denied(limiter.check_unauthenticated("2001:db8::ffff".parse().expect("ip"))).is_some()
+        );
+    }
+
+    #[test]
+    fn a_zero_rate_disables_a_limit() {
+        let limiter = RateLimiter::new(RateLimitSettings::OFF);
+        for _ in 0..10 {
+            assert_eq!(limiter.check_token("acme", "a"), Decision::Unlimited);
+            assert_eq!(
+                limiter.check_unauthenticated(IpAddr::from([127, 0, 0, 1])),
+                Decision::Unlimited
+            );
+        }
+    }
+
+    #[test]
+    fn housekeeping_forgets_keys_whose_bucket_is_full_again() {
+        let limiter = limits((1000, 1), (1000, 1), (1000, 1));
+        for i in 0..500u32 {
+            limiter.check_token("acme", &i.to_string());
+            limiter.check_unauthenticated(IpAddr::from(i.to_be_bytes()));
+        }
+        assert_eq!(limiter.keys(), (500, 1, 500));
+        // One cell refills in 1 ms.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        limiter.housekeep();
+        assert_eq!(limiter.keys(), (0, 0, 0));
     }
 }

@@ -38,9 +38,11 @@ impl Application {
         platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
             .await
             .context("cannot run the database migrations")?;
-        let nats = async_nats::ConnectOptions::new()
+        let (nats_options, nats_url) =
+            platform::nats::connect_options(&settings.nats_url, &settings.nats_auth, "projector");
+        let nats = nats_options
             .retry_on_initial_connect()
-            .connect(&settings.nats_url)
+            .connect(nats_url)
             .await
             .context("cannot set up the NATS client")?;
         let cache =

@@ -4,15 +4,19 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use platform::nats::{NatsAuth, redact};
 
-#[derive(Clone, Debug)]
+/// The projector's configuration. `Debug` shows no secret.
+#[derive(Clone)]
 pub struct Settings {
     /// `PROJECTOR_ADDR`, default `127.0.0.1:8082` (health and metrics).
     pub addr: SocketAddr,
     pub database_url: String,
     /// `DATABASE_MAX_CONNECTIONS`, default 8.
     pub database_max_connections: u32,
+    /// `NATS_URL` (credentials may be in it) and `NATS_USER`/`NATS_PASSWORD`.
     pub nats_url: String,
+    pub nats_auth: NatsAuth,
     /// `NATS_STREAM`, `NATS_SUBJECT_PREFIX`: where the relay publishes.
     pub nats_stream: String,
     pub nats_subject_prefix: String,
@@ -27,6 +31,21 @@ pub struct Settings {
     pub batch_size: usize,
     /// `PROJECTOR_IDLE_POLL_MS`, default 500.
     pub idle_poll: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("addr", &self.addr)
+            .field("database_url", &redact(&self.database_url))
+            .field("nats_url", &redact(&self.nats_url))
+            .field("nats_auth", &self.nats_auth)
+            .field("nats_stream", &self.nats_stream)
+            .field("nats_subject_prefix", &self.nats_subject_prefix)
+            .field("redis_url", &redact(&self.redis_url))
+            .field("changed_subject", &self.changed_subject)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {
@@ -51,6 +70,7 @@ impl Settings {
             ),
             database_max_connections: u32::try_from(number("DATABASE_MAX_CONNECTIONS", 8)?)?,
             nats_url: var("NATS_URL", "nats://127.0.0.1:4222"),
+            nats_auth: NatsAuth::from_env(),
             nats_stream: var("NATS_STREAM", "BOOKINGS"),
             nats_subject_prefix: var("NATS_SUBJECT_PREFIX", "bookings"),
             consumer_prefix: var("PROJECTOR_CONSUMER_PREFIX", "projector"),

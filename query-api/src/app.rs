@@ -7,9 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use eventstore::db::DbSettings;
-use platform::auth::{AuthState, TokenKeys};
+use platform::auth::AuthState;
 use platform::health::Check;
-use platform::rate_limit::RateLimiter;
 use readmodel::cache::{Keys, RedisCache};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::PgPool;
@@ -70,17 +69,8 @@ impl Application {
             cache_settings.l1_ttl,
             generations.clone(),
         ));
-        let nats = connect_nats(
-            &settings.nats_url,
-            cache.clone(),
-            resources.clone(),
-            generations,
-        )
-        .await?;
-        let auth = AuthState {
-            keys: TokenKeys::new(&settings.jwt_secret),
-            limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst),
-        };
+        let nats = connect_nats(&settings, cache.clone(), resources.clone(), generations).await?;
+        let auth = AuthState::start(&settings.auth, settings.rate_limits).await?;
         let router = routes::router(
             AppState {
                 pool: pool.clone(),
@@ -125,7 +115,11 @@ impl Application {
     /// stops the notice listener too.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = ?self.listener.local_addr().ok(), "query-api listening");
-        let serve = axum::serve(self.listener, self.router)
+        // The peer address keys the rate limit of requests without a valid token.
+        let router = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let serve = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let notices = self.notices.run(shutdown.clone());
         let (served, ()) = tokio::join!(serve, notices);
@@ -159,14 +153,16 @@ fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
 /// `Generations`), and on every (re)connect, and when the server drops messages for a slow
 /// consumer, all of them are dropped, since notices may have been lost meanwhile.
 async fn connect_nats(
-    url: &str,
+    settings: &Settings,
     cache: Arc<DayCache>,
     resources: Arc<ResourceCache>,
     generations: Arc<Generations>,
 ) -> anyhow::Result<async_nats::Client> {
     // Off until the first connection.
     generations.set_notices_live(false);
-    async_nats::ConnectOptions::new()
+    let (options, url) =
+        platform::nats::connect_options(&settings.nats_url, &settings.nats_auth, "query-api");
+    options
         .retry_on_initial_connect()
         .event_callback(move |event| {
             let cache = cache.clone();

@@ -4,12 +4,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use platform::auth::{AuthSettings, JwtSecret};
+use platform::nats::{NatsAuth, redact};
+use platform::rate_limit::RateLimitSettings;
 
 /// The query-api's configuration.
 ///
 /// [`Settings::default`] holds the developer-machine defaults without reading the environment,
-/// so a test harness can write `Settings { addr, database_url, ..Settings::default() }`.
-#[derive(Clone, Debug)]
+/// so a test harness can write `Settings { addr, database_url, ..Settings::default() }`. Its
+/// `auth` accepts development-mode tokens only; [`Settings::from_env`] applies the real rules.
+/// `Debug` shows no secret.
+#[derive(Clone)]
 pub struct Settings {
     /// `QUERY_API_ADDR`, default `127.0.0.1:8081`.
     pub addr: SocketAddr,
@@ -17,8 +22,10 @@ pub struct Settings {
     pub database_url: String,
     /// `DATABASE_MAX_CONNECTIONS`, default 16.
     pub database_max_connections: u32,
-    /// `NATS_URL`: where the projector's change notices arrive.
+    /// `NATS_URL`: where the projector's change notices arrive (credentials may be in it).
     pub nats_url: String,
+    /// `NATS_USER` and `NATS_PASSWORD`, when not in the URL.
+    pub nats_auth: NatsAuth,
     /// `REDIS_URL`, default `redis://127.0.0.1:6379`.
     pub redis_url: String,
     /// `REDIS_KEY_PREFIX`, default empty: isolates deployments (and tests) sharing one Redis.
@@ -28,11 +35,11 @@ pub struct Settings {
     pub redis_timeout: Duration,
     /// `CHANGED_SUBJECT`, default `bookings-changed`: notices arrive on `{subject}.{tenant}`.
     pub changed_subject: String,
-    /// `BOOKINGS_JWT_SECRET`.
-    pub jwt_secret: String,
-    /// `RATE_LIMIT_PER_SECOND` (0 = off) and `RATE_LIMIT_BURST`.
-    pub rate_limit_per_second: u32,
-    pub rate_limit_burst: u32,
+    /// `BOOKINGS_DEV`, `BOOKINGS_JWT_SECRET`, `BOOKINGS_JWKS_URL`, `BOOKINGS_JWT_ISSUER`,
+    /// `BOOKINGS_JWT_AUDIENCE`: which tokens are accepted (see `platform::auth::AuthSettings`).
+    pub auth: AuthSettings,
+    /// `RATE_LIMIT_*`: per token, per tenant and per client address (0 = off).
+    pub rate_limits: RateLimitSettings,
     /// `REQUEST_TIMEOUT_MS`, default 10 000.
     pub request_timeout: Duration,
     /// `L1_CAPACITY`, default 10 000: entries (resource-days) of the in-process cache.
@@ -57,8 +64,21 @@ pub struct Settings {
     pub compute_max_work: u64,
 }
 
-/// The secret used when none is configured: fine on a laptop, logged loudly.
-pub const DEV_JWT_SECRET: &str = "dev-secret-change-me";
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("addr", &self.addr)
+            .field("database_url", &redact(&self.database_url))
+            .field("nats_url", &redact(&self.nats_url))
+            .field("nats_auth", &self.nats_auth)
+            .field("redis_url", &redact(&self.redis_url))
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("changed_subject", &self.changed_subject)
+            .field("auth", &self.auth)
+            .field("rate_limits", &self.rate_limits)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Default for Settings {
     fn default() -> Self {
@@ -67,13 +87,13 @@ impl Default for Settings {
             database_url: "postgres://bookings:bookings@127.0.0.1:5432/bookings".to_owned(),
             database_max_connections: 16,
             nats_url: "nats://127.0.0.1:4222".to_owned(),
+            nats_auth: NatsAuth::default(),
             redis_url: "redis://127.0.0.1:6379".to_owned(),
             redis_key_prefix: String::new(),
             redis_timeout: Duration::from_millis(200),
             changed_subject: "bookings-changed".to_owned(),
-            jwt_secret: DEV_JWT_SECRET.to_owned(),
-            rate_limit_per_second: 1000,
-            rate_limit_burst: 2000,
+            auth: AuthSettings::development(),
+            rate_limits: RateLimitSettings::DEFAULT,
             request_timeout: Duration::from_millis(10_000),
             l1_capacity: 10_000,
             l1_ttl: Duration::from_secs(60),
@@ -86,26 +106,28 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Reads the environment; defaults work on a developer machine.
+    /// Reads the environment. Defaults work on a developer machine, except the token secret:
+    /// set `BOOKINGS_JWT_SECRET` (32+ bytes) or, on a developer machine, `BOOKINGS_DEV=true`.
     pub fn from_env() -> anyhow::Result<Self> {
         let defaults = Self::default();
+        let addr: SocketAddr = var("QUERY_API_ADDR", "127.0.0.1:8081")
+            .parse()
+            .context("QUERY_API_ADDR is not a socket address")?;
         Ok(Self {
-            addr: var("QUERY_API_ADDR", "127.0.0.1:8081")
-                .parse()
-                .context("QUERY_API_ADDR is not a socket address")?,
+            addr,
             database_url: var("DATABASE_URL", &defaults.database_url),
             database_max_connections: number(
                 "DATABASE_MAX_CONNECTIONS",
                 defaults.database_max_connections,
             )?,
             nats_url: var("NATS_URL", &defaults.nats_url),
+            nats_auth: NatsAuth::from_env(),
             redis_url: var("REDIS_URL", &defaults.redis_url),
             redis_key_prefix: var("REDIS_KEY_PREFIX", ""),
             redis_timeout: millis("REDIS_TIMEOUT_MS", defaults.redis_timeout)?,
             changed_subject: var("CHANGED_SUBJECT", &defaults.changed_subject),
-            jwt_secret: jwt_secret(),
-            rate_limit_per_second: number("RATE_LIMIT_PER_SECOND", defaults.rate_limit_per_second)?,
-            rate_limit_burst: number("RATE_LIMIT_BURST", defaults.rate_limit_burst)?,
+            auth: AuthSettings::from_env(Some(addr))?,
+            rate_limits: RateLimitSettings::from_env()?,
             request_timeout: millis("REQUEST_TIMEOUT_MS", defaults.request_timeout)?,
             l1_capacity: number("L1_CAPACITY", defaults.l1_capacity)?,
             l1_ttl: millis("L1_TTL_MS", defaults.l1_ttl)?,
@@ -117,15 +139,9 @@ impl Settings {
     }
 }
 
-/// `BOOKINGS_JWT_SECRET`, or the development secret with a warning.
-pub fn jwt_secret() -> String {
-    match std::env::var("BOOKINGS_JWT_SECRET") {
-        Ok(secret) if !secret.is_empty() => secret,
-        _ => {
-            tracing::warn!("BOOKINGS_JWT_SECRET is not set; using the development secret");
-            DEV_JWT_SECRET.to_owned()
-        }
-    }
+/// The secret the `token` subcommand signs with, under the same rules as the service's.
+pub fn jwt_secret() -> anyhow::Result<JwtSecret> {
+    Ok(AuthSettings::from_env(None)?.secret)
 }
 
 fn var(name: &str, default: &str) -> String {

@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("token") => {
             let token =
-                platform::auth::token_from_args(&args[1..], &query_api::config::jwt_secret())
+                platform::auth::token_from_args(&args[1..], &query_api::config::jwt_secret()?)
                     .map_err(anyhow::Error::msg)?;
             println!("{token}");
             Ok(())

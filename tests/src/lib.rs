@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use command_api::relay::RelayStatus;
-use platform::auth::{Claims, Role, TokenKeys};
+use platform::auth::{AuthSettings, Claims, Role, TokenKeys};
+use platform::nats::NatsAuth;
+use platform::rate_limit::RateLimitSettings;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -19,9 +21,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub mod nats;
+pub mod nats_server;
 pub mod proxy;
 
-const SECRET: &str = "test-secret";
+/// At least 32 bytes, as the services require outside development mode.
+const SECRET: &str = "end-to-end-test-secret-0123456789abcdef";
 const STALE_AFTER_SECS: i64 = 2 * 3600;
 
 /// Where the test infrastructure is.
@@ -122,11 +126,11 @@ fn settings(
         // Several tests run at once against one server (max_connections is 100 by default).
         database_max_connections: 8,
         nats_url: nats_url(),
+        nats_auth: NatsAuth::default(),
         nats_stream: stream.to_owned(),
         nats_subject_prefix: subject_prefix.to_owned(),
-        jwt_secret: SECRET.to_owned(),
-        rate_limit_per_second: 0,
-        rate_limit_burst: 0,
+        auth: AuthSettings::with_secret(SECRET).expect("a long enough secret"),
+        rate_limits: RateLimitSettings::OFF,
         request_timeout: Duration::from_secs(30),
         lock_timeout: Duration::from_secs(10),
         relay_enabled: true,
@@ -178,7 +182,7 @@ impl TestApp {
         let database_url = with_database(&admin_url, &database);
         let stream = format!("BKT_{stamp}_{id}");
         let subject_prefix = format!("bkt_{id}");
-        let nats = async_nats::connect(nats_url())
+        let nats = platform::nats::connect(&nats_url(), "tests")
             .await
             .expect("connect to NATS");
         nats::drop_stale_streams(&nats, stamp - STALE_AFTER_SECS).await;
@@ -347,6 +351,7 @@ impl TestApp {
             database_url: self.database_url.clone(),
             database_max_connections: 6,
             nats_url: nats_url(),
+            nats_auth: NatsAuth::default(),
             nats_stream: self.stream.clone(),
             nats_subject_prefix: self.subject_prefix.clone(),
             consumer_prefix: "projector".into(),
@@ -396,9 +401,8 @@ impl TestApp {
             redis_url: redis_url(),
             redis_key_prefix: self.redis_prefix.clone(),
             changed_subject: self.changed_subject.clone(),
-            jwt_secret: SECRET.to_owned(),
-            rate_limit_per_second: 0,
-            rate_limit_burst: 0,
+            auth: AuthSettings::with_secret(SECRET).expect("a long enough secret"),
+            rate_limits: RateLimitSettings::OFF,
             ..query_api::Settings::default()
         }
     }
@@ -521,12 +525,14 @@ impl TestApp {
 
 /// A token signed with the tests' secret.
 pub fn sign(tenant: &str, sub: &str, roles: &[Role], exp: i64) -> String {
-    TokenKeys::new(SECRET).sign(&Claims {
-        sub: sub.to_owned(),
-        tenant: tenant.to_owned(),
-        roles: roles.to_vec(),
-        exp,
-    })
+    TokenKeys::new(SECRET)
+        .sign(&Claims {
+            sub: sub.to_owned(),
+            tenant: tenant.to_owned(),
+            roles: roles.to_vec(),
+            exp,
+        })
+        .expect("sign a token")
 }
 
 async fn drop_stale_databases(admin: &mut PgConnection, now: i64) {

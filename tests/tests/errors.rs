@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use platform::auth::Role;
+use platform::rate_limit::Limit;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tests::{Reply, TestApp, day_at, next_eu_dst_switch, sign};
@@ -508,11 +509,12 @@ async fn tokens_roles_and_tenants_are_enforced() {
         .send(Method::POST, "/v1/bookings", None, Some(&body), &[])
         .await;
     assert_problem(&none, StatusCode::UNAUTHORIZED, "unauthenticated");
+    // Expired beyond the 60 s of clock leeway.
     let expired = sign(
         "acme",
         "alice",
         &[Role::Client],
-        Utc::now().timestamp() - 10,
+        Utc::now().timestamp() - 120,
     );
     assert_problem(
         &app.post("/v1/bookings", &expired, &body).await,
@@ -614,8 +616,10 @@ async fn tokens_roles_and_tenants_are_enforced() {
 #[tokio::test]
 async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit_per_second = 1;
-        s.rate_limit_burst = 2;
+        s.rate_limits.token = Limit {
+            per_second: 1,
+            burst: 2,
+        };
     })
     .await;
     let alice = app.client("alice");

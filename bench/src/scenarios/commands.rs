@@ -138,7 +138,7 @@ async fn place_many(ctx: &Ctx, load: Load) -> anyhow::Result<(Run, Lags)> {
     }
     let resources = Arc::new(resources);
 
-    let nats = async_nats::connect(&ctx.engine.nats_url).await?;
+    let nats = platform::nats::connect(&ctx.engine.nats_url, "bench").await?;
     let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let mut placed = nats
         .subscribe(format!("{}.*.BookingPlaced", ctx.engine.subject_prefix))

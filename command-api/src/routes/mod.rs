@@ -12,7 +12,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, patch, post};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use platform::Problem;
-use platform::auth::{Actor, AuthState};
+use platform::auth::{Actor, AuthState, RequireRole, Role};
 use platform::health::Check;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::PgPool;
@@ -21,6 +21,11 @@ use uuid::Uuid;
 use crate::commands::CommandRequest;
 use crate::store::CommandMeta;
 use crate::store::idempotency::Idempotency;
+
+/// Resources, approvals and declines are for admins.
+const ADMINS: &[Role] = &[Role::Admin];
+/// Clients book, confirm, cancel and reschedule their own bookings; admins any of the tenant's.
+const BOOKERS: &[Role] = &[Role::Admin, Role::Client];
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -38,23 +43,48 @@ pub fn router(
     checks: Vec<(&'static str, Check)>,
     request_timeout: Duration,
 ) -> Router {
+    // Roles are checked per route before any extractor runs, so a caller without the role gets
+    // `403` whatever its body, and the body is never read (API.md v1.1).
+    let admin = || RequireRole::any(ADMINS);
+    let bookers = || RequireRole::any(BOOKERS);
     let v1 = Router::new()
-        .route("/v1/resources", post(resources::create))
-        .route("/v1/resources/{id}", patch(resources::update))
+        .route(
+            "/v1/resources",
+            post(resources::create).route_layer(admin()),
+        )
+        .route(
+            "/v1/resources/{id}",
+            patch(resources::update).route_layer(admin()),
+        )
         .route(
             "/v1/resources/{id}/blackouts",
-            post(resources::add_blackout),
+            post(resources::add_blackout).route_layer(admin()),
         )
         .route(
             "/v1/resources/{id}/blackouts/{blackout_id}",
-            delete(resources::remove_blackout),
+            delete(resources::remove_blackout).route_layer(admin()),
         )
-        .route("/v1/bookings", post(bookings::place))
-        .route("/v1/bookings/{id}/confirm", post(bookings::confirm))
-        .route("/v1/bookings/{id}/approve", post(bookings::approve))
-        .route("/v1/bookings/{id}/decline", post(bookings::decline))
-        .route("/v1/bookings/{id}/cancel", post(bookings::cancel))
-        .route("/v1/bookings/{id}/reschedule", post(bookings::reschedule))
+        .route("/v1/bookings", post(bookings::place).route_layer(bookers()))
+        .route(
+            "/v1/bookings/{id}/confirm",
+            post(bookings::confirm).route_layer(bookers()),
+        )
+        .route(
+            "/v1/bookings/{id}/approve",
+            post(bookings::approve).route_layer(admin()),
+        )
+        .route(
+            "/v1/bookings/{id}/decline",
+            post(bookings::decline).route_layer(admin()),
+        )
+        .route(
+            "/v1/bookings/{id}/cancel",
+            post(bookings::cancel).route_layer(bookers()),
+        )
+        .route(
+            "/v1/bookings/{id}/reschedule",
+            post(bookings::reschedule).route_layer(bookers()),
+        )
         .route_layer(from_fn_with_state(auth, platform::auth::authenticate))
         .with_state(state);
     platform::service::finish(v1, platform::health::router(checks), request_timeout)

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use platform::Problem;
-use platform::auth::{Actor, AuthState, Role};
+use platform::auth::{Actor, AuthState, RequireRole, Role};
 use platform::health::Check;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -51,7 +51,13 @@ pub fn router(
         .route("/v1/availability/check", post(availability::check))
         .route("/v1/bookings", get(bookings::list))
         .route("/v1/bookings/{id}", get(bookings::get))
-        .route("/v1/stats/daily", get(stats::daily))
+        .route(
+            "/v1/stats/daily",
+            get(stats::daily).route_layer(RequireRole::any(STATS_READERS)),
+        )
+        // Roles are checked before any extractor runs: a caller without the role gets `403`
+        // whatever its query string or body (API.md v1.1).
+        .route_layer(RequireRole::any(READERS))
         .route_layer(from_fn_with_state(auth, platform::auth::authenticate))
         .with_state(state);
     platform::service::finish(v1, platform::health::router(checks), request_timeout)
@@ -59,6 +65,9 @@ pub fn router(
 
 /// Every read needs one of the three roles.
 const READERS: &[Role] = &[Role::Admin, Role::Client, Role::Viewer];
+
+/// Daily stats are for admins and viewers.
+const STATS_READERS: &[Role] = &[Role::Admin, Role::Viewer];
 
 /// Whether the actor sees every booking of its tenant (admins and viewers) or only its own.
 fn sees_all_bookings(actor: &Actor) -> bool {

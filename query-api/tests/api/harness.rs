@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use domain::resource::Policy;
 use eventstore::Position;
-use platform::auth::{Claims, Role, TokenKeys};
+use platform::auth::{AuthSettings, Claims, Role, TokenKeys};
+use platform::rate_limit::RateLimitSettings;
 use query_api::{Application, Settings};
 use readmodel::cache::{Keys, RedisCache};
 use readmodel::notice::Changed;
@@ -20,7 +21,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const SECRET: &str = "query-test-secret";
+/// At least 32 bytes, as query-api requires outside development mode.
+const SECRET: &str = "query-api-test-secret-0123456789abcdef";
 const STALE_AFTER_SECS: i64 = 2 * 3600;
 
 pub fn database_url() -> String {
@@ -91,9 +93,8 @@ fn settings(
         redis_url: redis_url(),
         redis_key_prefix: prefix.to_owned(),
         changed_subject: subject.to_owned(),
-        jwt_secret: SECRET.to_owned(),
-        rate_limit_per_second: 0,
-        rate_limit_burst: 0,
+        auth: AuthSettings::with_secret(SECRET).expect("a long enough secret"),
+        rate_limits: RateLimitSettings::OFF,
         request_timeout: Duration::from_secs(30),
         ..Settings::default()
     };
@@ -150,7 +151,7 @@ impl TestApp {
             .await
             .expect("connect to Redis");
         let redis = RedisCache::new(manager, Keys::new(prefix.clone()));
-        let nats = async_nats::connect(nats_url())
+        let nats = platform::nats::connect(&nats_url(), "tests")
             .await
             .expect("connect to NATS");
         let instance = start(settings(&database_url, &prefix, &subject, configure)).await;
@@ -509,12 +510,14 @@ impl Booking {
 }
 
 pub fn sign(tenant: &str, sub: &str, roles: &[Role], exp: i64) -> String {
-    TokenKeys::new(SECRET).sign(&Claims {
-        sub: sub.to_owned(),
-        tenant: tenant.to_owned(),
-        roles: roles.to_vec(),
-        exp,
-    })
+    TokenKeys::new(SECRET)
+        .sign(&Claims {
+            sub: sub.to_owned(),
+            tenant: tenant.to_owned(),
+            roles: roles.to_vec(),
+            exp,
+        })
+        .expect("sign a token")
 }
 
 async fn drop_stale_databases(admin: &mut PgConnection, now: i64) {
