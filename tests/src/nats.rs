@@ -1,5 +1,5 @@
-//! Reading what the relay published, forging what others could publish, a NATS server of a
-//! test's own (to kill and restart), and tidying test streams.
+//! Reading what the relay published, forging what others could publish, and tidying test
+//! streams.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -116,83 +116,6 @@ pub async fn forge(
         .await
         .expect("stored by JetStream");
     id
-}
-
-/// A NATS server (JetStream on) of a test's own, on a free port with its own store directory,
-/// so the test can kill and restart it without touching the shared one.
-pub struct Server {
-    port: u16,
-    dir: std::path::PathBuf,
-    child: Option<std::process::Child>,
-}
-
-impl Server {
-    /// Starts `nats-server` (`NATS_SERVER_BIN`, default `/usr/sbin/nats-server`) and waits until
-    /// it accepts connections.
-    pub async fn start() -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let dir = std::env::temp_dir().join(format!("bkt-nats-{port}-{}", uuid::Uuid::new_v4()));
-        let mut server = Server {
-            port,
-            dir,
-            child: None,
-        };
-        server.restart().await;
-        server
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the server the hard way (`kill -9`); its JetStream store stays on disk.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it (again) on the same port and store.
-    pub async fn restart(&mut self) {
-        self.kill();
-        let binary =
-            std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
-        let child = std::process::Command::new(binary)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server starts (install the nats-server package)");
-        self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while async_nats::connect(self.url()).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "nats-server answers on port {}",
-                self.port
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// The stream the relay would create, created ahead of it (for tests whose relay is off).

@@ -1,5 +1,7 @@
-//! A nats-server of the test's own, on a free port, configured with the shipped
-//! `deploy/nats.conf` (its users and permissions) and random passwords. Stopped on drop.
+//! A nats-server of the test's own, on a free port with its own JetStream store: configured with
+//! the shipped `deploy/nats.conf` (its users and permissions, random passwords) or without
+//! authentication, and killed and restarted at will without touching the shared server.
+//! Stopped (and its store removed) on drop.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,8 +14,9 @@ pub const USERS: [&str; 4] = ["admin", "command-api", "projector", "query-api"];
 
 pub struct NatsServer {
     pub port: u16,
+    /// The users' passwords; empty without authentication.
     passwords: Vec<(&'static str, String)>,
-    child: Child,
+    child: Option<Child>,
     store: PathBuf,
 }
 
@@ -30,54 +33,87 @@ fn binary() -> PathBuf {
 }
 
 impl NatsServer {
+    /// A server with the shipped configuration's users and permissions.
     pub async fn start() -> NatsServer {
+        let passwords = USERS
+            .iter()
+            .map(|user| (*user, Uuid::new_v4().simple().to_string()))
+            .collect();
+        Self::launch(passwords).await
+    }
+
+    /// A server without authentication (as the one a developer machine runs).
+    pub async fn start_without_auth() -> NatsServer {
+        Self::launch(Vec::new()).await
+    }
+
+    async fn launch(passwords: Vec<(&'static str, String)>) -> NatsServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
         let store = std::env::temp_dir().join(format!("bk-nats-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&store).expect("a store directory");
-        let passwords: Vec<(&'static str, String)> = USERS
-            .iter()
-            .map(|user| (*user, Uuid::new_v4().simple().to_string()))
-            .collect();
-        let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats.conf");
+        let mut server = NatsServer {
+            port,
+            passwords,
+            child: None,
+            store,
+        };
+        server.restart().await;
+        server
+    }
+
+    /// Kills the server the hard way (`kill -9`); its JetStream store stays on disk.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it (again) on the same port and store, and waits until it listens.
+    pub async fn restart(&mut self) {
+        self.kill();
         let mut command = Command::new(binary());
+        if !self.passwords.is_empty() {
+            let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats.conf");
+            command.arg("-c").arg(config);
+        }
         command
-            .arg("-c")
-            .arg(&config)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(&store)
-            .stdin(Stdio::null())
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.store)
             .arg("-l")
-            .arg(store.join("server.log"))
+            .arg(self.store.join("server.log"))
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(store.join("stderr.log")).expect("a log file"));
-        for (user, password) in &passwords {
+            .stderr(std::fs::File::create(self.store.join("stderr.log")).expect("a log file"));
+        for (user, password) in &self.passwords {
             let variable = format!("NATS_{}_PASSWORD", user.to_uppercase().replace('-', "_"));
             // nats-server reads the value as a config value: quoted, it is always a string.
             command.env(variable, format!("\"{password}\""));
         }
-        let child = command.spawn().expect("nats-server starts");
-        let server = NatsServer {
-            port,
-            passwords,
-            child,
-            store,
-        };
+        self.child = Some(command.spawn().expect("nats-server starts"));
         for _ in 0..400 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
                 .is_ok()
             {
-                return server;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let read =
-            |name: &str| std::fs::read_to_string(server.store.join(name)).unwrap_or_default();
+        let read = |name: &str| std::fs::read_to_string(self.store.join(name)).unwrap_or_default();
         panic!(
-            "nats-server did not listen on {port}:\n{}\n{}",
+            "nats-server did not listen on {}:\n{}\n{}",
+            self.port,
             read("server.log"),
             read("stderr.log")
         );
@@ -99,12 +135,16 @@ impl NatsServer {
             self.port
         )
     }
+
+    /// `nats://127.0.0.1:port`, for a server without authentication.
+    pub fn plain_url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.store);
     }
 }
