@@ -124,7 +124,7 @@ fn settings(
         addr: "127.0.0.1:0".parse().expect("valid address"),
         database_url: database_url.to_owned(),
         // Several tests run at once against one server (max_connections is 100 by default).
-        database_max_connections: 8,
+        database_max_connections: 5,
         nats_url: nats_url(),
         nats_auth: NatsAuth::default(),
         nats_stream: stream.to_owned(),
@@ -188,7 +188,7 @@ impl TestApp {
         nats::drop_stale_streams(&nats, stamp - STALE_AFTER_SECS).await;
         let instance = start(settings(&database_url, &stream, &subject_prefix, configure)).await;
         let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(3)
             .connect(&database_url)
             .await
             .expect("connect to the test database");
@@ -349,7 +349,7 @@ impl TestApp {
         projector::Settings {
             addr: "127.0.0.1:0".parse().expect("valid address"),
             database_url: self.database_url.clone(),
-            database_max_connections: 6,
+            database_max_connections: 4,
             nats_url: nats_url(),
             nats_auth: NatsAuth::default(),
             nats_stream: self.stream.clone(),
@@ -396,7 +396,7 @@ impl TestApp {
         query_api::Settings {
             addr: "127.0.0.1:0".parse().expect("valid address"),
             database_url: self.database_url.clone(),
-            database_max_connections: 6,
+            database_max_connections: 4,
             nats_url: nats_url(),
             redis_url: redis_url(),
             redis_key_prefix: self.redis_prefix.clone(),
