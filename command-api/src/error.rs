@@ -1,18 +1,21 @@
-//! `CommandError`: every way a command can fail, and how each one is shown to the client.
+//! `CommandError`: every way a command can end without its effect, and how each one is shown
+//! to the client.
 //!
 //! Rejections (a broken rule, a missing object, a taken slot) are `4xx` answers with a `code`
-//! and are stored for idempotent retries. Infrastructure failures become `503` (retry later:
-//! the database is down, busy or slow) or `500` with an opaque body, as
-//! `platform::database` classifies them; their cause is logged there, once.
+//! and are stored for idempotent retries. A lost race is retried by the runner; a defect (a
+//! broken invariant: a bug) is never retried and answers an opaque `500`, logged once here.
+//! Infrastructure failures become `503` (retry later: the database is down, busy or slow) or
+//! `500`, as `platform::database` classifies them.
 
-use axum::http::StatusCode;
+use api::ErrorCode;
+use api::code::Coded;
 use domain::Period;
 use domain::booking::BookingError;
 use domain::resource::ResourceError;
 use platform::Problem;
 use platform::database::Fault;
 use platform::problem::FieldError;
-use uuid::Uuid;
+use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -20,19 +23,23 @@ pub enum CommandError {
     Booking(#[from] BookingError),
     #[error(transparent)]
     Resource(#[from] ResourceError),
-    /// Any other client-facing refusal, already in its final form.
-    #[error("{0}")]
-    Rejected(Problem),
-    /// The guard refused the allocation; the conflicts are looked up when the answer is built.
-    #[error("the slot is not available")]
-    SlotUnavailable {
-        resource_id: Uuid,
-        booking_id: Uuid,
-        blocked: Period,
+    /// Any other refusal: its code, what to tell the client, and an extra member of the answer.
+    #[error("{code}: {detail}")]
+    Refused {
+        code: ErrorCode,
+        detail: String,
+        extra: Option<(&'static str, Value)>,
     },
-    /// Another writer got to a stream first; the command is retried from the start.
-    #[error("a stream was changed concurrently")]
-    Conflict,
+    /// The guard had no room: what is in the way (periods only; nothing about who holds them).
+    #[error("the slot is not available")]
+    SlotUnavailable { conflicts: Vec<Period> },
+    /// Lost a race (another writer moved a stream first, a deadlock, a serialization failure):
+    /// the runner runs the command again from the start.
+    #[error("lost a race with a concurrent writer")]
+    Retry,
+    /// Something that cannot happen did: a bug. Never retried; answered `500`.
+    #[error("defect: {0}")]
+    Defect(&'static str),
     #[error(transparent)]
     Database(sqlx::Error),
 }
@@ -41,7 +48,7 @@ impl From<sqlx::Error> for CommandError {
     fn from(err: sqlx::Error) -> Self {
         // A deadlock or serialization failure is a lost race, not a fault: retry.
         if platform::database::classify(&err) == Fault::LostRace {
-            return CommandError::Conflict;
+            return CommandError::Retry;
         }
         CommandError::Database(err)
     }
@@ -50,13 +57,22 @@ impl From<sqlx::Error> for CommandError {
 impl From<eventstore::AppendError> for CommandError {
     fn from(err: eventstore::AppendError) -> Self {
         match err {
-            eventstore::AppendError::Conflict { .. } => CommandError::Conflict,
+            eventstore::AppendError::Conflict { .. } => CommandError::Retry,
             eventstore::AppendError::Database(err) => err.into(),
         }
     }
 }
 
 impl CommandError {
+    /// A refusal with `code` and `detail`.
+    pub fn refused(code: ErrorCode, detail: impl Into<String>) -> Self {
+        CommandError::Refused {
+            code,
+            detail: detail.into(),
+            extra: None,
+        }
+    }
+
     /// Whether this is an answer to the command (stored for idempotent retries) rather than a
     /// failure to answer it.
     pub fn is_rejection(&self) -> bool {
@@ -64,117 +80,69 @@ impl CommandError {
             self,
             CommandError::Booking(_)
                 | CommandError::Resource(_)
-                | CommandError::Rejected(_)
+                | CommandError::Refused { .. }
                 | CommandError::SlotUnavailable { .. }
         )
     }
 
-    /// The client's view of the error. `SlotUnavailable` needs its conflicts from the database
-    /// first; see `commands::runner`.
+    /// The client's view of the error.
     pub fn into_problem(self) -> Problem {
         match self {
             CommandError::Booking(err) => booking_problem(&err),
-            CommandError::Resource(err) => resource_problem(err),
-            CommandError::Rejected(problem) => problem,
-            CommandError::SlotUnavailable { .. } => slot_unavailable(Vec::new()),
-            CommandError::Conflict => Problem::unavailable(
-                "concurrent_modification",
+            CommandError::Resource(ResourceError::Invalid(issues)) => Problem::validation(
+                issues
+                    .into_iter()
+                    .map(|issue| FieldError {
+                        field: issue.field.to_owned(),
+                        message: issue.message.to_owned(),
+                    })
+                    .collect(),
+            ),
+            CommandError::Resource(err) => Problem::new(err.code(), err.to_string()),
+            CommandError::Refused {
+                code,
+                detail,
+                extra,
+            } => {
+                let problem = Problem::new(code, detail);
+                match extra {
+                    Some((key, value)) => problem.with_extra(key, value),
+                    None => problem,
+                }
+            }
+            CommandError::SlotUnavailable { conflicts } => {
+                let conflicts: Vec<Value> = conflicts
+                    .iter()
+                    .map(|p| serde_json::json!({ "start": p.start(), "end": p.end() }))
+                    .collect();
+                Problem::new(
+                    ErrorCode::SlotUnavailable,
+                    "another booking (with its buffers) already holds this time",
+                )
+                .with_extra("conflicts", conflicts)
+            }
+            CommandError::Retry => Problem::unavailable(
+                ErrorCode::ConcurrentModification,
                 "the object was changed concurrently too often; retry",
                 1,
             ),
+            CommandError::Defect(what) => {
+                tracing::error!(defect = what, "a command broke an invariant");
+                Problem::internal()
+            }
             // Down, busy, slow: a 503 with Retry-After; anything else an opaque 500.
             CommandError::Database(err) => platform::database::problem(&err),
         }
     }
 }
 
-/// `409 slot_unavailable` listing the periods (and nothing else) that collide.
-pub fn slot_unavailable(conflicts: Vec<Period>) -> Problem {
-    let conflicts: Vec<serde_json::Value> = conflicts
-        .iter()
-        .map(|p| serde_json::json!({ "start": p.start(), "end": p.end() }))
-        .collect();
-    Problem::new(
-        StatusCode::CONFLICT,
-        "slot_unavailable",
-        "The slot is not available",
-        "another booking (with its buffers) already holds this time",
-    )
-    .with_extra("conflicts", conflicts)
-}
-
 fn booking_problem(err: &BookingError) -> Problem {
-    let unprocessable = |code, title| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            code,
-            title,
-            err.to_string(),
-        )
-    };
     match err {
         BookingError::InvalidQuantity => Problem::invalid_field("quantity", err.to_string()),
         BookingError::MetadataTooLarge => Problem::invalid_field("metadata", err.to_string()),
         BookingError::QuantityExceedsCapacity { capacity } => {
-            unprocessable("quantity_exceeds_capacity", "Quantity exceeds capacity")
-                .with_extra("capacity", *capacity)
+            Problem::new(err.code(), err.to_string()).with_extra("capacity", *capacity)
         }
-        BookingError::DurationOutOfRange { .. } => {
-            unprocessable("duration_out_of_range", "Duration out of range")
-        }
-        BookingError::InsufficientNotice { .. } => {
-            unprocessable("insufficient_notice", "Too short notice")
-        }
-        BookingError::TooFarInAdvance { .. } => {
-            unprocessable("too_far_in_advance", "Too far in advance")
-        }
-        BookingError::OutsideOpeningHours => {
-            unprocessable("outside_opening_hours", "Outside opening hours")
-        }
-        BookingError::InvalidState { .. } => Problem::new(
-            StatusCode::CONFLICT,
-            "invalid_state",
-            "Not possible in the booking's current state",
-            err.to_string(),
-        ),
-        BookingError::HoldExpired => Problem::new(
-            StatusCode::GONE,
-            "hold_expired",
-            "The hold has expired",
-            err.to_string(),
-        ),
+        _ => Problem::new(err.code(), err.to_string()),
     }
-}
-
-fn resource_problem(err: ResourceError) -> Problem {
-    match err {
-        ResourceError::Invalid(issues) => Problem::validation(
-            issues
-                .into_iter()
-                .map(|issue| FieldError {
-                    field: issue.field.to_owned(),
-                    message: issue.message.to_owned(),
-                })
-                .collect(),
-        ),
-        ResourceError::BlackoutNotFound => {
-            Problem::not_found("blackout_not_found", "the resource has no such blackout")
-        }
-    }
-}
-
-/// `404 resource_not_found`.
-pub fn resource_not_found() -> CommandError {
-    CommandError::Rejected(Problem::not_found(
-        "resource_not_found",
-        "no resource with this id",
-    ))
-}
-
-/// `404 booking_not_found`.
-pub fn booking_not_found() -> CommandError {
-    CommandError::Rejected(Problem::not_found(
-        "booking_not_found",
-        "no booking with this id",
-    ))
 }

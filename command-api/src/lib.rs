@@ -1,8 +1,8 @@
 //! command-api: the write side of the booking engine.
 //!
-//! A request is authenticated and checked ([`routes`]), then runs as one Postgres transaction
-//! ([`commands`]) that decides with the pure `domain` crate, reserves time in the allocation
-//! guard and appends events ([`store`]). The [`relay`] publishes committed events to NATS
+//! A request is authenticated and checked ([`routes`]), then its command ([`commands`]) runs in
+//! one Postgres transaction ([`runner`]): it decides with the pure `domain` crate, reserves time
+//! in the allocation guard and appends events ([`store`]), and the runner answers ([`reply`]). The [`relay`] publishes committed events to NATS
 //! JetStream; the [`sweeper`] expires holds. Both run on one leader at a time (`eventstore::leader`).
 
 pub mod app;
@@ -10,10 +10,11 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod relay;
+pub mod reply;
 pub mod routes;
+pub mod runner;
 pub mod store;
 pub mod sweeper;
-pub mod views;
 pub mod wake;
 
 pub use app::Application;

@@ -8,7 +8,11 @@ use sqlx::{ConnectOptions, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::store::{CommandMeta, guard, idempotency};
+use domain::ids::BookingId;
+
+use crate::commands::ExpireHold;
+use crate::runner::{self, CommandRequest};
+use crate::store::{CommandMeta, idempotency};
 use crate::wake::RelayWake;
 use eventstore::leader;
 
@@ -73,7 +77,7 @@ impl Sweeper {
         }
     }
 
-    /// Expires every due hold (up to a batch), each in its own short transaction.
+    /// Expires every due hold (up to a batch), each as an [`ExpireHold`] command of its own.
     pub async fn sweep_once(&self) -> anyhow::Result<usize> {
         let now = chrono::Utc::now();
         let due: Vec<(String, Uuid)> = sqlx::query_as(
@@ -86,22 +90,23 @@ impl Sweeper {
         .await?;
         let mut expired = 0;
         for (tenant, booking_id) in due {
-            let meta = CommandMeta {
-                tenant,
-                actor: "system:hold-sweeper".into(),
-                command_id: Uuid::now_v7(),
-                correlation_id: format!("sweep:{booking_id}"),
-                now,
+            let request = CommandRequest {
+                meta: CommandMeta {
+                    tenant,
+                    actor: "system:hold-sweeper".into(),
+                    command_id: Uuid::now_v7(),
+                    correlation_id: format!("sweep:{booking_id}"),
+                    now,
+                },
+                idempotency: None,
             };
-            let mut tx = guard::begin(&self.pool).await?;
-            match guard::expire_hold(&mut tx, &meta, booking_id).await {
-                Ok(done) => {
-                    tx.commit().await?;
-                    if done {
-                        self.wake.committed();
-                    }
-                    expired += usize::from(done);
-                }
+            let command = ExpireHold {
+                booking_id: BookingId(booking_id),
+            };
+            match runner::run(&self.pool, &self.wake, &request, &command).await {
+                Ok(reply) if reply.status.is_success() => expired += 1,
+                // Confirmed, cancelled or expired by someone else in the meantime.
+                Ok(_) => {}
                 // One hold that cannot be expired must not stop the others; it stays loud.
                 Err(err) => {
                     tracing::error!(booking.id = %booking_id, error = %err, "cannot expire hold");

@@ -41,6 +41,8 @@ pub enum BookingError {
     },
     #[error("the hold has expired")]
     HoldExpired,
+    #[error("no booking with this id")]
+    NotFound,
 }
 
 /// A request to place a booking (or a hold).

@@ -3,11 +3,13 @@
 //! - [`period`]: half-open UTC periods and set arithmetic over them.
 //! - [`hours`]: weekly opening hours in local wall time, DST-correct.
 //! - [`availability`]: free time per unit and bookable slots.
+//! - [`aggregate`]: the one shape of an aggregate (decide/evolve) and given/when/then tests.
 //! - [`resource`] and [`booking`]: the two aggregates, their rules and decisions.
 //! - [`lifecycle`]: what each booking event does to its status and its units, written once.
 //! - [`event`]: the persisted events, with stable type names and schema versions.
 //! - [`ids`]: identifier newtypes.
 
+pub mod aggregate;
 pub mod availability;
 pub mod booking;
 pub mod event;
@@ -16,7 +18,6 @@ pub mod ids;
 pub mod lifecycle;
 pub mod period;
 pub mod resource;
-pub mod stream;
 
 pub use event::{Event, StreamType};
 pub use period::Period;

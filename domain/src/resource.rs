@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::availability;
-use crate::event::{BlackoutAdded, BlackoutRemoved, ResourceCreated, ResourceUpdated};
+use crate::event::{BlackoutAdded, BlackoutRemoved, Event, ResourceCreated, ResourceUpdated};
 use crate::hours::{OpeningHours, open_periods};
 use crate::ids::{BlackoutId, ResourceId};
 use crate::period::{self, Period};
@@ -193,6 +193,28 @@ pub enum ResourceError {
     Invalid(Vec<FieldIssue>),
     #[error("the resource has no blackout with this id")]
     BlackoutNotFound,
+    #[error("no resource with this id")]
+    NotFound,
+    #[error("a resource or booking with this id already exists")]
+    AlreadyExists,
+}
+
+/// The commands on a resource (see [`crate::aggregate::Aggregate`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResourceCommand {
+    Create {
+        id: ResourceId,
+        spec: ResourceSpec,
+    },
+    Update(ResourceChanges),
+    AddBlackout {
+        blackout_id: BlackoutId,
+        period: Period,
+        reason: String,
+    },
+    RemoveBlackout {
+        blackout_id: BlackoutId,
+    },
 }
 
 /// A resource as its events made it.
@@ -208,6 +230,53 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// Decides a command against the resource (`None`: it does not exist yet).
+    pub fn decide(
+        state: Option<&Resource>,
+        command: ResourceCommand,
+    ) -> Result<Vec<Event>, ResourceError> {
+        let event = match (state, command) {
+            (None, ResourceCommand::Create { id, spec }) => {
+                Event::ResourceCreated(Resource::create(id, spec)?)
+            }
+            (Some(_), ResourceCommand::Create { .. }) => return Err(ResourceError::AlreadyExists),
+            (None, _) => return Err(ResourceError::NotFound),
+            (Some(resource), ResourceCommand::Update(changes)) => {
+                Event::ResourceUpdated(resource.update(changes)?)
+            }
+            (
+                Some(resource),
+                ResourceCommand::AddBlackout {
+                    blackout_id,
+                    period,
+                    reason,
+                },
+            ) => Event::BlackoutAdded(resource.add_blackout(blackout_id, period, reason)?),
+            (Some(resource), ResourceCommand::RemoveBlackout { blackout_id }) => {
+                Event::BlackoutRemoved(resource.remove_blackout(blackout_id)?)
+            }
+        };
+        Ok(vec![event])
+    }
+
+    /// Applies a later event of the resource's stream (evolve).
+    pub fn apply(&mut self, event: &Event, at: DateTime<Utc>) {
+        match event {
+            Event::ResourceUpdated(updated) => self.spec = updated.spec.clone(),
+            Event::BlackoutAdded(added) => self.blackouts.push(Blackout {
+                id: added.blackout_id,
+                period: added.period,
+                reason: added.reason.clone(),
+            }),
+            Event::BlackoutRemoved(removed) => {
+                self.blackouts.retain(|b| b.id != removed.blackout_id);
+            }
+            _ => return,
+        }
+        self.version += 1;
+        self.updated_at = at;
+    }
+
     /// Decides `CreateResource`.
     pub fn create(id: ResourceId, spec: ResourceSpec) -> Result<ResourceCreated, ResourceError> {
         spec.validate()?;
@@ -312,40 +381,6 @@ impl Resource {
     /// Whether `period` lies inside one stretch of open time.
     pub fn is_open_during(&self, period: &Period) -> bool {
         availability::fits(&self.open_periods(*period), period)
-    }
-}
-
-/// The public representation of a resource (API.md), the same from command-api and query-api.
-#[derive(Debug, Serialize)]
-pub struct ResourceView<'a> {
-    pub id: uuid::Uuid,
-    pub name: &'a str,
-    pub kind: &'a str,
-    pub capacity: u32,
-    pub time_zone: &'a str,
-    pub opening_hours: Option<&'a OpeningHours>,
-    pub policy: &'a Policy,
-    pub blackouts: &'a [Blackout],
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl<'a> From<&'a Resource> for ResourceView<'a> {
-    fn from(resource: &'a Resource) -> Self {
-        Self {
-            id: resource.id.0,
-            name: &resource.spec.name,
-            kind: &resource.spec.kind,
-            capacity: resource.spec.capacity,
-            time_zone: resource.spec.time_zone.name(),
-            opening_hours: resource.spec.opening_hours.as_ref(),
-            policy: &resource.spec.policy,
-            blackouts: &resource.blackouts,
-            version: resource.version,
-            created_at: resource.created_at,
-            updated_at: resource.updated_at,
-        }
     }
 }
 

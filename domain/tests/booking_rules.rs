@@ -7,12 +7,13 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::Period;
+use domain::aggregate::{Aggregate, given};
+use domain::booking::Booking;
 use domain::booking::{BookingCommand, BookingError, PlaceBooking, plan_placement};
-use domain::event::{BookingStatus, Event};
+use domain::event::{BookingStatus, BookingTransition, Event};
 use domain::hours::OpeningHours;
 use domain::ids::{BlackoutId, BookingId, CustomerId, ResourceId};
 use domain::resource::{Policy, Resource, ResourceSpec};
-use domain::stream::{evolve_booking, evolve_resource};
 use serde_json::Map;
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
@@ -174,7 +175,7 @@ fn a_blackout_closes_the_resource() {
             "painting".into(),
         )
         .unwrap();
-    let room = evolve_resource(Some(room), &Event::BlackoutAdded(blackout), NOW()).unwrap();
+    let room = Resource::evolve(Some(room), &Event::BlackoutAdded(blackout), NOW()).unwrap();
     assert_eq!(room.version, 2);
     assert_eq!(
         plan_placement(&room, request(&room, utc(2026, 3, 3, 10, 0), 60), NOW()),
@@ -197,7 +198,7 @@ fn buffers_widen_the_blocked_period_but_not_the_booking() {
     assert_eq!(placement.blocked.end(), start + Duration::minutes(70));
 }
 
-fn placed_hold(room: &Resource, now: DateTime<Utc>) -> domain::booking::Booking {
+fn placed_hold(room: &Resource, now: DateTime<Utc>) -> Booking {
     let command = PlaceBooking {
         hold: true,
         ..request(room, utc(2026, 3, 3, 9, 0), 60)
@@ -205,7 +206,7 @@ fn placed_hold(room: &Resource, now: DateTime<Utc>) -> domain::booking::Booking 
     let placement = plan_placement(room, command, now).unwrap();
     assert_eq!(placement.status, BookingStatus::Held);
     let event = Event::BookingPlaced(placement.placed(vec![0]));
-    evolve_booking(None, &event, now).unwrap()
+    Booking::evolve(None, &event, now).unwrap()
 }
 
 #[test]
@@ -238,7 +239,7 @@ fn a_hold_confirms_within_its_ttl_and_is_gone_after_it() {
         hold.decide(BookingCommand::Expire, late),
         Ok(Event::HoldExpired(_))
     ));
-    let expired = evolve_booking(Some(hold), &hold_expired_event(&room), late).unwrap();
+    let expired = Booking::evolve(Some(hold), &hold_expired_event(&room), late).unwrap();
     assert_eq!(expired.status, BookingStatus::Expired);
     assert_eq!(
         expired.decide(BookingCommand::Cancel { reason: None }, late),
@@ -263,32 +264,45 @@ fn approval_goes_through_pending_and_only_pending_can_be_approved_or_declined() 
     let placement =
         plan_placement(&room, request(&room, utc(2026, 3, 3, 9, 0), 60), NOW()).unwrap();
     assert_eq!(placement.status, BookingStatus::Pending);
-    let booking = evolve_booking(
-        None,
-        &Event::BookingPlaced(placement.placed(vec![0])),
-        NOW(),
-    )
-    .unwrap();
-    let approved = booking.decide(BookingCommand::Approve, NOW()).unwrap();
-    let confirmed = evolve_booking(Some(booking.clone()), &approved, NOW()).unwrap();
+    let placed = Event::BookingPlaced(placement.placed(vec![0]));
+    let transition = |booking: &Booking, reason: Option<&str>| BookingTransition {
+        booking_id: booking.id,
+        resource_id: booking.resource_id,
+        reason: reason.map(str::to_owned),
+    };
+    let pending = given::<Booking>(std::slice::from_ref(&placed), NOW())
+        .state
+        .unwrap();
+
+    let confirmed = given::<Booking>(std::slice::from_ref(&placed), NOW())
+        .when(BookingCommand::Approve, NOW())
+        .then(&[Event::BookingApproved(transition(&pending, None))]);
     assert_eq!(confirmed.status, BookingStatus::Confirmed);
     assert_eq!(confirmed.version, 2);
-    assert_eq!(
-        confirmed.decide(BookingCommand::Decline { reason: None }, NOW()),
-        Err(BookingError::InvalidState {
+
+    let approved = Event::BookingApproved(transition(&pending, None));
+    given::<Booking>(&[placed.clone(), approved], NOW())
+        .when(BookingCommand::Decline { reason: None }, NOW())
+        .then_refused(BookingError::InvalidState {
             status: "confirmed",
-            action: "declined"
-        })
-    );
-    assert!(matches!(
-        booking.decide(
+            action: "declined",
+        });
+    let declined = given::<Booking>(&[placed], NOW())
+        .when(
             BookingCommand::Decline {
-                reason: Some("no".into())
+                reason: Some("no".into()),
             },
-            NOW()
-        ),
-        Ok(Event::BookingDeclined(_))
-    ));
+            NOW(),
+        )
+        .then(&[Event::BookingDeclined(transition(&pending, Some("no")))]);
+    assert_eq!(declined.status, BookingStatus::Declined);
+}
+
+#[test]
+fn a_command_on_a_booking_that_does_not_exist_is_refused() {
+    given::<Booking>(&[], NOW())
+        .when(BookingCommand::Cancel { reason: None }, NOW())
+        .then_refused(BookingError::NotFound);
 }
 
 #[test]
@@ -305,7 +319,7 @@ fn a_confirmed_hold_on_an_approval_resource_becomes_pending() {
         .unwrap();
     assert!(matches!(event, Event::BookingSubmittedForApproval(_)));
     assert_eq!(
-        evolve_booking(Some(hold), &event, NOW()).unwrap().status,
+        Booking::evolve(Some(hold), &event, NOW()).unwrap().status,
         BookingStatus::Pending
     );
 }
@@ -330,14 +344,14 @@ fn only_confirmed_bookings_reschedule_and_the_new_period_follows_the_rules() {
             NOW(),
         )
         .unwrap();
-    let booking = evolve_booking(Some(hold), &confirm, NOW()).unwrap();
+    let booking = Booking::evolve(Some(hold), &confirm, NOW()).unwrap();
     let night = Period::new(utc(2026, 3, 3, 22, 0), utc(2026, 3, 3, 23, 0)).unwrap();
     assert_eq!(
         booking.plan_reschedule(&room, night, NOW()),
         Err(BookingError::OutsideOpeningHours)
     );
     let plan = booking.plan_reschedule(&room, period, NOW()).unwrap();
-    let moved = evolve_booking(
+    let moved = Booking::evolve(
         Some(booking.clone()),
         &booking.rescheduled(plan, vec![1]),
         NOW(),

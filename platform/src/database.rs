@@ -5,6 +5,7 @@
 //!
 //! Classification goes by error kind and SQLSTATE, never by message text.
 
+use api::ErrorCode;
 use sqlx::migrate::MigrateError;
 
 use crate::problem::Problem;
@@ -113,19 +114,19 @@ pub fn problem(err: &sqlx::Error) -> Problem {
         Fault::Busy => {
             tracing::warn!(error = %err, "lock wait timed out");
             Problem::unavailable(
-                "busy",
+                ErrorCode::Busy,
                 "the object is busy with other requests; retry shortly",
                 1,
             )
         }
         Fault::Timeout => {
             tracing::warn!(error = %err, "statement timed out");
-            Problem::unavailable("timeout", "the query took too long; retry", 1)
+            Problem::unavailable(ErrorCode::Timeout, "the query took too long; retry", 1)
         }
         Fault::LostRace => {
             tracing::warn!(error = %err, "lost a race too often");
             Problem::unavailable(
-                "concurrent_modification",
+                ErrorCode::ConcurrentModification,
                 "the object was changed concurrently too often; retry",
                 1,
             )
@@ -140,7 +141,7 @@ pub fn problem(err: &sqlx::Error) -> Problem {
 /// `503 database_unavailable` with `Retry-After`.
 pub fn database_unavailable() -> Problem {
     Problem::unavailable(
-        "database_unavailable",
+        ErrorCode::DatabaseUnavailable,
         "the database is not reachable at the moment; retry shortly",
         RETRY_AFTER_SECS,
     )
@@ -177,7 +178,7 @@ mod tests {
             assert_eq!(classify(&err), Fault::Unavailable);
             let problem = problem(&err);
             assert_eq!(problem.status, StatusCode::SERVICE_UNAVAILABLE);
-            assert_eq!(problem.code, "database_unavailable");
+            assert_eq!(problem.code.as_str(), "database_unavailable");
             assert!(
                 problem
                     .headers

@@ -5,6 +5,7 @@
 //! an invalid value) is `422 validation_failed` naming the field; an oversized body is `413`.
 //! Request types use `#[serde(deny_unknown_fields)]` so a typo never silently does nothing.
 
+use api::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
@@ -41,9 +42,7 @@ where
             });
         if !is_json {
             return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
@@ -170,7 +169,7 @@ mod tests {
     fn broken_json_is_a_400() {
         let problem = parse::<Body>(b"{\"name\": ").unwrap_err();
         assert_eq!(problem.status, StatusCode::BAD_REQUEST);
-        assert_eq!(problem.code, "malformed_request");
+        assert_eq!(problem.code.as_str(), "malformed_request");
     }
 
     #[test]
@@ -183,7 +182,7 @@ mod tests {
     #[test]
     fn an_unknown_field_is_a_422() {
         let problem = parse::<Body>(br#"{"name":"a","capacity":1,"capcity":2}"#).unwrap_err();
-        assert_eq!(problem.code, "validation_failed");
+        assert_eq!(problem.code.as_str(), "validation_failed");
         assert!(problem.errors[0].message.contains("capcity"));
     }
 
@@ -191,13 +190,13 @@ mod tests {
     fn a_nul_character_anywhere_is_a_422_naming_the_field() {
         let problem =
             parse::<serde_json::Value>(br#"{"metadata":{"note":"a\u0000b"}}"#).unwrap_err();
-        assert_eq!(problem.code, "validation_failed");
+        assert_eq!(problem.code.as_str(), "validation_failed");
         assert_eq!(problem.errors[0].field, "metadata.note");
     }
 
     #[test]
     fn trailing_garbage_is_a_400() {
         let problem = parse::<Body>(br#"{"name":"a","capacity":1} x"#).unwrap_err();
-        assert_eq!(problem.code, "malformed_request");
+        assert_eq!(problem.code.as_str(), "malformed_request");
     }
 }

@@ -4,6 +4,7 @@
 //! unexpected becomes [`Problem::internal`], whose body says nothing about the cause (the cause
 //! goes to the log, once, where the error is converted).
 
+use api::ErrorCode;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -16,12 +17,11 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// An error answer in problem+json form.
+/// An error answer in problem+json form. Its status and title are its code's (`api::ErrorCode`).
 #[derive(Clone, Debug)]
 pub struct Problem {
     pub status: StatusCode,
-    pub code: &'static str,
-    pub title: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub errors: Vec<FieldError>,
     /// Extra members of the body (e.g. `conflicts`, `current_version`).
@@ -30,16 +30,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
-            status,
+            status: StatusCode::from_u16(code.status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             code,
-            title,
             detail: detail.into(),
             errors: Vec::new(),
             extra: Map::new(),
@@ -54,12 +49,7 @@ impl Problem {
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ");
-        let mut problem = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "The request is not valid",
-            detail,
-        );
+        let mut problem = Self::new(ErrorCode::ValidationFailed, detail);
         problem.errors = errors;
         problem
     }
@@ -73,63 +63,34 @@ impl Problem {
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_request",
-            "The request could not be read",
-            detail,
-        )
+        Self::new(ErrorCode::MalformedRequest, detail)
     }
 
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Authentication required",
-            detail,
-        )
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+        Self::new(ErrorCode::Unauthenticated, detail)
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Not allowed for this role",
-            detail,
-        )
-    }
-
-    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, "Not found", detail)
+        Self::new(ErrorCode::Forbidden, detail)
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "The request body is too large",
+            ErrorCode::PayloadTooLarge,
             format!("request bodies are limited to {limit} bytes"),
         )
     }
 
-    /// `503` for a dependency that is down or slow; the client may retry after `retry_after_s`.
-    pub fn unavailable(code: &'static str, detail: impl Into<String>, retry_after_s: u32) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code,
-            "Temporarily unavailable",
-            detail,
-        )
-        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_s))
+    /// A `503` (a dependency that is down or slow); the client may retry after `retry_after_s`.
+    pub fn unavailable(code: ErrorCode, detail: impl Into<String>, retry_after_s: u32) -> Self {
+        Self::new(code, detail).with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_s))
     }
 
     /// `500` with an opaque body. Log the cause before calling this.
     pub fn internal() -> Self {
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Internal error",
+            ErrorCode::InternalError,
             "the server could not complete the request; it has been logged",
         )
     }
@@ -149,12 +110,15 @@ impl Problem {
         let mut body = Map::new();
         body.insert(
             "type".into(),
-            Value::String(format!("https://bookings.dev/problems/{}", self.code)),
+            Value::String(format!(
+                "https://bookings.dev/problems/{}",
+                self.code.as_str()
+            )),
         );
-        body.insert("title".into(), self.title.into());
+        body.insert("title".into(), self.code.title().into());
         body.insert("status".into(), self.status.as_u16().into());
         body.insert("detail".into(), self.detail.clone().into());
-        body.insert("code".into(), self.code.into());
+        body.insert("code".into(), self.code.as_str().into());
         if !self.errors.is_empty() {
             body.insert(
                 "errors".into(),
@@ -192,15 +156,13 @@ impl std::fmt::Display for Problem {
 
 /// Fallback for unknown paths, so even a 404 of the router is problem+json.
 pub async fn not_found_fallback() -> Problem {
-    Problem::not_found("not_found", "no such endpoint")
+    Problem::new(ErrorCode::NotFound, "no such endpoint")
 }
 
 /// For the router's `method_not_allowed_fallback`.
 pub async fn method_not_allowed_fallback() -> Problem {
     Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "Method not allowed",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not accept that method",
     )
 }
@@ -211,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_problem_body_carries_code_status_and_extras() {
-        let problem = Problem::new(StatusCode::CONFLICT, "slot_unavailable", "Taken", "taken")
+        let problem = Problem::new(ErrorCode::SlotUnavailable, "taken")
             .with_extra("conflicts", serde_json::json!([]));
         let body = problem.body();
         assert_eq!(body["code"], "slot_unavailable");

@@ -1,6 +1,7 @@
 //! A deadline for every request: past it the handler is dropped (a command's transaction rolls
 //! back with it) and the client gets `503 timeout` in problem+json instead of a hang.
 
+use api::ErrorCode;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -14,7 +15,7 @@ pub async fn enforce(State(limit): State<Duration>, request: Request, next: Next
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => Problem::unavailable(
-            "timeout",
+            ErrorCode::Timeout,
             format!("the request did not finish within {} ms", limit.as_millis()),
             1,
         )

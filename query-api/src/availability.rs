@@ -2,6 +2,7 @@
 //! request means, which cached days it needs, and the free timeline and slots (computed by the
 //! pure `domain` crate; nothing here does I/O).
 
+use api::ErrorCode;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use domain::Period;
@@ -34,14 +35,8 @@ pub fn window(tz: Tz, from: Bound, to: Bound) -> Result<Period, Problem> {
         Bound::Instant(at) => at,
         Bound::Date(day) => day_start(tz, day.succ_opt().unwrap_or(day)),
     };
-    let window = Period::new(start, end).map_err(|_| {
-        Problem::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_period",
-            "The period is empty",
-            "`to` must be after `from`",
-        )
-    })?;
+    let window = Period::new(start, end)
+        .map_err(|_| Problem::new(ErrorCode::InvalidPeriod, "`to` must be after `from`"))?;
     let too_large = match (from, to) {
         // Dates count in local days, so a window of 62 days crossing a DST change is fine.
         (Bound::Date(first), Bound::Date(last)) => (last - first).num_days() + 1 > MAX_WINDOW_DAYS,
@@ -56,9 +51,7 @@ pub fn window(tz: Tz, from: Bound, to: Bound) -> Result<Period, Problem> {
 /// `422 window_too_large`.
 pub fn window_too_large(days: i64) -> Problem {
     Problem::new(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "window_too_large",
-        "The window is too large",
+        ErrorCode::WindowTooLarge,
         format!("ask for at most {days} days at a time"),
     )
 }
@@ -252,7 +245,7 @@ mod tests {
         assert_eq!(w.duration(), Duration::hours(23));
         assert!(window(BERLIN, date("2026-10-01"), date("2026-12-01")).is_ok());
         let problem = window(BERLIN, date("2026-10-01"), date("2026-12-02")).unwrap_err();
-        assert_eq!(problem.code, "window_too_large");
+        assert_eq!(problem.code.as_str(), "window_too_large");
     }
 
     #[test]
@@ -263,7 +256,7 @@ mod tests {
             at("2026-12-01T10:00:00Z"),
         )
         .unwrap_err();
-        assert_eq!(problem.code, "invalid_period");
+        assert_eq!(problem.code.as_str(), "invalid_period");
     }
 
     fn room(policy: Policy) -> Resource {

@@ -10,11 +10,11 @@
 //! - When the request is gone (its `REQUEST_TIMEOUT_MS` passed, the client left) its
 //!   computations stop at their next checkpoint, and no queued one starts.
 
+use api::ErrorCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::http::StatusCode;
 use platform::Problem;
 use tokio::sync::Semaphore;
 
@@ -170,7 +170,9 @@ impl From<Stop> for Problem {
         match stop {
             Stop::TooMuchWork { limit, hint } => too_much_work(limit, hint),
             // Only seen by a request that is already gone.
-            Stop::Cancelled => Problem::unavailable("timeout", "the request was cancelled", 1),
+            Stop::Cancelled => {
+                Problem::unavailable(ErrorCode::Timeout, "the request was cancelled", 1)
+            }
         }
     }
 }
@@ -178,9 +180,7 @@ impl From<Stop> for Problem {
 /// `422 too_much_work`.
 pub fn too_much_work(limit: u64, hint: &str) -> Problem {
     Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "too_much_work",
-        "Too much work for one request",
+        ErrorCode::TooMuchWork,
         format!("answering would take more than this service's {limit} steps per request; {hint}"),
     )
     .with_extra("work_limit", limit)

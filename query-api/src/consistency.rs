@@ -3,10 +3,10 @@
 //! process share one look at the checkpoints at a time, and a token past the store's head is
 //! refused at once.
 
+use api::ErrorCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use eventstore::Position;
 use platform::Problem;
 use readmodel::projections::{Projection, reached};
@@ -112,7 +112,7 @@ impl Freshness {
             if now >= deadline {
                 metrics::counter!("query_position_waits_total", "result" => "behind").increment(1);
                 return Err(Problem::unavailable(
-                    "projection_behind",
+                    ErrorCode::ProjectionBehind,
                     format!(
                         "the read models have not yet reached position {min} (they are at {at}); \
                          retry shortly"
@@ -151,9 +151,7 @@ impl Freshness {
         }
         if min > head {
             return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_position",
-                "The position is not one the store has written",
+                ErrorCode::InvalidPosition,
                 format!(
                     "min_position {min} is past the last position written ({head}); use the \
                      position of a command's answer"

@@ -5,7 +5,7 @@
 //! `422 invalid_cursor`: a cursor is read whole and checked before it reaches a query, so no
 //! value can make the database fail (a start beyond what PostgreSQL can store, say).
 
-use axum::http::StatusCode;
+use api::ErrorCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, Utc};
@@ -39,9 +39,7 @@ fn decode(value: &str) -> Option<String> {
 /// `422 invalid_cursor`, naming the parameter.
 fn invalid(name: &'static str) -> Problem {
     let mut problem = Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_cursor",
-        "The cursor is not valid",
+        ErrorCode::InvalidCursor,
         format!("{name} is not a cursor this list returned; pass next_cursor back unchanged"),
     );
     problem.errors.push(FieldError {
@@ -106,14 +104,17 @@ mod tests {
         // Within chrono's range (±262,000 years) but before PostgreSQL's (4713 BC).
         let ancient = URL_SAFE_NO_PAD.encode(format!("b:{}:{id}", -8_000_000_000_000_000_000i64));
         assert_eq!(
-            parse_booking("cursor", &ancient).unwrap_err().code,
+            parse_booking("cursor", &ancient).unwrap_err().code.as_str(),
             "invalid_cursor"
         );
         let last: DateTime<Utc> = "9999-12-31T23:59:59Z".parse().unwrap();
         assert!(parse_booking("cursor", &booking(last, id)).is_ok());
         let too_long = "A".repeat(MAX_LEN + 4);
         assert_eq!(
-            parse_resource("cursor", &too_long).unwrap_err().code,
+            parse_resource("cursor", &too_long)
+                .unwrap_err()
+                .code
+                .as_str(),
             "invalid_cursor"
         );
     }

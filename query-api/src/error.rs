@@ -1,6 +1,7 @@
 //! How failures that are not the client's fault are shown: the cause goes to the log here, once,
 //! and the client gets a `503` it may retry or an opaque `500`.
 
+use api::ErrorCode;
 use platform::Problem;
 
 /// The client's view of a failed read-model query: `503` (with `Retry-After`) when the database
@@ -17,10 +18,10 @@ pub fn corrupt_row(what: &str, err: &dyn std::fmt::Display) -> Problem {
 
 /// `404 resource_not_found`.
 pub fn resource_not_found() -> Problem {
-    Problem::not_found("resource_not_found", "no resource with this id")
+    Problem::new(ErrorCode::ResourceNotFound, "no resource with this id")
 }
 
 /// `404 booking_not_found`.
 pub fn booking_not_found() -> Problem {
-    Problem::not_found("booking_not_found", "no booking with this id")
+    Problem::new(ErrorCode::BookingNotFound, "no booking with this id")
 }

@@ -1,39 +1,33 @@
-//! The work of the booking commands: place (or hold), the lifecycle transitions, reschedule.
+//! The booking commands: place (or hold), the lifecycle transitions, reschedule, and expiring a
+//! hold past its TTL.
 
-use axum::http::StatusCode;
+use api::ErrorCode;
+use api::views::{BookingAnswer, BookingView};
 use domain::Event;
 use domain::Period;
-use domain::booking::{Booking, BookingCommand, PlaceBooking, plan_placement};
+use domain::aggregate::Aggregate;
+use domain::booking::{Booking, BookingCommand, BookingError, plan_placement};
 use domain::event::BookingStatus;
 use domain::ids::{BookingId, CustomerId};
-use domain::lifecycle::{self, Allocation};
-use domain::resource::Resource;
-use domain::stream::evolve_booking;
-use eventstore::ExpectedVersion;
-use serde_json::json;
+use domain::resource::{Resource, ResourceError};
+use eventstore::{Appended, ExpectedVersion};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::resources::already_exists;
-use crate::error::{CommandError, booking_not_found, resource_not_found};
-use crate::store::{self, CommandMeta, aggregates, guard};
-use crate::views::{BookingView, Reply};
+use super::{Command, Done, Effect, evolved, follow_allocation, load};
+use crate::error::CommandError;
+use crate::store::guard::{self, Allocated};
+use crate::store::{self, CommandMeta, aggregates};
 
-fn answer(status: StatusCode, booking: &Booking, position: eventstore::Position) -> Reply {
-    Reply::new(
-        status,
-        json!({ "booking": BookingView::from(booking), "position": position }),
-    )
+fn resource_not_found() -> CommandError {
+    ResourceError::NotFound.into()
 }
 
-async fn load_resource(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    id: Uuid,
-) -> Result<Resource, CommandError> {
-    aggregates::load_resource(conn, &meta.tenant, id)
-        .await?
-        .ok_or_else(resource_not_found)
+fn already_exists() -> CommandError {
+    CommandError::refused(
+        ErrorCode::AlreadyExists,
+        "a booking or resource with this id already exists",
+    )
 }
 
 /// The booking, if it exists in the tenant and `owner` (a client's own id) may see it.
@@ -44,74 +38,118 @@ async fn load_booking(
     id: BookingId,
     owner: Option<&CustomerId>,
 ) -> Result<Booking, CommandError> {
-    match aggregates::load_booking(conn, &meta.tenant, id.0).await? {
-        Some(booking) if owner.is_none_or(|owner| *owner == booking.customer_id) => Ok(booking),
-        _ => Err(booking_not_found()),
+    let booking: Booking = load(conn, meta, id.0, || BookingError::NotFound.into()).await?;
+    if owner.is_some_and(|owner| *owner != booking.customer_id) {
+        return Err(BookingError::NotFound.into());
+    }
+    Ok(booking)
+}
+
+fn answer(effect: Effect, booking: &Booking, appended: Appended) -> Done<BookingAnswer> {
+    Done {
+        effect,
+        answer: BookingAnswer {
+            booking: BookingView::from(booking),
+        },
+        position: appended.position,
     }
 }
 
-/// A placement, and whether its id came from the client.
+/// Takes `quantity` units over `blocked` for the booking; holds past their TTL in the way are
+/// expired first (each as an [`ExpireHold`] of its own in this transaction).
+async fn reserve(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    resource: &Resource,
+    booking_id: Uuid,
+    blocked: Period,
+    quantity: u32,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Vec<u32>, CommandError> {
+    // Once the expired holds are gone the next look finds units or a refusal; a third look only
+    // happens if more expired in between.
+    for _ in 0..3 {
+        match guard::allocate(
+            conn, meta, resource, booking_id, blocked, quantity, expires_at,
+        )
+        .await?
+        {
+            Allocated::Units(units) => return Ok(units),
+            Allocated::ExpiredHolds(holds) => {
+                for hold in holds {
+                    match ExpireHold::expire(conn, meta, BookingId(hold)).await {
+                        // Confirmed, cancelled or expired by someone else meanwhile.
+                        Ok(_) | Err(CommandError::Booking(_)) => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+        }
+    }
+    Err(CommandError::Retry)
+}
+
+/// `POST /v1/bookings`.
 #[derive(Clone, Debug)]
-pub struct Place {
-    pub booking: PlaceBooking,
+pub struct PlaceBooking {
+    pub booking: domain::booking::PlaceBooking,
     /// A client-chosen id may already be taken; a fresh UUIDv7 of ours cannot be.
     pub id_from_client: bool,
 }
 
-pub async fn place(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    input: &Place,
-) -> Result<Reply, CommandError> {
-    let Place {
-        booking: input,
-        id_from_client,
-    } = input;
-    // A retried POST with a client-chosen id must say `already_exists`, not collide with itself
-    // in the guard (its allocation is there already).
-    if *id_from_client {
-        let taken: bool =
-            sqlx::query_scalar("select exists (select 1 from streams where stream_id = $1)")
-                .bind(input.booking_id.0)
-                .fetch_one(&mut *conn)
-                .await?;
-        if taken {
-            return Err(already_exists("booking or resource"));
+impl Command for PlaceBooking {
+    type Answer = BookingAnswer;
+
+    /// The stream lock orders writers of one stream. Nobody else can write a stream whose id we
+    /// just generated (nobody knows it before we answer), so only a client's id needs it.
+    fn streams(&self) -> Vec<Uuid> {
+        if self.id_from_client {
+            vec![self.booking.booking_id.0]
+        } else {
+            Vec::new()
         }
     }
-    let resource = load_resource(conn, meta, input.resource_id.0).await?;
-    let placement = plan_placement(&resource, input.clone(), meta.now)?;
-    let units = guard::allocate(
-        conn,
-        meta,
-        &resource,
-        placement.booking_id.0,
-        placement.blocked,
-        placement.quantity,
-        placement.expires_at,
-    )
-    .await?;
-    let status = if placement.status == BookingStatus::Pending {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::CREATED
-    };
-    let booking_id = placement.booking_id.0;
-    let event = Event::BookingPlaced(placement.placed(units));
-    let appended = store::append(
-        conn,
-        meta,
-        booking_id,
-        ExpectedVersion::NoStream,
-        std::slice::from_ref(&event),
-    )
-    .await
-    .map_err(|err| match err {
-        CommandError::Conflict => already_exists("booking or resource"),
-        other => other,
-    })?;
-    let booking = evolve_booking(None, &event, meta.now).ok_or(CommandError::Conflict)?;
-    Ok(answer(status, &booking, appended.position))
+
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        meta: &CommandMeta,
+    ) -> Result<Done<BookingAnswer>, CommandError> {
+        let input = &self.booking;
+        // A retried POST with a client-chosen id must say `already_exists`, not collide with
+        // itself in the guard (its allocation is there already).
+        if self.id_from_client && store::stream_exists(conn, input.booking_id.0).await? {
+            return Err(already_exists());
+        }
+        let resource: Resource = load(conn, meta, input.resource_id.0, resource_not_found).await?;
+        let placement = plan_placement(&resource, input.clone(), meta.now)?;
+        let units = reserve(
+            conn,
+            meta,
+            &resource,
+            placement.booking_id.0,
+            placement.blocked,
+            placement.quantity,
+            placement.expires_at,
+        )
+        .await?;
+        let effect = if placement.status == BookingStatus::Pending {
+            Effect::Pending
+        } else {
+            Effect::Created
+        };
+        let booking_id = placement.booking_id.0;
+        let events = [Event::BookingPlaced(placement.placed(units))];
+        let appended = store::append(conn, meta, booking_id, ExpectedVersion::NoStream, &events)
+            .await
+            .map_err(|err| match err {
+                // The stream exists: a client-chosen id that is taken.
+                CommandError::Retry => already_exists(),
+                other => other,
+            })?;
+        let booking: Booking = evolved(None, &events, meta.now)?;
+        Ok(answer(effect, &booking, appended))
+    }
 }
 
 /// A lifecycle step that needs no new allocation.
@@ -123,8 +161,9 @@ pub enum Action {
     Cancel,
 }
 
+/// `confirm`, `approve`, `decline` and `cancel`.
 #[derive(Clone, Debug)]
-pub struct Transition {
+pub struct TransitionBooking {
     pub booking_id: BookingId,
     pub action: Action,
     pub reason: Option<String>,
@@ -132,83 +171,156 @@ pub struct Transition {
     pub owner: Option<CustomerId>,
 }
 
-pub async fn transition(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    input: &Transition,
-) -> Result<Reply, CommandError> {
-    let booking = load_booking(conn, meta, input.booking_id, input.owner.as_ref()).await?;
-    let command = match input.action {
-        Action::Confirm => {
-            let resource = load_resource(conn, meta, booking.resource_id.0).await?;
-            BookingCommand::Confirm {
-                requires_approval: resource.spec.policy.requires_approval,
-            }
-        }
-        Action::Approve => BookingCommand::Approve,
-        Action::Decline => BookingCommand::Decline {
-            reason: input.reason.clone(),
-        },
-        Action::Cancel => BookingCommand::Cancel {
-            reason: input.reason.clone(),
-        },
-    };
-    let event = booking.decide(command, meta.now)?;
-    let appended = store::append(
-        conn,
-        meta,
-        booking.id.0,
-        ExpectedVersion::Exact(booking.version),
-        std::slice::from_ref(&event),
-    )
-    .await?;
-    match lifecycle::transition(&event).map(|t| t.allocation) {
-        Some(Allocation::Kept) => guard::keep(conn, booking.id.0).await?,
-        Some(Allocation::Released) => guard::release(conn, booking.id.0).await?,
-        // A move takes new units before its event exists: see `reschedule`.
-        Some(Allocation::Unchanged | Allocation::Moved(_)) | None => {}
+impl Command for TransitionBooking {
+    type Answer = BookingAnswer;
+
+    fn streams(&self) -> Vec<Uuid> {
+        vec![self.booking_id.0]
     }
-    let booking = evolve_booking(Some(booking), &event, meta.now).ok_or(CommandError::Conflict)?;
-    Ok(answer(StatusCode::OK, &booking, appended.position))
+
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        meta: &CommandMeta,
+    ) -> Result<Done<BookingAnswer>, CommandError> {
+        let booking = load_booking(conn, meta, self.booking_id, self.owner.as_ref()).await?;
+        let command = match self.action {
+            Action::Confirm => {
+                let resource: Resource =
+                    load(conn, meta, booking.resource_id.0, resource_not_found).await?;
+                BookingCommand::Confirm {
+                    requires_approval: resource.spec.policy.requires_approval,
+                }
+            }
+            Action::Approve => BookingCommand::Approve,
+            Action::Decline => BookingCommand::Decline {
+                reason: self.reason.clone(),
+            },
+            Action::Cancel => BookingCommand::Cancel {
+                reason: self.reason.clone(),
+            },
+        };
+        let events = <Booking as Aggregate>::decide(Some(&booking), command, meta.now)?;
+        let appended = store::append(
+            conn,
+            meta,
+            booking.id.0,
+            ExpectedVersion::Exact(booking.version),
+            &events,
+        )
+        .await?;
+        for event in &events {
+            follow_allocation(conn, booking.id.0, event).await?;
+        }
+        let booking = evolved(Some(booking), &events, meta.now)?;
+        Ok(answer(Effect::Changed, &booking, appended))
+    }
 }
 
+/// `POST /v1/bookings/{id}/reschedule`: the booking's old units are freed and new ones taken in
+/// the same transaction, so either the move happens whole or the booking keeps its slot.
 #[derive(Clone, Debug)]
-pub struct Reschedule {
+pub struct RescheduleBooking {
     pub booking_id: BookingId,
     pub period: Period,
     pub owner: Option<CustomerId>,
 }
 
-/// Moves the booking: its old units are freed and new ones taken in the same transaction, so
-/// either the move happens whole or the booking keeps its slot.
-pub async fn reschedule(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    input: &Reschedule,
-) -> Result<Reply, CommandError> {
-    let booking = load_booking(conn, meta, input.booking_id, input.owner.as_ref()).await?;
-    let resource = load_resource(conn, meta, booking.resource_id.0).await?;
-    let plan = booking.plan_reschedule(&resource, input.period, meta.now)?;
-    guard::release(conn, booking.id.0).await?;
-    let units = guard::allocate(
-        conn,
-        meta,
-        &resource,
-        booking.id.0,
-        plan.blocked,
-        booking.quantity,
-        None,
-    )
-    .await?;
-    let event = booking.rescheduled(plan, units);
-    let appended = store::append(
-        conn,
-        meta,
-        booking.id.0,
-        ExpectedVersion::Exact(booking.version),
-        std::slice::from_ref(&event),
-    )
-    .await?;
-    let booking = evolve_booking(Some(booking), &event, meta.now).ok_or(CommandError::Conflict)?;
-    Ok(answer(StatusCode::OK, &booking, appended.position))
+impl Command for RescheduleBooking {
+    type Answer = BookingAnswer;
+
+    fn streams(&self) -> Vec<Uuid> {
+        vec![self.booking_id.0]
+    }
+
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        meta: &CommandMeta,
+    ) -> Result<Done<BookingAnswer>, CommandError> {
+        let booking = load_booking(conn, meta, self.booking_id, self.owner.as_ref()).await?;
+        let resource: Resource =
+            load(conn, meta, booking.resource_id.0, resource_not_found).await?;
+        let plan = booking.plan_reschedule(&resource, self.period, meta.now)?;
+        guard::release(conn, booking.id.0).await?;
+        let units = reserve(
+            conn,
+            meta,
+            &resource,
+            booking.id.0,
+            plan.blocked,
+            booking.quantity,
+            None,
+        )
+        .await?;
+        let events = [booking.rescheduled(plan, units)];
+        let appended = store::append(
+            conn,
+            meta,
+            booking.id.0,
+            ExpectedVersion::Exact(booking.version),
+            &events,
+        )
+        .await?;
+        let booking = evolved(Some(booking), &events, meta.now)?;
+        Ok(answer(Effect::Changed, &booking, appended))
+    }
+}
+
+/// Records `HoldExpired` for a hold past its TTL and frees its units: run by the hold sweeper,
+/// and inside a command whose time such a hold is in the way of.
+#[derive(Clone, Debug)]
+pub struct ExpireHold {
+    pub booking_id: BookingId,
+}
+
+impl ExpireHold {
+    /// Expires the hold in the caller's transaction. The hold's stream is locked here, possibly
+    /// after the transaction's first write; so if the hold's own events are newer than this
+    /// transaction, appending now would put `HoldExpired` before them in the global order:
+    /// then the whole command starts over with a fresh transaction ([`CommandError::Retry`]).
+    async fn expire(
+        conn: &mut PgConnection,
+        meta: &CommandMeta,
+        booking_id: BookingId,
+    ) -> Result<(Booking, Appended), CommandError> {
+        eventstore::append::lock_streams(conn, &[booking_id.0]).await?;
+        if store::stream_newer_than_transaction(conn, booking_id.0).await? {
+            return Err(CommandError::Retry);
+        }
+        let booking = aggregates::load::<Booking>(conn, &meta.tenant, booking_id.0)
+            .await?
+            .ok_or(BookingError::NotFound)?;
+        let events =
+            <Booking as Aggregate>::decide(Some(&booking), BookingCommand::Expire, meta.now)?;
+        let appended = store::append(
+            conn,
+            meta,
+            booking_id.0,
+            ExpectedVersion::Exact(booking.version),
+            &events,
+        )
+        .await?;
+        for event in &events {
+            follow_allocation(conn, booking_id.0, event).await?;
+        }
+        Ok((evolved(Some(booking), &events, meta.now)?, appended))
+    }
+}
+
+impl Command for ExpireHold {
+    type Answer = BookingAnswer;
+
+    fn streams(&self) -> Vec<Uuid> {
+        vec![self.booking_id.0]
+    }
+
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        meta: &CommandMeta,
+    ) -> Result<Done<BookingAnswer>, CommandError> {
+        let (booking, appended) = Self::expire(conn, meta, self.booking_id).await?;
+        Ok(answer(Effect::Changed, &booking, appended))
+    }
 }

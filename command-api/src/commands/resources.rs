@@ -1,30 +1,23 @@
-//! The work of the resource commands: create, update, add and remove blackouts.
+//! The resource commands: create, update, add and remove blackouts.
 
-use axum::http::StatusCode;
+use api::ErrorCode;
+use api::views::{BlackoutAnswer, BlackoutView, Nothing, ResourceAnswer, ResourceView};
 use domain::Event;
 use domain::Period;
 use domain::ids::{BlackoutId, ResourceId};
-use domain::resource::{Resource, ResourceChanges, ResourceSpec};
-use domain::stream::evolve_resource;
+use domain::resource::{
+    Blackout, Resource, ResourceChanges, ResourceCommand, ResourceError, ResourceSpec,
+};
 use eventstore::ExpectedVersion;
-use platform::Problem;
-use serde_json::json;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
-use crate::error::{CommandError, resource_not_found};
-use crate::store::{self, CommandMeta, aggregates, guard};
-use domain::resource::ResourceView;
+use super::{Command, Done, Effect, evolved, load};
+use crate::error::CommandError;
+use crate::store::{self, CommandMeta, guard};
 
-use crate::views::Reply;
-
-/// `409 already_exists`, for a client-chosen id that is taken.
-pub fn already_exists(what: &str) -> CommandError {
-    CommandError::Rejected(Problem::new(
-        StatusCode::CONFLICT,
-        "already_exists",
-        "Already exists",
-        format!("a {what} with this id already exists"),
-    ))
+fn not_found() -> CommandError {
+    ResourceError::NotFound.into()
 }
 
 #[derive(Clone, Debug)]
@@ -33,24 +26,39 @@ pub struct CreateResource {
     pub spec: ResourceSpec,
 }
 
-pub async fn create(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    input: &CreateResource,
-) -> Result<Reply, CommandError> {
-    let created = Resource::create(input.id, input.spec.clone())?;
-    let event = Event::ResourceCreated(created.clone());
-    let appended = store::append(conn, meta, input.id.0, ExpectedVersion::NoStream, &[event])
-        .await
-        .map_err(|err| match err {
-            CommandError::Conflict => already_exists("resource or booking"),
-            other => other,
-        })?;
-    let resource = Resource::created(&created, meta.now);
-    Ok(Reply::new(
-        StatusCode::CREATED,
-        json!({ "resource": ResourceView::from(&resource), "position": appended.position }),
-    ))
+impl Command for CreateResource {
+    type Answer = ResourceAnswer;
+
+    fn streams(&self) -> Vec<Uuid> {
+        vec![self.id.0]
+    }
+
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        meta: &CommandMeta,
+    ) -> Result<Done<ResourceAnswer>, CommandError> {
+        let command = ResourceCommand::Create {
+            id: self.id,
+            spec: self.spec.clone(),
+        };
+        let events = Resource::decide(None, command)?;
+        let appended = store::append(conn, meta, self.id.0, ExpectedVersion::NoStream, &events)
+            .await
+            .map_err(|err| match err {
+                // The stream exists: a client-chosen id that is taken.
+                CommandError::Retry => ResourceError::AlreadyExists.into(),
+                other => other,
+            })?;
+        let resource: Resource = evolved(None, &events, meta.now)?;
+        Ok(Done {
+            effect: Effect::Created,
+            answer: ResourceAnswer {
+                resource: ResourceView::from(&resource),
+            },
+            position: appended.position,
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -61,64 +69,62 @@ pub struct UpdateResource {
     pub changes: ResourceChanges,
 }
 
-async fn load(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    id: ResourceId,
-) -> Result<Resource, CommandError> {
-    aggregates::load_resource(conn, &meta.tenant, id.0)
-        .await?
-        .ok_or_else(resource_not_found)
-}
+impl Command for UpdateResource {
+    type Answer = ResourceAnswer;
 
-pub async fn update(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    input: &UpdateResource,
-) -> Result<Reply, CommandError> {
-    let resource = load(conn, meta, input.id).await?;
-    if let Some(expected) = input.if_match
-        && expected != resource.version
-    {
-        return Err(CommandError::Rejected(
-            Problem::new(
-                StatusCode::PRECONDITION_FAILED,
-                "version_conflict",
-                "The resource has changed",
-                format!(
+    fn streams(&self) -> Vec<Uuid> {
+        vec![self.id.0]
+    }
+
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        meta: &CommandMeta,
+    ) -> Result<Done<ResourceAnswer>, CommandError> {
+        let resource: Resource = load(conn, meta, self.id.0, not_found).await?;
+        if let Some(expected) = self.if_match
+            && expected != resource.version
+        {
+            return Err(CommandError::Refused {
+                code: ErrorCode::VersionConflict,
+                detail: format!(
                     "If-Match names version {expected}, the resource is at version {}",
                     resource.version
                 ),
-            )
-            .with_extra("current_version", resource.version),
-        ));
+                extra: Some(("current_version", resource.version.into())),
+            });
+        }
+        let events = Resource::decide(
+            Some(&resource),
+            ResourceCommand::Update(self.changes.clone()),
+        )?;
+        if let Some(Event::ResourceUpdated(updated)) = events.first()
+            && updated.spec.capacity < resource.spec.capacity
+            && guard::units_in_use_from(conn, resource.id.0, updated.spec.capacity, meta.now)
+                .await?
+        {
+            return Err(CommandError::refused(
+                ErrorCode::CapacityInUse,
+                "bookings that have not ended use units above the new capacity; cancel or move them first",
+            ));
+        }
+        let appended = store::append(
+            conn,
+            meta,
+            resource.id.0,
+            ExpectedVersion::Exact(resource.version),
+            &events,
+        )
+        .await?;
+        let resource = evolved(Some(resource), &events, meta.now)?;
+        Ok(Done {
+            effect: Effect::Changed,
+            answer: ResourceAnswer {
+                resource: ResourceView::from(&resource),
+            },
+            position: appended.position,
+        })
     }
-    let updated = resource.update(input.changes.clone())?;
-    if updated.spec.capacity < resource.spec.capacity
-        && guard::units_in_use_from(conn, resource.id.0, updated.spec.capacity, meta.now).await?
-    {
-        return Err(CommandError::Rejected(Problem::new(
-            StatusCode::CONFLICT,
-            "capacity_in_use",
-            "Capacity still in use",
-            "bookings that have not ended use units above the new capacity; cancel or move them first",
-        )));
-    }
-    let event = Event::ResourceUpdated(updated);
-    let appended = store::append(
-        conn,
-        meta,
-        resource.id.0,
-        ExpectedVersion::Exact(resource.version),
-        std::slice::from_ref(&event),
-    )
-    .await?;
-    let resource =
-        evolve_resource(Some(resource), &event, meta.now).ok_or(CommandError::Conflict)?;
-    Ok(Reply::new(
-        StatusCode::OK,
-        json!({ "resource": ResourceView::from(&resource), "position": appended.position }),
-    ))
 }
 
 #[derive(Clone, Debug)]
@@ -129,33 +135,46 @@ pub struct AddBlackout {
     pub reason: String,
 }
 
-pub async fn add_blackout(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    input: &AddBlackout,
-) -> Result<Reply, CommandError> {
-    let resource = load(conn, meta, input.resource_id).await?;
-    let added = resource.add_blackout(input.blackout_id, input.period, input.reason.clone())?;
-    let appended = store::append(
-        conn,
-        meta,
-        resource.id.0,
-        ExpectedVersion::Exact(resource.version),
-        &[Event::BlackoutAdded(added.clone())],
-    )
-    .await?;
-    Ok(Reply::new(
-        StatusCode::CREATED,
-        json!({
-            "blackout": {
-                "id": added.blackout_id,
-                "start": added.period.start(),
-                "end": added.period.end(),
-                "reason": added.reason,
+impl Command for AddBlackout {
+    type Answer = BlackoutAnswer;
+
+    fn streams(&self) -> Vec<Uuid> {
+        vec![self.resource_id.0]
+    }
+
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        meta: &CommandMeta,
+    ) -> Result<Done<BlackoutAnswer>, CommandError> {
+        let resource: Resource = load(conn, meta, self.resource_id.0, not_found).await?;
+        let command = ResourceCommand::AddBlackout {
+            blackout_id: self.blackout_id,
+            period: self.period,
+            reason: self.reason.clone(),
+        };
+        let events = Resource::decide(Some(&resource), command)?;
+        let appended = store::append(
+            conn,
+            meta,
+            resource.id.0,
+            ExpectedVersion::Exact(resource.version),
+            &events,
+        )
+        .await?;
+        let blackout = Blackout {
+            id: self.blackout_id,
+            period: self.period,
+            reason: self.reason.clone(),
+        };
+        Ok(Done {
+            effect: Effect::Created,
+            answer: BlackoutAnswer {
+                blackout: BlackoutView::from(&blackout),
             },
-            "position": appended.position,
-        }),
-    ))
+            position: appended.position,
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -164,23 +183,35 @@ pub struct RemoveBlackout {
     pub blackout_id: BlackoutId,
 }
 
-pub async fn remove_blackout(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    input: &RemoveBlackout,
-) -> Result<Reply, CommandError> {
-    let resource = load(conn, meta, input.resource_id).await?;
-    let removed = resource.remove_blackout(input.blackout_id)?;
-    let appended = store::append(
-        conn,
-        meta,
-        resource.id.0,
-        ExpectedVersion::Exact(resource.version),
-        &[Event::BlackoutRemoved(removed)],
-    )
-    .await?;
-    Ok(Reply::new(
-        StatusCode::OK,
-        json!({ "position": appended.position }),
-    ))
+impl Command for RemoveBlackout {
+    type Answer = Nothing;
+
+    fn streams(&self) -> Vec<Uuid> {
+        vec![self.resource_id.0]
+    }
+
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        meta: &CommandMeta,
+    ) -> Result<Done<Nothing>, CommandError> {
+        let resource: Resource = load(conn, meta, self.resource_id.0, not_found).await?;
+        let command = ResourceCommand::RemoveBlackout {
+            blackout_id: self.blackout_id,
+        };
+        let events = Resource::decide(Some(&resource), command)?;
+        let appended = store::append(
+            conn,
+            meta,
+            resource.id.0,
+            ExpectedVersion::Exact(resource.version),
+            &events,
+        )
+        .await?;
+        Ok(Done {
+            effect: Effect::Changed,
+            answer: Nothing {},
+            position: appended.position,
+        })
+    }
 }

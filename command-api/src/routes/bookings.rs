@@ -3,47 +3,23 @@
 //! Clients act on their own bookings only (another customer's booking is `404`); admins act on
 //! any booking of their tenant; approving and declining is for admins.
 
+use api::ErrorCode;
+use api::requests;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
-use domain::booking::PlaceBooking;
 use domain::ids::{BookingId, CustomerId, ResourceId};
 use platform::Problem;
 use platform::auth::Actor;
 use platform::json::{ApiJson, OptionalJson};
 use platform::path::ApiPath;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::resources::period;
-use super::{AppState, command_request, path_id, utc_instant};
-use crate::commands::bookings::{self, Action, Place, Reschedule, Transition};
-use crate::commands::{self};
+use super::{AppState, command_request, path_id};
+use crate::commands::bookings::Action;
+use crate::commands::{PlaceBooking, RescheduleBooking, TransitionBooking};
 use crate::error::CommandError;
-use crate::views::Reply;
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlaceBody {
-    id: Option<Uuid>,
-    resource_id: Uuid,
-    #[serde(deserialize_with = "utc_instant")]
-    start: DateTime<Utc>,
-    #[serde(deserialize_with = "utc_instant")]
-    end: DateTime<Utc>,
-    #[serde(default = "one")]
-    quantity: u32,
-    customer_id: Option<String>,
-    #[serde(default)]
-    hold: bool,
-    #[serde(default)]
-    metadata: Map<String, Value>,
-}
-
-fn one() -> u32 {
-    1
-}
+use crate::reply::Reply;
+use crate::runner;
 
 /// Clients book for themselves; admins for anyone (themselves by default).
 fn customer(actor: &Actor, requested: Option<String>) -> Result<CustomerId, Problem> {
@@ -73,21 +49,13 @@ pub async fn place(
     State(state): State<AppState>,
     actor: Actor,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<PlaceBody>,
+    ApiJson(body): ApiJson<requests::PlaceBooking>,
 ) -> Result<Reply, Problem> {
-    let booking_id = body.id.map_or_else(BookingId::generate, BookingId);
-    // The stream lock orders writers of one stream. Nobody else can write a stream whose id we
-    // just generated (nobody knows it before we answer), so only a client's id needs it.
-    let locked = if body.id.is_some() {
-        vec![booking_id.0]
-    } else {
-        Vec::new()
-    };
-    let request = command_request(&actor, &headers, locked, "POST /v1/bookings", &body)?;
-    let input = Place {
+    let request = command_request(&actor, &headers, "POST /v1/bookings", &body)?;
+    let command = PlaceBooking {
         id_from_client: body.id.is_some(),
-        booking: PlaceBooking {
-            booking_id,
+        booking: domain::booking::PlaceBooking {
+            booking_id: body.id.map_or_else(BookingId::generate, BookingId),
             resource_id: ResourceId(body.resource_id),
             period: period(body.start, body.end)?,
             quantity: body.quantity,
@@ -96,17 +64,9 @@ pub async fn place(
             metadata: body.metadata,
         },
     };
-    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
-        Box::pin(bookings::place(c, m, i))
-    })
-    .await
-    .map_err(CommandError::into_problem)
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonBody {
-    reason: Option<String>,
+    runner::run(&state.pool, &state.wake, &request, &command)
+        .await
+        .map_err(CommandError::into_problem)
 }
 
 async fn transition(
@@ -123,20 +83,18 @@ async fn transition(
             "must be at most 500 characters",
         ));
     }
-    let booking_id = BookingId(path_id(&id, "booking_not_found")?);
+    let booking_id = BookingId(path_id(&id, ErrorCode::BookingNotFound)?);
     let path = format!("POST /v1/bookings/{booking_id} {action:?}");
-    let request = command_request(&actor, &headers, vec![booking_id.0], &path, &reason)?;
-    let input = Transition {
+    let request = command_request(&actor, &headers, &path, &reason)?;
+    let command = TransitionBooking {
         booking_id,
         action,
         reason,
         owner: owner(&actor),
     };
-    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
-        Box::pin(bookings::transition(c, m, i))
-    })
-    .await
-    .map_err(CommandError::into_problem)
+    runner::run(&state.pool, &state.wake, &request, &command)
+        .await
+        .map_err(CommandError::into_problem)
 }
 
 pub async fn confirm(
@@ -162,7 +120,7 @@ pub async fn decline(
     actor: Actor,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    OptionalJson(body): OptionalJson<ReasonBody>,
+    OptionalJson(body): OptionalJson<requests::Reason>,
 ) -> Result<Reply, Problem> {
     transition(state, actor, id, headers, Action::Decline, body.reason).await
 }
@@ -172,18 +130,9 @@ pub async fn cancel(
     actor: Actor,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    OptionalJson(body): OptionalJson<ReasonBody>,
+    OptionalJson(body): OptionalJson<requests::Reason>,
 ) -> Result<Reply, Problem> {
     transition(state, actor, id, headers, Action::Cancel, body.reason).await
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RescheduleBody {
-    #[serde(deserialize_with = "utc_instant")]
-    start: DateTime<Utc>,
-    #[serde(deserialize_with = "utc_instant")]
-    end: DateTime<Utc>,
 }
 
 pub async fn reschedule(
@@ -191,19 +140,17 @@ pub async fn reschedule(
     actor: Actor,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<RescheduleBody>,
+    ApiJson(body): ApiJson<requests::Reschedule>,
 ) -> Result<Reply, Problem> {
-    let booking_id = BookingId(path_id(&id, "booking_not_found")?);
+    let booking_id = BookingId(path_id(&id, ErrorCode::BookingNotFound)?);
     let path = format!("POST /v1/bookings/{booking_id}/reschedule");
-    let request = command_request(&actor, &headers, vec![booking_id.0], &path, &body)?;
-    let input = Reschedule {
+    let request = command_request(&actor, &headers, &path, &body)?;
+    let command = RescheduleBooking {
         booking_id,
         period: period(body.start, body.end)?,
         owner: owner(&actor),
     };
-    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
-        Box::pin(bookings::reschedule(c, m, i))
-    })
-    .await
-    .map_err(CommandError::into_problem)
+    runner::run(&state.pool, &state.wake, &request, &command)
+        .await
+        .map_err(CommandError::into_problem)
 }

@@ -6,6 +6,7 @@ mod resources;
 
 use std::time::Duration;
 
+use api::ErrorCode;
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::middleware::from_fn_with_state;
@@ -14,11 +15,11 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use platform::Problem;
 use platform::auth::{Actor, AuthState, RequireRole, Role};
 use platform::health::Check;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::commands::CommandRequest;
+use crate::runner::CommandRequest;
 use crate::store::CommandMeta;
 use crate::store::idempotency::Idempotency;
 
@@ -90,12 +91,11 @@ pub fn router(
     platform::service::finish(v1, platform::health::router(checks), request_timeout)
 }
 
-/// Builds the command's request context: tenant and actor from the token, the optional
-/// `Idempotency-Key` with the request's fingerprint, and the streams to lock.
+/// Builds the command's request context: tenant and actor from the token, and the optional
+/// `Idempotency-Key` with the request's fingerprint.
 fn command_request(
     actor: &Actor,
     headers: &HeaderMap,
-    streams: Vec<Uuid>,
     method_and_path: &str,
     body: &impl Serialize,
 ) -> Result<CommandRequest, Problem> {
@@ -133,7 +133,6 @@ fn command_request(
             now: now(),
         },
         idempotency,
-        streams,
     })
 }
 
@@ -146,27 +145,6 @@ fn now() -> DateTime<Utc> {
 }
 
 /// Path ids: anything that is not a UUID names nothing, so it is the same `404`.
-fn path_id(raw: &str, not_found: &'static str) -> Result<Uuid, Problem> {
-    Uuid::parse_str(raw).map_err(|_| Problem::not_found(not_found, "no object with this id"))
-}
-
-/// Deserializes an RFC 3339 instant that must be in UTC (`Z` or `+00:00`), truncated to the
-/// stored precision. An offset is refused rather than converted: a client sending local time
-/// where UTC is expected has a bug worth surfacing.
-pub fn utc_instant<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
-    let raw = String::deserialize(deserializer)?;
-    let parsed = DateTime::parse_from_rfc3339(&raw).map_err(|_| {
-        serde::de::Error::custom(format!(
-            "{raw:?} is not an RFC 3339 instant like 2026-12-01T09:00:00Z"
-        ))
-    })?;
-    if parsed.offset().local_minus_utc() != 0 {
-        return Err(serde::de::Error::custom(format!(
-            "{raw:?} is not in UTC; send instants with a Z suffix"
-        )));
-    }
-    let utc = parsed.with_timezone(&Utc);
-    Ok(utc
-        .duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(utc))
+fn path_id(raw: &str, not_found: ErrorCode) -> Result<Uuid, Problem> {
+    Uuid::parse_str(raw).map_err(|_| Problem::new(not_found, "no object with this id"))
 }

@@ -1,55 +1,33 @@
 //! `/v1/resources`: create and change resources and their blackouts (admin only).
 
+use api::ErrorCode;
+use api::requests;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use domain::Period;
-use domain::hours::OpeningHours;
 use domain::ids::{BlackoutId, ResourceId};
-use domain::resource::{Policy, ResourceChanges, ResourceSpec};
+use domain::resource::{ResourceChanges, ResourceSpec};
 use platform::Problem;
 use platform::auth::Actor;
 use platform::json::ApiJson;
 use platform::path::ApiPath;
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
-use uuid::Uuid;
 
-use super::{AppState, command_request, path_id, utc_instant};
-use crate::commands::{self, resources};
+use super::{AppState, command_request, path_id};
+use crate::commands::{AddBlackout, CreateResource, RemoveBlackout, UpdateResource};
 use crate::error::CommandError;
-use crate::views::Reply;
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateResourceBody {
-    id: Option<Uuid>,
-    name: String,
-    kind: String,
-    #[serde(default = "one")]
-    capacity: u32,
-    time_zone: Tz,
-    #[serde(default)]
-    opening_hours: Option<OpeningHours>,
-    #[serde(default)]
-    policy: Policy,
-}
-
-fn one() -> u32 {
-    1
-}
+use crate::reply::Reply;
+use crate::runner;
 
 pub async fn create(
     State(state): State<AppState>,
     actor: Actor,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<CreateResourceBody>,
+    ApiJson(body): ApiJson<requests::CreateResource>,
 ) -> Result<Reply, Problem> {
-    let id = body.id.map_or_else(ResourceId::generate, ResourceId);
-    let request = command_request(&actor, &headers, vec![id.0], "POST /v1/resources", &body)?;
-    let input = resources::CreateResource {
-        id,
+    let request = command_request(&actor, &headers, "POST /v1/resources", &body)?;
+    let command = CreateResource {
+        id: body.id.map_or_else(ResourceId::generate, ResourceId),
         spec: ResourceSpec {
             name: body.name,
             kind: body.kind,
@@ -59,29 +37,9 @@ pub async fn create(
             policy: body.policy,
         },
     };
-    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
-        Box::pin(resources::create(c, m, i))
-    })
-    .await
-    .map_err(CommandError::into_problem)
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateResourceBody {
-    name: Option<String>,
-    capacity: Option<u32>,
-    /// Absent: unchanged; `null`: open around the clock.
-    #[serde(default, deserialize_with = "present")]
-    opening_hours: Option<Option<OpeningHours>>,
-    policy: Option<Map<String, Value>>,
-}
-
-/// Tells a field that is present (even as `null`) from one that is absent.
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
+    runner::run(&state.pool, &state.wake, &request, &command)
+        .await
+        .map_err(CommandError::into_problem)
 }
 
 /// `If-Match: 3`, `"3"` or `W/"3"`.
@@ -103,13 +61,13 @@ pub async fn update(
     actor: Actor,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<UpdateResourceBody>,
+    ApiJson(body): ApiJson<requests::UpdateResource>,
 ) -> Result<Reply, Problem> {
-    let id = ResourceId(path_id(&id, "resource_not_found")?);
+    let id = ResourceId(path_id(&id, ErrorCode::ResourceNotFound)?);
     let if_match = if_match(&headers)?;
     let path = format!("PATCH /v1/resources/{id} {if_match:?}");
-    let request = command_request(&actor, &headers, vec![id.0], &path, &body)?;
-    let input = resources::UpdateResource {
+    let request = command_request(&actor, &headers, &path, &body)?;
+    let command = UpdateResource {
         id,
         if_match,
         changes: ResourceChanges {
@@ -119,35 +77,15 @@ pub async fn update(
             policy: body.policy,
         },
     };
-    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
-        Box::pin(resources::update(c, m, i))
-    })
-    .await
-    .map_err(CommandError::into_problem)
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BlackoutBody {
-    id: Option<Uuid>,
-    #[serde(deserialize_with = "utc_instant")]
-    start: DateTime<Utc>,
-    #[serde(deserialize_with = "utc_instant")]
-    end: DateTime<Utc>,
-    #[serde(default)]
-    reason: String,
+    runner::run(&state.pool, &state.wake, &request, &command)
+        .await
+        .map_err(CommandError::into_problem)
 }
 
 /// `422 invalid_period` for `end <= start`.
 pub fn period(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Period, Problem> {
-    Period::new(start, end).map_err(|_| {
-        Problem::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_period",
-            "Invalid period",
-            "end must be after start",
-        )
-    })
+    Period::new(start, end)
+        .map_err(|_| Problem::new(ErrorCode::InvalidPeriod, "end must be after start"))
 }
 
 pub async fn add_blackout(
@@ -155,22 +93,20 @@ pub async fn add_blackout(
     actor: Actor,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<BlackoutBody>,
+    ApiJson(body): ApiJson<requests::AddBlackout>,
 ) -> Result<Reply, Problem> {
-    let resource_id = ResourceId(path_id(&id, "resource_not_found")?);
+    let resource_id = ResourceId(path_id(&id, ErrorCode::ResourceNotFound)?);
     let path = format!("POST /v1/resources/{resource_id}/blackouts");
-    let request = command_request(&actor, &headers, vec![resource_id.0], &path, &body)?;
-    let input = resources::AddBlackout {
+    let request = command_request(&actor, &headers, &path, &body)?;
+    let command = AddBlackout {
         resource_id,
         blackout_id: body.id.map_or_else(BlackoutId::generate, BlackoutId),
         period: period(body.start, body.end)?,
         reason: body.reason,
     };
-    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
-        Box::pin(resources::add_blackout(c, m, i))
-    })
-    .await
-    .map_err(CommandError::into_problem)
+    runner::run(&state.pool, &state.wake, &request, &command)
+        .await
+        .map_err(CommandError::into_problem)
 }
 
 pub async fn remove_blackout(
@@ -179,17 +115,15 @@ pub async fn remove_blackout(
     ApiPath((id, blackout_id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Reply, Problem> {
-    let resource_id = ResourceId(path_id(&id, "resource_not_found")?);
-    let blackout_id = BlackoutId(path_id(&blackout_id, "blackout_not_found")?);
+    let resource_id = ResourceId(path_id(&id, ErrorCode::ResourceNotFound)?);
+    let blackout_id = BlackoutId(path_id(&blackout_id, ErrorCode::BlackoutNotFound)?);
     let path = format!("DELETE /v1/resources/{resource_id}/blackouts/{blackout_id}");
-    let request = command_request(&actor, &headers, vec![resource_id.0], &path, &())?;
-    let input = resources::RemoveBlackout {
+    let request = command_request(&actor, &headers, &path, &())?;
+    let command = RemoveBlackout {
         resource_id,
         blackout_id,
     };
-    commands::run(&state.pool, &state.wake, &request, &input, |c, m, i| {
-        Box::pin(resources::remove_blackout(c, m, i))
-    })
-    .await
-    .map_err(CommandError::into_problem)
+    runner::run(&state.pool, &state.wake, &request, &command)
+        .await
+        .map_err(CommandError::into_problem)
 }

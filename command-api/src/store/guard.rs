@@ -7,6 +7,11 @@
 //! (always the lowest, so a capacity cut to the number in use can succeed): a flash crowd then
 //! queues for a few milliseconds each instead of failing and retrying.
 //!
+//! Holds past their TTL still own their rows until someone records `HoldExpired` (the constraint
+//! cannot look at the clock). When only such holds are in the way, [`allocate`] says which, and
+//! the command expires them (`commands::ExpireHold`) and asks again: the guard stores, commands
+//! decide.
+//!
 //! Every transaction that uses the guard starts with [`begin`], at READ COMMITTED, named rather
 //! than left to the server's `default_transaction_isolation`.
 
@@ -14,17 +19,13 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use domain::Period;
-use domain::booking::BookingCommand;
 use domain::resource::Resource;
-use eventstore::ExpectedVersion;
 use sqlx::postgres::types::PgRange;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{CommandMeta, aggregates};
-use crate::error::{self, CommandError};
-
-const NO_OVERLAP: &str = "allocations_no_overlap";
+use super::CommandMeta;
+use crate::error::CommandError;
 
 /// READ COMMITTED: each statement sees everything committed before it started. The guard relies
 /// on that: after waiting for a resource's lock it reads again and must see the units the
@@ -52,7 +53,17 @@ async fn lock_resource(conn: &mut PgConnection, resource_id: Uuid) -> Result<(),
     Ok(())
 }
 
-/// Reserves `quantity` units over `blocked` for the booking and returns them.
+/// What [`allocate`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Allocated {
+    /// These units are now the booking's.
+    Units(Vec<u32>),
+    /// Holds past their TTL are in the way (these bookings): expire them, then ask again.
+    ExpiredHolds(Vec<Uuid>),
+}
+
+/// Reserves `quantity` units over `blocked` for the booking. A refusal is
+/// [`CommandError::SlotUnavailable`] with what is in the way.
 ///
 /// A refusal is an answer, not a failure, so nothing is logged here (database errors are logged
 /// where they become a `5xx`).
@@ -65,7 +76,7 @@ pub async fn allocate(
     blocked: Period,
     quantity: u32,
     expires_at: Option<DateTime<Utc>>,
-) -> Result<Vec<u32>, CommandError> {
+) -> Result<Allocated, CommandError> {
     let resource_id = resource.id.0;
     let capacity = i32::try_from(resource.spec.capacity).unwrap_or(i32::MAX);
     let insert = Insert {
@@ -86,17 +97,13 @@ pub async fn allocate(
     if capacity == 1 {
         // The common case in one statement: the unit is taken, or the collision is reported
         // without writing anything. (No transaction id is assigned then, so expiring colliding
-        // holds next still keeps HoldExpired after the holds' own events; see `expire_hold`.)
-        if insert.units(conn, &[0], true).await? == 1 {
-            return Ok(vec![0]);
+        // holds next still keeps HoldExpired after the holds' own events; see
+        // `commands::ExpireHold`.)
+        if insert.units(conn, &[0]).await? {
+            return Ok(Allocated::Units(vec![0]));
         }
         let room = room(conn, &asked).await?;
-        if !room.expired_holds {
-            return Err(room.refusal());
-        }
-        expire_colliding_holds(conn, meta, resource_id, blocked).await?;
-        insert.units(conn, &[0], false).await?;
-        return Ok(vec![0]);
+        return room.refused_or_expired();
     }
     // A flash crowd mostly hears "no": answer that without queueing for the lock when a plain
     // read already shows too few free units. (Refusing on a slightly old read is the same as
@@ -104,30 +111,31 @@ pub async fn allocate(
     // resource's version, so it never judges by rules that changed since the load.
     let seen = room(conn, &asked).await?;
     if seen.version != resource.version {
-        return Err(CommandError::Conflict);
+        return Err(CommandError::Retry);
     }
-    if seen.free(&asked).len() < quantity as usize && !seen.expired_holds {
+    if seen.free(&asked).len() < quantity as usize && seen.expired.is_empty() {
         return Err(seen.refusal());
     }
     // Everyone queued here decides under the lock in one read, so a refusal holds the lock for
     // one round trip (the crowd that arrived before the slot filled up is refused here).
     lock_resource(conn, resource_id).await?;
-    let mut room = room(conn, &asked).await?;
+    let room = room(conn, &asked).await?;
     // A capacity change that committed since the load (its check runs under the same lock)
     // makes the resource stale: reload and decide again.
     if room.version != resource.version {
-        return Err(CommandError::Conflict);
-    }
-    if room.expired_holds {
-        expire_colliding_holds(conn, meta, resource_id, blocked).await?;
-        room = self::room(conn, &asked).await?;
+        return Err(CommandError::Retry);
     }
     let free = room.free(&asked);
     if free.len() < quantity as usize {
-        return Err(room.refusal());
+        return room.refused_or_expired();
     }
-    insert.units(conn, &free, false).await?;
-    Ok(free.into_iter().map(|u| u.unsigned_abs()).collect())
+    if !insert.units(conn, &free).await? {
+        // Only a writer outside the resource's lock can have got there first.
+        return Err(self::room(conn, &asked).await?.refusal());
+    }
+    Ok(Allocated::Units(
+        free.into_iter().map(|u| u.unsigned_abs()).collect(),
+    ))
 }
 
 /// The allocation rows of one booking.
@@ -140,43 +148,24 @@ struct Insert<'a> {
 }
 
 impl Insert<'_> {
-    /// Inserts one row per unit and returns how many went in. With `skip_conflicts`, rows that
-    /// collide are left out (`on conflict do nothing` works with exclusion constraints);
-    /// otherwise a collision is [`CommandError::SlotUnavailable`].
-    async fn units(
-        &self,
-        conn: &mut PgConnection,
-        units: &[i32],
-        skip_conflicts: bool,
-    ) -> Result<u64, CommandError> {
-        let sql = if skip_conflicts {
+    /// Inserts one row per unit; false if any collided (`on conflict do nothing` works with
+    /// exclusion constraints, and leaves the transaction usable to read what is in the way).
+    /// The caller then refuses, and the rows that did go in are rolled back with the command.
+    async fn units(&self, conn: &mut PgConnection, units: &[i32]) -> Result<bool, CommandError> {
+        let done = sqlx::query(
             "insert into allocations (tenant_id, resource_id, unit, during, booking_id, expires_at)
              select $1, $2, u, $3, $4, $5 from unnest($6::int[]) as u
-             on conflict do nothing"
-        } else {
-            "insert into allocations (tenant_id, resource_id, unit, during, booking_id, expires_at)
-             select $1, $2, u, $3, $4, $5 from unnest($6::int[]) as u"
-        };
-        let done = sqlx::query(sql)
-            .bind(&self.meta.tenant)
-            .bind(self.resource_id)
-            .bind(range(self.blocked))
-            .bind(self.booking_id)
-            .bind(self.expires_at)
-            .bind(units)
-            .execute(&mut *conn)
-            .await
-            .map_err(|err| match &err {
-                sqlx::Error::Database(db) if db.constraint() == Some(NO_OVERLAP) => {
-                    CommandError::SlotUnavailable {
-                        resource_id: self.resource_id,
-                        booking_id: self.booking_id,
-                        blocked: self.blocked,
-                    }
-                }
-                _ => err.into(),
-            })?;
-        Ok(done.rows_affected())
+             on conflict do nothing",
+        )
+        .bind(&self.meta.tenant)
+        .bind(self.resource_id)
+        .bind(range(self.blocked))
+        .bind(self.booking_id)
+        .bind(self.expires_at)
+        .bind(units)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == units.len() as u64)
     }
 }
 
@@ -193,10 +182,11 @@ macro_rules! taken_units_sql {
     };
 }
 
-/// Allocations of holds past their TTL overlapping the range.
+/// The bookings of holds past their TTL overlapping the range.
 macro_rules! expired_holds_sql {
     () => {
-        "select 1 from allocations where resource_id = $1 and during && $2 and expires_at <= $3"
+        "select distinct booking_id from allocations
+         where resource_id = $1 and during && $2 and expires_at <= $3"
     };
 }
 
@@ -229,8 +219,8 @@ struct Room {
     version: i64,
     /// The units taken over the blocked period, ascending.
     taken: Vec<i32>,
-    /// Whether an expired hold overlaps it (the command frees those first).
-    expired_holds: bool,
+    /// The holds past their TTL that overlap it (the command frees those first).
+    expired: Vec<Uuid>,
     /// The periods other bookings block there, as ranges.
     conflicts: Vec<PgRange<DateTime<Utc>>>,
 }
@@ -243,7 +233,19 @@ impl Room {
 
     /// The `409` listing what is in the way.
     fn refusal(self) -> CommandError {
-        CommandError::Rejected(error::slot_unavailable(periods(self.conflicts)))
+        CommandError::SlotUnavailable {
+            conflicts: periods(self.conflicts),
+        }
+    }
+
+    /// No room: the refusal, unless holds past their TTL are in the way (then the command is to
+    /// expire them and ask again).
+    fn refused_or_expired(self) -> Result<Allocated, CommandError> {
+        if self.expired.is_empty() {
+            Err(self.refusal())
+        } else {
+            Ok(Allocated::ExpiredHolds(self.expired))
+        }
     }
 }
 
@@ -253,9 +255,9 @@ async fn room(conn: &mut PgConnection, asked: &Asked) -> Result<Room, CommandErr
                 array(",
         taken_units_sql!(),
         ") as taken,
-                exists (",
+                array(",
         expired_holds_sql!(),
-        ") as expired_holds,
+        ") as expired,
                 array(",
         conflicts_sql!("$4"),
         ") as conflicts
@@ -309,75 +311,6 @@ pub async fn keep(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), Comma
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// The constraint cannot look at the clock, so holds past their TTL still own their rows until
-/// someone records `HoldExpired`. A command that would collide with such a hold does it first.
-///
-/// Those streams are locked after this transaction's first write, so `expire_hold` checks that
-/// the hold's events are older than this transaction (else the command is retried).
-/// Returns whether there were any.
-async fn expire_colliding_holds(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    resource_id: Uuid,
-    blocked: Period,
-) -> Result<bool, CommandError> {
-    let expired: Vec<Uuid> = sqlx::query_scalar(
-        "select distinct booking_id from allocations
-         where resource_id = $1 and during && $2 and expires_at <= $3",
-    )
-    .bind(resource_id)
-    .bind(range(blocked))
-    .bind(meta.now)
-    .fetch_all(&mut *conn)
-    .await?;
-    for booking_id in &expired {
-        expire_hold(conn, meta, *booking_id).await?;
-    }
-    Ok(!expired.is_empty())
-}
-
-/// Records `HoldExpired` for one hold and frees its units, if it really has expired.
-/// Returns whether it did.
-pub async fn expire_hold(
-    conn: &mut PgConnection,
-    meta: &CommandMeta,
-    booking_id: Uuid,
-) -> Result<bool, CommandError> {
-    eventstore::append::lock_streams(conn, &[booking_id]).await?;
-    // This transaction may already hold a transaction id (an earlier write of the command):
-    // if the hold's own events are newer, appending now would put HoldExpired before them in
-    // the global order. Start over with a fresh transaction instead.
-    let older: bool = sqlx::query_scalar(
-        "select coalesce(pg_current_xact_id_if_assigned() < max(transaction_id), false)
-         from events where stream_id = $1",
-    )
-    .bind(booking_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    if older {
-        return Err(CommandError::Conflict);
-    }
-    let Some(booking) = aggregates::load_booking(conn, &meta.tenant, booking_id).await? else {
-        return Ok(false);
-    };
-    match booking.decide(BookingCommand::Expire, meta.now) {
-        Ok(event) => {
-            super::append(
-                conn,
-                meta,
-                booking_id,
-                ExpectedVersion::Exact(booking.version),
-                &[event],
-            )
-            .await?;
-            release(conn, booking_id).await?;
-            Ok(true)
-        }
-        // Confirmed, cancelled or already expired by someone else in the meantime.
-        Err(_) => Ok(false),
-    }
 }
 
 /// The blocked periods of other bookings that overlap `blocked` on the resource (for a `409`'s

@@ -6,13 +6,13 @@
 //! anything else: a retry waits (at most the lock timeout) for the first one to finish, then
 //! finds its answer. A wait that runs out is `409 idempotency_key_in_flight`.
 
+use api::ErrorCode;
 use axum::http::StatusCode;
-use platform::Problem;
 use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::error::CommandError;
-use crate::views::Reply;
+use crate::reply::Reply;
 
 /// A request's key and what identifies the request itself (method, path, actor, body).
 #[derive(Clone, Debug)]
@@ -46,12 +46,10 @@ pub async fn lock(
         .await
         .map_err(|err| match &err {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
-                CommandError::Rejected(Problem::new(
-                    StatusCode::CONFLICT,
-                    "idempotency_key_in_flight",
-                    "A request with this key is still running",
+                CommandError::refused(
+                    ErrorCode::IdempotencyKeyInFlight,
                     "retry once the first request with this Idempotency-Key has finished",
-                ))
+                )
             }
             _ => err.into(),
         })?;
@@ -89,12 +87,10 @@ pub async fn claim(
     .fetch_one(&mut *conn)
     .await?;
     if !same {
-        return Err(CommandError::Rejected(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "The Idempotency-Key was used for another request",
+        return Err(CommandError::refused(
+            ErrorCode::IdempotencyKeyReused,
             "this key was first used with a different request; use a new key",
-        )));
+        ));
     }
     match (status, body) {
         (Some(status), Some(body)) => {
@@ -105,7 +101,9 @@ pub async fn claim(
             Ok(Claim::Replay(Reply::new(status, body)))
         }
         // Committed records always carry their answer; this is unreachable short of manual edits.
-        _ => Err(CommandError::Database(sqlx::Error::RowNotFound)),
+        _ => Err(CommandError::Defect(
+            "an idempotency record without its answer",
+        )),
     }
 }
 

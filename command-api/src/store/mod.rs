@@ -43,7 +43,7 @@ pub async fn append(
     events: &[Event],
 ) -> Result<Appended, CommandError> {
     let Some(first) = events.first() else {
-        return Err(CommandError::Conflict);
+        return Err(CommandError::Defect("a command decided no event"));
     };
     let metadata = meta.metadata();
     let new_events: Vec<NewEvent> = events
@@ -68,4 +68,30 @@ pub async fn append(
     .await?;
     // The relay is woken after the commit (see `crate::wake`), not from inside the transaction.
     Ok(appended)
+}
+
+/// Whether a stream with this id exists (in any tenant: ids are global).
+pub async fn stream_exists(conn: &mut PgConnection, stream_id: Uuid) -> Result<bool, CommandError> {
+    Ok(
+        sqlx::query_scalar("select exists (select 1 from streams where stream_id = $1)")
+            .bind(stream_id)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Whether the stream has events written by a transaction newer than this one (which may
+/// already hold a transaction id from an earlier write): appending to it now would put the new
+/// event before those in the global order.
+pub async fn stream_newer_than_transaction(
+    conn: &mut PgConnection,
+    stream_id: Uuid,
+) -> Result<bool, CommandError> {
+    Ok(sqlx::query_scalar(
+        "select coalesce(pg_current_xact_id_if_assigned() < max(transaction_id), false)
+         from events where stream_id = $1",
+    )
+    .bind(stream_id)
+    .fetch_one(conn)
+    .await?)
 }

@@ -12,12 +12,12 @@ mod keys;
 mod require;
 mod settings;
 
+use api::ErrorCode;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -216,12 +216,7 @@ fn rate_limited(scope: Scope) -> Problem {
             "too many requests without a valid token from this address; retry after the given delay"
         }
     };
-    Problem::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "Too many requests",
-        detail,
-    )
+    Problem::new(ErrorCode::RateLimited, detail)
 }
 
 /// The peer's address when the server records it (`into_make_service_with_connect_info`);

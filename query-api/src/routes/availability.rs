@@ -2,10 +2,12 @@
 //! answers kept in process, else through the cache tiers; with `X-Cache: hit|miss`), and
 //! `POST /v1/availability/check` (the live guard).
 
+use api::ErrorCode;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+use api::code::Coded;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -220,8 +222,8 @@ async fn many_made(
     let found = resource_rows(state, &gate, tenant, ids).await?;
     for (id, found) in ids.iter().zip(&found) {
         if found.resource.is_none() {
-            return Err(Problem::not_found(
-                "resource_not_found",
+            return Err(Problem::new(
+                ErrorCode::ResourceNotFound,
                 format!("no resource with id {id}"),
             ));
         }
@@ -414,16 +416,7 @@ fn one_unit() -> u32 {
 
 /// The command error code a broken rule is refused with.
 fn reason(err: &BookingError) -> &'static str {
-    match err {
-        BookingError::InvalidQuantity | BookingError::MetadataTooLarge => "validation_failed",
-        BookingError::QuantityExceedsCapacity { .. } => "quantity_exceeds_capacity",
-        BookingError::DurationOutOfRange { .. } => "duration_out_of_range",
-        BookingError::InsufficientNotice { .. } => "insufficient_notice",
-        BookingError::TooFarInAdvance { .. } => "too_far_in_advance",
-        BookingError::OutsideOpeningHours => "outside_opening_hours",
-        BookingError::InvalidState { .. } => "invalid_state",
-        BookingError::HoldExpired => "hold_expired",
-    }
+    err.code().as_str()
 }
 
 /// What one item needs: a verdict already, or a look at the guard.

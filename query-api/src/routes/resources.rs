@@ -13,7 +13,7 @@ use crate::cursor;
 use crate::error::resource_not_found;
 use crate::params::{self, QueryParams};
 use crate::store::resources::{self as store, ResourceFilter};
-use domain::resource::ResourceView;
+use api::views::ResourceView;
 
 use crate::views::Page;
 

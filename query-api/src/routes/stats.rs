@@ -9,6 +9,7 @@
 //! Computing it is CPU work (each row's day against the resource's hours and blackouts): it runs
 //! within the request's budget (`crate::compute`), and no more rows are read than that pays for.
 
+use api::ErrorCode;
 use std::collections::HashMap;
 
 use axum::Json;
@@ -52,9 +53,7 @@ pub async fn daily(
     let from = from.unwrap_or(to - Duration::days(DEFAULT_DAYS - 1));
     if to < from {
         return Err(Problem::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_period",
-            "The period is empty",
+            ErrorCode::InvalidPeriod,
             "`to` must not be before `from`",
         ));
     }

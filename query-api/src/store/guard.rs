@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use domain::Event;
 use domain::Period;
+use domain::aggregate::Aggregate;
 use domain::resource::Resource;
-use domain::stream::evolve_resource;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -38,7 +38,7 @@ pub async fn resources(
                 .map_err(|err| {
                     StoreError::corrupt("events", format!("{}: {err}", event.event_id))
                 })?;
-            resource = evolve_resource(resource, &decoded, event.recorded_at);
+            resource = Resource::evolve(resource, &decoded, event.recorded_at);
         }
         found.extend(resource);
     }

@@ -1,0 +1,132 @@
+//! The representations of API.md: a resource and a booking look the same whichever API
+//! answers, and a command's answer is what it wrote plus the position of the write.
+
+use chrono::{DateTime, Utc};
+use domain::booking::Booking;
+use domain::event::BookingStatus;
+use domain::hours::OpeningHours;
+use domain::resource::{Blackout, Policy, Resource};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// A resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceView {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub capacity: u32,
+    pub time_zone: String,
+    pub opening_hours: Option<OpeningHours>,
+    pub policy: Policy,
+    pub blackouts: Vec<BlackoutView>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Resource> for ResourceView {
+    fn from(resource: &Resource) -> Self {
+        Self {
+            id: resource.id.0,
+            name: resource.spec.name.clone(),
+            kind: resource.spec.kind.clone(),
+            capacity: resource.spec.capacity,
+            time_zone: resource.spec.time_zone.name().to_owned(),
+            opening_hours: resource.spec.opening_hours.clone(),
+            policy: resource.spec.policy,
+            blackouts: resource.blackouts.iter().map(BlackoutView::from).collect(),
+            version: resource.version,
+            created_at: resource.created_at,
+            updated_at: resource.updated_at,
+        }
+    }
+}
+
+/// A blackout of a resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlackoutView {
+    pub id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub reason: String,
+}
+
+impl From<&Blackout> for BlackoutView {
+    fn from(blackout: &Blackout) -> Self {
+        Self {
+            id: blackout.id.0,
+            start: blackout.period.start(),
+            end: blackout.period.end(),
+            reason: blackout.reason.clone(),
+        }
+    }
+}
+
+/// A booking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BookingView {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub quantity: u32,
+    pub customer_id: String,
+    pub status: BookingStatus,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Map<String, Value>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Booking> for BookingView {
+    fn from(booking: &Booking) -> Self {
+        Self {
+            id: booking.id.0,
+            resource_id: booking.resource_id.0,
+            start: booking.period.start(),
+            end: booking.period.end(),
+            quantity: booking.quantity,
+            customer_id: booking.customer_id.0.clone(),
+            status: booking.status,
+            expires_at: booking.expires_at,
+            metadata: booking.metadata.clone(),
+            version: booking.version,
+            created_at: booking.created_at,
+            updated_at: booking.updated_at,
+        }
+    }
+}
+
+/// What a command on a resource answers with (besides the position).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceAnswer {
+    pub resource: ResourceView,
+}
+
+/// What a command on a booking answers with (besides the position).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BookingAnswer {
+    pub booking: BookingView,
+}
+
+/// What adding a blackout answers with (besides the position).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlackoutAnswer {
+    pub blackout: BlackoutView,
+}
+
+/// A command answer that carries nothing but its position.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nothing {}
+
+/// A command's answer: what it wrote, and the position token of the write (usable as
+/// `min_position` on query-api).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Written<T> {
+    #[serde(flatten)]
+    pub subject: T,
+    pub position: String,
+}
