@@ -1,49 +1,49 @@
 //! What query answers look like. Resources and bookings have exactly the shape command-api
 //! answers with (API.md), so a client reads one representation whichever side it asked.
 
+pub use api::views::BookingView;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Period;
 use domain::availability::FreeRange;
+use domain::event::BookingStatus;
 use eventstore::Position;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::store::StoreError;
 use crate::store::bookings::BookingRow;
 
-#[derive(Debug, Serialize)]
-pub struct BookingView<'a> {
-    pub id: Uuid,
-    pub resource_id: Uuid,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub quantity: i32,
-    pub customer_id: &'a str,
-    pub status: &'a str,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub metadata: &'a Value,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl<'a> From<&'a BookingRow> for BookingView<'a> {
-    fn from(row: &'a BookingRow) -> Self {
-        Self {
-            id: row.booking_id,
-            resource_id: row.resource_id,
-            start: row.start_at,
-            end: row.end_at,
-            quantity: row.quantity,
-            customer_id: &row.customer_id,
-            status: &row.status,
-            expires_at: row.expires_at,
-            metadata: &row.metadata,
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+/// The booking view of a read-model row (the representation is `api`'s, the same as
+/// command-api's).
+pub fn booking_view(row: BookingRow) -> Result<BookingView, StoreError> {
+    let status = BookingStatus::parse(&row.status)
+        .ok_or_else(|| StoreError::corrupt("read.bookings", format!("status {:?}", row.status)))?;
+    let quantity = u32::try_from(row.quantity)
+        .map_err(|_| StoreError::corrupt("read.bookings", format!("quantity {}", row.quantity)))?;
+    let metadata = match row.metadata {
+        Value::Object(metadata) => metadata,
+        other => {
+            return Err(StoreError::corrupt(
+                "read.bookings",
+                format!("metadata {other}"),
+            ));
         }
-    }
+    };
+    Ok(BookingView {
+        id: row.booking_id,
+        resource_id: row.resource_id,
+        start: row.start_at,
+        end: row.end_at,
+        quantity,
+        customer_id: row.customer_id,
+        status,
+        expires_at: row.expires_at,
+        metadata,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
 }
 
 /// A page of a keyset-paginated list.

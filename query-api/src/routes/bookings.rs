@@ -17,20 +17,13 @@ use platform::path::ApiPath;
 use readmodel::projections::Projection;
 
 use super::{AppState, READERS, path_id, sees_all_bookings};
+use domain::event::BookingStatus;
+
 use crate::cursor;
 use crate::error::booking_not_found;
 use crate::params::{self, Bound, QueryParams};
 use crate::store::bookings::{self as store, BookingFilter};
-use crate::views::{BookingView, Page};
-
-const STATUSES: [&str; 6] = [
-    "held",
-    "pending",
-    "confirmed",
-    "cancelled",
-    "declined",
-    "expired",
-];
+use crate::views::{Page, booking_view};
 
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant, booking.id = %id))]
 pub async fn get(
@@ -51,17 +44,19 @@ pub async fn get(
         .await?
         .filter(|booking| sees_all_bookings(&actor) || booking.customer_id == actor.id)
         .ok_or_else(booking_not_found)?;
-    Ok(Json(BookingView::from(&booking)).into_response())
+    Ok(Json(booking_view(booking)?).into_response())
 }
 
 fn status(name: &'static str, value: &str) -> Result<String, Problem> {
-    if STATUSES.contains(&value) {
-        Ok(value.to_owned())
-    } else {
-        Err(Problem::invalid_field(
-            name,
-            format!("must be one of {}", STATUSES.join(", ")),
-        ))
+    match BookingStatus::parse(value) {
+        Some(status) => Ok(status.as_str().to_owned()),
+        None => {
+            let names: Vec<&str> = BookingStatus::ALL.iter().map(|s| s.as_str()).collect();
+            Err(Problem::invalid_field(
+                name,
+                format!("must be one of {}", names.join(", ")),
+            ))
+        }
     }
 }
 
@@ -134,7 +129,10 @@ pub async fn list(
         })
         .flatten();
     Ok(Json(Page {
-        items: bookings.iter().map(BookingView::from).collect(),
+        items: bookings
+            .into_iter()
+            .map(booking_view)
+            .collect::<Result<Vec<_>, _>>()?,
         next_cursor,
     })
     .into_response())
