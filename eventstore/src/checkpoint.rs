@@ -9,6 +9,12 @@ use sqlx::{PgConnection, PgExecutor};
 
 use crate::position::Position;
 
+/// The checkpoint named by `$1` as a one-row subquery (no row if it does not exist yet), with
+/// the columns `transaction_id` and `global_position`: for a reader that must read a checkpoint
+/// and the rows it covers from one snapshot, in one statement (`left join {BY_NAME} c on true`).
+pub const BY_NAME: &str =
+    "(select transaction_id, global_position from checkpoints where name = $1)";
+
 /// Creates the checkpoint of `name` at [`Position::START`] unless it exists.
 async fn create(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
     sqlx::query("insert into checkpoints (name) values ($1) on conflict do nothing")
@@ -96,6 +102,21 @@ pub async fn set(conn: &mut PgConnection, name: &str, to: Position) -> Result<bo
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Moves the checkpoint of `name` back to [`Position::START`] (creating it if need be): its
+/// reader starts over from the first event. For tooling and tests; a relay or projector that
+/// finds its checkpoint reset re-reads the store (and consumers skip what they applied).
+pub async fn reset(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    create(conn, name).await?;
+    sqlx::query(
+        "update checkpoints set transaction_id = '0', global_position = 0, updated_at = now()
+         where name = $1",
+    )
+    .bind(name)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The checkpoints of `names`, in that order; one without a row yet is at [`Position::START`].

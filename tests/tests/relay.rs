@@ -141,12 +141,11 @@ async fn a_relay_taking_over_never_resends_what_the_stream_already_holds() {
     wait_until_relayed(&app, Duration::from_secs(20)).await;
     // A relay that died after JetStream stored its batch but before it moved the checkpoint.
     app.instances()[1].kill();
-    sqlx::query(
-        "update checkpoints set transaction_id = '0', global_position = 0 where name = 'relay'",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    let mut conn = app.pool.acquire().await.unwrap();
+    eventstore::checkpoint::reset(&mut conn, "relay")
+        .await
+        .unwrap();
+    drop(conn);
     let before = app.event_count().await;
     app.spawn_instance(|s| s.sweeper_enabled = false).await;
     place_and_cancel(shared, rooms, 5).await;

@@ -58,17 +58,13 @@ pub async fn prepare(ctx: &Ctx, events: u64) -> anyhow::Result<Seeded> {
     let stored: i64 = sqlx::query_scalar("select count(*) from events")
         .fetch_one(&mut conn)
         .await?;
+    // As if the live projectors had caught up: the replay's wait for them ends at once.
+    let head = eventstore::read::last_written(&mut conn).await?;
     for projection in readmodel::projections::Projection::ALL {
-        sqlx::query(
-            "insert into checkpoints (name, transaction_id, global_position)
-             select $1, transaction_id, global_position from events
-             order by transaction_id desc, global_position desc limit 1
-             on conflict (name) do update
-             set transaction_id = excluded.transaction_id, global_position = excluded.global_position",
-        )
-        .bind(projection.checkpoint())
-        .execute(&mut conn)
-        .await?;
+        eventstore::checkpoint::load(&mut conn, projection.checkpoint()).await?;
+        if !eventstore::checkpoint::set(&mut conn, projection.checkpoint(), head).await? {
+            anyhow::bail!("the seeded history has no events");
+        }
     }
     Ok(Seeded {
         url,

@@ -1,6 +1,8 @@
 //! `read.busy`: the blocked periods (buffers included) per unit of live bookings, read one
 //! resource-day at a time, the unit the availability cache stores.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use domain::Period;
 use eventstore::{Position, Xid8};
@@ -18,11 +20,15 @@ use super::StoreError;
 /// between the two reads). Served by `busy_resource_during_idx` (GiST on resource, during).
 ///
 /// `$1` checkpoint name, `$2` resource, `$3` tenant, `$4` span.
-pub const DAY_SQL: &str = "\
-select c.transaction_id, c.global_position, b.unit, lower(b.during), upper(b.during)
-from (values (1)) as one (x)
-left join checkpoints c on c.name = $1
-left join read.busy b on b.resource_id = $2 and b.tenant_id = $3 and b.during && $4";
+pub static DAY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select c.transaction_id, c.global_position, b.unit, lower(b.during), upper(b.during)
+         from (values (1)) as one (x)
+         left join {} c on true
+         left join read.busy b on b.resource_id = $2 and b.tenant_id = $3 and b.during && $4",
+        eventstore::checkpoint::BY_NAME
+    )
+});
 
 type DayRow = (
     Option<Xid8>,
@@ -39,7 +45,7 @@ pub async fn load_day(
     resource: Uuid,
     span: Period,
 ) -> Result<(Position, DayEntry), StoreError> {
-    let rows: Vec<DayRow> = sqlx::query_as(DAY_SQL)
+    let rows: Vec<DayRow> = sqlx::query_as(DAY_SQL.as_str())
         .bind(Projection::Bookings.checkpoint())
         .bind(resource)
         .bind(tenant)

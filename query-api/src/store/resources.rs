@@ -113,9 +113,10 @@ pub static AT_CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "select c.transaction_id as checkpoint_xid, c.global_position as checkpoint_position, r.*
          from (values (1)) as one (x)
-         left join checkpoints c on c.name = $1
+         left join {by_name} c on true
          left join (select {COLUMNS} from read.resources where resource_id = any($2) and tenant_id = $3)
-              as r on true"
+              as r on true",
+        by_name = eventstore::checkpoint::BY_NAME
     )
 });
 

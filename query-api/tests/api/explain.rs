@@ -113,7 +113,7 @@ async fn every_read_model_query_uses_its_index() {
 
     // Availability: one resource-day of busy rows with the checkpoint.
     let start: DateTime<Utc> = "2025-06-01T00:00:00Z".parse().unwrap();
-    let rows: Vec<(String,)> = sqlx::query_as(&format!("explain {}", busy::DAY_SQL))
+    let rows: Vec<(String,)> = sqlx::query_as(&format!("explain {}", busy::DAY_SQL.as_str()))
         .bind(Projection::Bookings.checkpoint())
         .bind(resource(7))
         .bind("acme")

@@ -415,19 +415,16 @@ impl TestApp {
 
 pub async fn set_checkpoint(pool: &PgPool, name: &str, at: Position) {
     written(pool, at).await;
-    sqlx::query(
-        "insert into checkpoints (name, transaction_id, global_position)
-         values ($1, $2, $3)
-         on conflict (name) do update
-         set transaction_id = excluded.transaction_id,
-             global_position = excluded.global_position, updated_at = now()",
-    )
-    .bind(name)
-    .bind(at.xid())
-    .bind(at.global_position)
-    .execute(pool)
-    .await
-    .expect("set the checkpoint");
+    let mut conn = pool.acquire().await.expect("a connection");
+    eventstore::checkpoint::load(&mut conn, name)
+        .await
+        .expect("the checkpoint");
+    assert!(
+        eventstore::checkpoint::set(&mut conn, name, at)
+            .await
+            .expect("set the checkpoint"),
+        "{at} is an event"
+    );
 }
 
 /// Makes the store's head at least `at`, as if a command had written there: these tests write
