@@ -249,6 +249,9 @@ impl Relay {
             event.stream_version.to_string().as_str(),
         );
         headers.insert(wire::HEADER_TYPE, event.event_type.as_str());
+        if let Some(traceparent) = wire::traceparent(event) {
+            headers.insert(wire::HEADER_TRACEPARENT, traceparent);
+        }
         let subject = wire::subject(&self.settings.subject_prefix, event);
         let payload = serde_json::to_vec(event)?;
         let publish = PublishMessage::build()

@@ -96,6 +96,7 @@ impl Sweeper {
                     actor: "system:hold-sweeper".into(),
                     command_id: Uuid::now_v7(),
                     correlation_id: format!("sweep:{booking_id}"),
+                    traceparent: Some(platform::trace::TraceContext::root().header()),
                     now,
                 },
                 idempotency: None,

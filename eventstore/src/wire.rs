@@ -19,6 +19,15 @@ pub const HEADER_PREVIOUS: &str = "Bookings-Previous-Position";
 pub const HEADER_STREAM: &str = "Bookings-Stream-Id";
 pub const HEADER_VERSION: &str = "Bookings-Stream-Version";
 pub const HEADER_TYPE: &str = "Bookings-Event-Type";
+/// The W3C trace context of the command that wrote the event, when it had one.
+pub const HEADER_TRACEPARENT: &str = "traceparent";
+/// Where an event's metadata keeps that trace context.
+pub const METADATA_TRACEPARENT: &str = "traceparent";
+
+/// The trace context an event's metadata carries, if any.
+pub fn traceparent(event: &RecordedEvent) -> Option<&str> {
+    event.metadata.get(METADATA_TRACEPARENT)?.as_str()
+}
 
 /// The subject of one event: `{prefix}.{tenant}.{type}`.
 pub fn subject(prefix: &str, event: &RecordedEvent) -> String {

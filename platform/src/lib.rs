@@ -20,5 +20,6 @@ pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
 pub mod timeout;
+pub mod trace;
 
 pub use problem::Problem;

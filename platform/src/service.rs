@@ -1,5 +1,6 @@
 //! The layers every service's router gets, in one place: problem+json fallbacks, the body limit,
-//! the request deadline, metrics, tracing and request ids.
+//! the request deadline, metrics, tracing (the request's span and its trace context) and
+//! request ids.
 
 use std::time::Duration;
 
@@ -29,7 +30,9 @@ pub fn finish(api: Router, health: Router, request_timeout: Duration) -> Router 
         .layer(DefaultBodyLimit::max(crate::json::MAX_BODY_BYTES))
         .layer(from_fn_with_state(request_timeout, crate::timeout::enforce))
         .layer(from_fn(crate::metrics::track))
+        // Answers and failures at DEBUG; the request's INFO span is `trace::propagate`'s.
         .layer(TraceLayer::new_for_http())
+        .layer(from_fn(crate::trace::propagate))
         .layer(from_fn(request_id))
 }
 

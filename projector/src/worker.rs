@@ -26,6 +26,7 @@ use eventstore::db::DbSettings;
 use eventstore::wire::{self, Claim, Verdict};
 use eventstore::{Position, RecordedEvent, Xid8, checkpoint, leader};
 use futures::StreamExt;
+use platform::trace::TraceContext;
 use readmodel::cache::RedisCache;
 use readmodel::notice::Changed;
 use readmodel::projections::Projection;
@@ -424,7 +425,18 @@ impl Worker {
         let mut state = State::load(self.projection, tx, "read", &applied).await?;
         let mut touched = Touched::default();
         for (event, source) in applied.iter().zip(sources) {
-            if let Err(err) = state.apply(event, &mut touched) {
+            // The event's span continues the trace of the command that wrote it.
+            let trace = wire::traceparent(source).and_then(TraceContext::parse);
+            let span = tracing::info_span!(
+                "project",
+                projection = self.projection.name(),
+                event.id = %source.event_id,
+                event.r#type = %source.event_type,
+                trace_id = trace.map(|t| t.trace_id()).unwrap_or_default(),
+                parent_id = trace.map(|t| t.span_id()).unwrap_or_default(),
+            );
+            let applied = span.in_scope(|| state.apply(event, &mut touched));
+            if let Err(err) = applied {
                 dead_letter(tx, self.projection, source, &err.to_string()).await?;
             }
         }

@@ -18,6 +18,8 @@ pub struct Published {
     pub msg_id: String,
     pub position: String,
     pub previous: String,
+    /// The W3C trace context of the command that wrote the event (empty without one).
+    pub traceparent: String,
     pub envelope: Value,
 }
 
@@ -50,6 +52,7 @@ pub async fn read_all(client: &async_nats::Client, stream: &str) -> Vec<Publishe
             msg_id: header(async_nats::header::NATS_MESSAGE_ID.as_ref()),
             position: header(wire::HEADER_POSITION),
             previous: header(wire::HEADER_PREVIOUS),
+            traceparent: header(wire::HEADER_TRACEPARENT),
             envelope: serde_json::from_slice(&message.payload).unwrap_or(Value::Null),
         });
     }

@@ -130,6 +130,10 @@ fn command_request(
             actor: actor.id.clone(),
             command_id,
             correlation_id,
+            traceparent: headers
+                .get(platform::trace::TRACEPARENT)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
             now: now(),
         },
         idempotency,

@@ -7,6 +7,7 @@ pub mod idempotency;
 
 use chrono::{DateTime, Utc};
 use domain::Event;
+use eventstore::wire;
 use eventstore::{Appended, ExpectedVersion, NewEvent};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -21,16 +22,25 @@ pub struct CommandMeta {
     pub actor: String,
     pub command_id: Uuid,
     pub correlation_id: String,
+    /// The W3C `traceparent` of the command's span, continued by whoever handles its events.
+    pub traceparent: Option<String>,
     pub now: DateTime<Utc>,
 }
 
 impl CommandMeta {
     fn metadata(&self) -> Value {
-        serde_json::json!({
+        let mut metadata = serde_json::json!({
             "command_id": self.command_id,
             "correlation_id": self.correlation_id,
             "actor": self.actor,
-        })
+        });
+        if let (Some(traceparent), Value::Object(fields)) = (&self.traceparent, &mut metadata) {
+            fields.insert(
+                wire::METADATA_TRACEPARENT.into(),
+                traceparent.clone().into(),
+            );
+        }
+        metadata
     }
 }
 
