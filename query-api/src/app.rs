@@ -15,13 +15,13 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::answer_cache::{AnswerCache, Generations};
+use crate::cache::NoticeListener;
+use crate::cache::ResourceCache;
+use crate::cache::{AnswerCache, Generations};
 use crate::cache::{CacheSettings, DayCache};
 use crate::compute::Compute;
 use crate::config::Settings;
 use crate::consistency::Freshness;
-use crate::notices::NoticeListener;
-use crate::resource_cache::ResourceCache;
 use crate::routes::{self, AppState};
 
 pub struct Application {

@@ -28,14 +28,14 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{AppState, READERS, path_id};
-use crate::answer_cache::{Answer, AnswerKey, Rendered, Stamp};
 use crate::availability::{self, SlotRequest};
 use crate::cache::CachedDay;
+use crate::cache::CachedResource;
+use crate::cache::{Answer, AnswerKey, Rendered, Stamp};
 use crate::compute::Job;
 use crate::consistency::Gate;
 use crate::error::resource_not_found;
 use crate::params::{self, Bound, QueryParams};
-use crate::resource_cache::CachedResource;
 use crate::store::StoreError;
 use crate::store::guard::{self, Probe};
 use crate::views::{AvailabilityView, CheckView, Items};
@@ -162,7 +162,7 @@ async fn one_made(
     key: &AnswerKey<&str>,
     request: &Request,
 ) -> Result<Response, Problem> {
-    // Read before anything the answer is made from (see `answer_cache`).
+    // Read before anything the answer is made from (see `cache::answers`).
     let stamp = state.answers.stamp(key.resource);
     let gate = state.freshness.gate(&state.pool, request.min_position);
     let row = resource_rows(state, &gate, key.tenant, &[key.resource])
@@ -216,7 +216,7 @@ async fn many_made(
     cached: Vec<Option<Answer>>,
     request: &Request,
 ) -> Result<Response, Problem> {
-    // Read before anything the answers are made from (see `answer_cache`).
+    // Read before anything the answers are made from (see `cache::answers`).
     let stamps: Vec<Stamp> = ids.iter().map(|id| state.answers.stamp(*id)).collect();
     let gate = state.freshness.gate(&state.pool, request.min_position);
     let found = resource_rows(state, &gate, tenant, ids).await?;

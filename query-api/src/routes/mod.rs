@@ -19,11 +19,11 @@ use platform::health::Check;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::answer_cache::AnswerCache;
+use crate::cache::AnswerCache;
 use crate::cache::DayCache;
+use crate::cache::ResourceCache;
 use crate::compute::Compute;
 use crate::consistency::Freshness;
-use crate::resource_cache::ResourceCache;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -3,7 +3,7 @@
 //! time and slots, and formatting a few hundred date-times.
 //!
 //! An answer is a pure function of its inputs (the resource row and the busy days in the day
-//! cache, see [`crate::cache`] and [`crate::resource_cache`]), of what the request asked
+//! cache, see [`super::days`] and [`super::resources`]), of what the request asked
 //! ([`AnswerKey`]: tenant, resource, window, duration and quantity) and, for slots, of the
 //! clock. So an entry is served only while all of those are unchanged:
 //!

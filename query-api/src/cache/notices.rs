@@ -12,8 +12,8 @@ use futures::StreamExt;
 use readmodel::notice::Changed;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::DayCache;
-use crate::resource_cache::ResourceCache;
+use super::days::DayCache;
+use super::resources::ResourceCache;
 
 pub struct NoticeListener {
     pub nats: async_nats::Client,

@@ -11,7 +11,7 @@
 //! change notice (empty `days`) drops the row; a load that such a notice overtook is not kept;
 //! a NATS reconnect drops everything; and a request with `min_position` never accepts a row
 //! read at an older checkpoint. Every drop or replacement of a row bumps the resource's
-//! generation afterwards, which retires the answers rendered from it ([`crate::answer_cache`]).
+//! generation afterwards, which retires the answers rendered from it ([`super::answers`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,8 +27,8 @@ use readmodel::notice::Changed;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::answer_cache::Generations;
-use crate::cache::{CacheSettings, NoticeLog};
+use super::answers::Generations;
+use super::days::{CacheSettings, NoticeLog};
 use crate::store::{StoreError, resources};
 
 /// How long "no such resource" is kept at most: long enough to absorb a burst of requests for

@@ -1,25 +1,5 @@
-//! The availability cache tiers, one resource's one local day at a time:
-//!
-//! 1. **L1**, in process: a bounded moka cache (key = the Redis key, value = the position and the
-//!    day's busy timeline) with a short TTL. Concurrent misses of one key are coalesced into one
-//!    load (`try_get_with`), so a burst of identical requests costs one Redis or Postgres read.
-//! 2. **Redis** ([`readmodel::cache::RedisCache`]), shared by every instance. Every call has a
-//!    short deadline, and after a failure Redis is skipped for a moment, so a dead Redis costs
-//!    requests nothing but the cache: they go to Postgres.
-//! 3. **Postgres**: the day's busy rows and the `bookings` checkpoint from one snapshot; the
-//!    result is filled into Redis with the compare-and-set (a fill older than an invalidation
-//!    marker is refused) and into L1.
-//!
-//! Staleness is bounded three ways: the projector's change notices drop L1 entries
-//! ([`DayCache::on_changed`]); a load that a notice overtook is not kept in L1 (see
-//! [`NoticeLog`]); and a request with `min_position` never accepts an entry older than it, which
-//! makes read-your-writes exact even before an invalidation arrives.
-//!
-//! The resource rows an answer also needs are cached in process by the same rules
-//! ([`crate::resource_cache`]), so an answer whose days all come from L1 touches neither Redis
-//! nor Postgres. Whole answers rendered from these entries are kept too
-//! ([`crate::answer_cache`]): every drop or replacement of an entry here bumps the resource's
-//! generation afterwards, which retires the answers made from it.
+//! The days tier of availability: one resource's busy timeline for one local day, from L1,
+//! Redis or Postgres (see the module above for how the tiers fit together).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -34,7 +14,7 @@ use readmodel::notice::Changed;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::answer_cache::Generations;
+use super::answers::Generations;
 use crate::store::StoreError;
 use crate::store::busy;
 
@@ -101,7 +81,7 @@ pub struct CacheSettings {
     pub l1_capacity: u64,
     pub l1_ttl: Duration,
     pub redis_timeout: Duration,
-    /// The most bytes of rendered answers kept ([`crate::answer_cache`]).
+    /// The most bytes of rendered answers kept ([`super::answers`]).
     pub answer_bytes: u64,
 }
 
