@@ -3,9 +3,11 @@
 //! A request is authenticated and checked ([`routes`]), then runs as one Postgres transaction
 //! ([`commands`]) that decides with the pure `domain` crate, reserves time in the allocation
 //! guard and appends events ([`store`]). The [`relay`] publishes committed events to NATS
-//! JetStream; the [`sweeper`] expires holds. Both run on one leader at a time (`eventstore::leader`).
+//! JetStream; the [`sweeper`] expires holds. Both run on one leader at a time (`platform::leader`).
+//! [`cli`] is the command line, [`config`] the settings.
 
 pub mod app;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;

@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use eventstore::db::DbSettings;
-use sqlx::{ConnectOptions, PgPool};
+use platform::leader::{LeaderWork, Role};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::store::{CommandMeta, guard, idempotency};
 use crate::wake::RelayWake;
-use eventstore::leader;
 
 /// How many holds one sweep handles at most.
 const BATCH: i64 = 200;
@@ -24,35 +25,24 @@ pub struct Sweeper {
     pub wake: RelayWake,
 }
 
-impl Sweeper {
-    /// Competes for leadership and sweeps until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        while !shutdown.is_cancelled() {
-            match self.lead(&shutdown).await {
-                Ok(()) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "hold sweeper stopped; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
-        }
+impl LeaderWork for Sweeper {
+    fn role(&self) -> Role {
+        Role::HOLD_SWEEPER
     }
 
-    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let mut lock = self.db.connect_options()?.connect().await?;
-        if !leader::acquire(
-            &mut lock,
-            leader::Role::HoldSweeper,
-            self.interval,
-            shutdown,
-        )
-        .await?
-        {
-            return Ok(());
-        }
+    fn connect_options(&self) -> PgConnectOptions {
+        self.db.connect_options()
+    }
+
+    fn poll(&self) -> Duration {
+        self.interval
+    }
+
+    async fn lead(
+        &self,
+        lock: &mut PgConnection,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut last_purge = tokio::time::Instant::now();
         loop {
             let expired = self.sweep_once().await?;
@@ -65,14 +55,16 @@ impl Sweeper {
                 last_purge = tokio::time::Instant::now();
             }
             // Keep the lock connection alive (and notice if it died).
-            sqlx::query("select 1").execute(&mut lock).await?;
+            sqlx::query("select 1").execute(&mut *lock).await?;
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 () = tokio::time::sleep(self.interval) => {}
             }
         }
     }
+}
 
+impl Sweeper {
     /// Expires every due hold (up to a batch), each in its own short transaction.
     pub async fn sweep_once(&self) -> anyhow::Result<usize> {
         let now = chrono::Utc::now();

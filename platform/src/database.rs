@@ -90,9 +90,20 @@ fn migration_fault(err: &MigrateError) -> Option<Fault> {
 /// service (fixing the role or creating the database heals it without a restart). A migration
 /// that is missing, changed or fails by itself will not.
 pub fn migration_may_succeed_later(err: &MigrateError) -> bool {
+    match err {
+        MigrateError::Execute(err) | MigrateError::ExecuteMigration(err, _) => {
+            may_succeed_later(err)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a connection or statement that failed with `err` may succeed when tried again later
+/// (see [`migration_may_succeed_later`]).
+pub fn may_succeed_later(err: &sqlx::Error) -> bool {
     matches!(
-        migration_fault(err),
-        Some(Fault::Unavailable | Fault::Busy | Fault::Timeout | Fault::Refused)
+        classify(err),
+        Fault::Unavailable | Fault::Busy | Fault::Timeout | Fault::Refused
     )
 }
 

@@ -7,8 +7,9 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, PgConnection, PgPool};
 use tokio::time::Instant;
 
 /// The first pause between two attempts; it doubles up to [`MAX_PAUSE`].
@@ -88,6 +89,23 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> Result<(), MigrateEr
     );
     until_ready(&what, crate::database::migration_may_succeed_later, || {
         migrator.run(pool)
+    })
+    .await
+}
+
+/// A connection to the database `options` name, waiting for it if it is not reachable yet (or
+/// refuses this service for now). `purpose` says why, in the log ("to replay").
+pub async fn connect(
+    options: &PgConnectOptions,
+    purpose: &str,
+) -> Result<PgConnection, sqlx::Error> {
+    let what = format!(
+        "postgres at {}:{} ({purpose})",
+        options.get_host(),
+        options.get_port()
+    );
+    until_ready(&what, crate::database::may_succeed_later, || {
+        options.connect()
     })
     .await
 }

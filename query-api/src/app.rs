@@ -34,13 +34,21 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, binds the port; nothing runs until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Refuse a configuration that must not run before connecting to anything.
+        settings.auth.check(settings.addr)?;
         // Install the metrics recorder before anything records.
         platform::metrics::handle();
         let db = DbSettings {
-            max_connections: settings.database_max_connections,
-            ..DbSettings::new(&settings.database_url, "query-api")
+            max_connections: settings.database.max_connections,
+            ..DbSettings::new(
+                settings
+                    .database
+                    .connect_options()
+                    .context("DATABASE_URL is not a PostgreSQL URL")?,
+                "query-api",
+            )
         };
-        let pool = db.pool()?;
+        let pool = db.pool();
         // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
         platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
             .await
@@ -132,8 +140,10 @@ impl Application {
 /// connecting and on every answer. Only a malformed `REDIS_URL` is fatal; an unreachable Redis
 /// is not (it shows on `/readyz` and requests go to Postgres).
 fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
-    let client =
-        redis::Client::open(settings.redis_url.as_str()).context("REDIS_URL is not a Redis URL")?;
+    let client = settings
+        .redis
+        .client()
+        .context("REDIS_URL is not a Redis URL")?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.redis_timeout))
         .set_response_timeout(Some(settings.redis_timeout))
@@ -144,7 +154,7 @@ fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
         .context("cannot set up the Redis connection")?;
     Ok(RedisCache::new(
         manager,
-        Keys::new(settings.redis_key_prefix.clone()),
+        Keys::new(settings.redis.key_prefix.clone()),
     ))
 }
 
@@ -160,8 +170,7 @@ async fn connect_nats(
 ) -> anyhow::Result<async_nats::Client> {
     // Off until the first connection.
     generations.set_notices_live(false);
-    let (options, url) =
-        platform::nats::connect_options(&settings.nats_url, &settings.nats_auth, "query-api");
+    let (options, url) = platform::nats::connect_options(&settings.nats, "query-api");
     options
         .retry_on_initial_connect()
         .event_callback(move |event| {
@@ -190,6 +199,18 @@ async fn connect_nats(
         .connect(url)
         .await
         .context("cannot set up the NATS client")
+}
+
+impl platform::chassis::Service for Application {
+    type Settings = Settings;
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings).await
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Application::run_until_stopped(self, shutdown).await
+    }
 }
 
 fn readiness_checks(
