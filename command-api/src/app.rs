@@ -34,6 +34,7 @@ impl Application {
         settings.auth.check(settings.addr)?;
         // Install the metrics recorder before anything records.
         platform::metrics::handle();
+        platform::tls::install_crypto_provider();
         let db = DbSettings {
             max_connections: settings.database.max_connections,
             lock_timeout: settings.lock_timeout,
@@ -41,7 +42,7 @@ impl Application {
                 settings
                     .database
                     .connect_options()
-                    .context("DATABASE_URL is not a PostgreSQL URL")?,
+                    .map_err(anyhow::Error::msg)?,
                 "command-api",
             )
         };
@@ -51,12 +52,8 @@ impl Application {
             .await
             .context("cannot run the database migrations")?;
         let (nats_options, nats_url) =
-            platform::nats::connect_options(&settings.nats, "command-api");
-        let nats = nats_options
-            .retry_on_initial_connect()
-            .connect(nats_url)
-            .await
-            .context("cannot set up the NATS client")?;
+            platform::nats::connect_options(&settings.nats, "command-api")?;
+        let nats = platform::nats::start(nats_options, &nats_url).await?;
         let wake = RelayWake::default();
         let relay = settings.relay_enabled.then(|| {
             Relay::new(

@@ -38,6 +38,7 @@ pub fn main<C: Cli>() -> ExitCode {
     // Usage errors exit 2, `--help` and `--version` exit 0, before anything else happens.
     let cli = C::parse();
     crate::telemetry::init("info,sqlx=warn");
+    crate::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,7 +72,7 @@ pub async fn serve<S: Service>(settings: S::Settings) -> anyhow::Result<ExitCode
 pub async fn migrate(database: &DatabaseSettings, migrator: &Migrator) -> anyhow::Result<ExitCode> {
     let options = database
         .connect_options()
-        .context("DATABASE_URL is not a PostgreSQL URL")?
+        .map_err(anyhow::Error::msg)?
         .application_name("migrate");
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)

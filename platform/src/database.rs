@@ -27,6 +27,10 @@ pub enum Fault {
     /// does not exist (3D000). An outage for the clients all the same, but one an operator must
     /// fix (in the database or in `DATABASE_URL`); the service recovers as soon as it is fixed.
     Refused,
+    /// TLS could not be set up: the server's certificate is not trusted (another CA, another
+    /// host name, expired) or the server offers no TLS where the URL requires it. An outage
+    /// that waiting does not cure: an operator fixes the CA file, the URL or the server.
+    Tls,
     /// Anything else: a bug, a schema mismatch, bad data. Not the client's fault, not transient.
     Other,
 }
@@ -37,8 +41,12 @@ pub const RETRY_AFTER_SECS: u32 = 2;
 /// Classifies `err`.
 pub fn classify(err: &sqlx::Error) -> Fault {
     match err {
+        // Raised while setting TLS up (the server offers none where the URL requires it, a CA
+        // file that does not parse).
+        sqlx::Error::Tls(_) => Fault::Tls,
+        // The TLS handshake reports an untrusted certificate as an I/O error.
+        sqlx::Error::Io(_) if crate::tls::failure(err).is_some() => Fault::Tls,
         sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
@@ -119,6 +127,10 @@ pub fn problem(err: &sqlx::Error) -> Problem {
         }
         Fault::Refused => {
             tracing::error!(error = %err, "database unavailable: it refuses this service");
+            database_unavailable()
+        }
+        Fault::Tls => {
+            tracing::error!(error = %err, "database unavailable: TLS failed");
             database_unavailable()
         }
         Fault::Busy => {

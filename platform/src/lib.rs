@@ -3,8 +3,9 @@
 //! errors as problem+json, what a database failure means, bearer-token auth (HS256 secret,
 //! JWKS) and per-route roles, JSON bodies and path parameters in the house error format, rate
 //! limits (per token, tenant and client address), the NATS connection's credentials,
-//! single-leader background work ([`leader`]), health and metrics endpoints, start-up that
-//! waits for its dependencies, failpoints, logging set-up and shutdown.
+//! single-leader background work ([`leader`]), encrypted connections ([`tls`]), health and
+//! metrics endpoints, start-up that waits for its dependencies, failpoints, logging set-up and
+//! shutdown.
 
 pub mod auth;
 pub mod chassis;
@@ -24,5 +25,6 @@ pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
 pub mod timeout;
+pub mod tls;
 
 pub use problem::Problem;

@@ -6,16 +6,22 @@
 //! Secrets never show in `Debug` output or `--help`: URLs are shown without their credentials
 //! and the values of secret variables are hidden.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, FromArgMatches};
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 /// `DATABASE_URL`'s default: the database `scripts/services` creates.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://bookings:bookings@127.0.0.1:5432/bookings";
 
-/// Where the event store is and how many connections a process keeps to it.
+/// Where the event store is, how it is reached and how many connections a process keeps to it.
+///
+/// TLS is what `sslmode` in the URL says (`disable`, `allow`, `prefer`, the default, `require`,
+/// `verify-ca`, `verify-full`), trusting the system's CAs and `sslrootcert`/`DATABASE_CA_FILE`.
+/// A CA file means the certificate is checked: `verify-full` unless the URL asks for
+/// `verify-ca`, and a URL that turns TLS off (`disable`, `allow`) with a CA file is refused.
 #[derive(Clone, Args)]
 #[command(next_help_heading = "PostgreSQL")]
 pub struct DatabaseSettings {
@@ -38,6 +44,15 @@ pub struct DatabaseSettings {
         default_value_t = 16
     )]
     pub max_connections: u32,
+    /// PEM file of the CA(s) that sign the server's certificate (as `sslrootcert` in the URL);
+    /// when set, the server's certificate and host name are verified (`sslmode=verify-full`)
+    #[arg(
+        id = "database_ca_file",
+        value_name = "FILE",
+        long = "database-ca-file",
+        env = "DATABASE_CA_FILE"
+    )]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for DatabaseSettings {
@@ -45,6 +60,7 @@ impl std::fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &redact(&self.url))
             .field("max_connections", &self.max_connections)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -64,13 +80,36 @@ impl DatabaseSettings {
         }
     }
 
-    /// How to connect: the URL's options. A malformed URL is an error here, at start.
-    pub fn connect_options(&self) -> Result<PgConnectOptions, sqlx::Error> {
-        PgConnectOptions::from_str(&self.url)
+    /// How to connect: the URL's options, with the CA file. A malformed URL, a CA file that
+    /// cannot be read and a CA file with TLS turned off are errors here, at start.
+    pub fn connect_options(&self) -> Result<PgConnectOptions, String> {
+        let options = PgConnectOptions::from_str(&self.url)
+            .map_err(|err| format!("DATABASE_URL is not a PostgreSQL URL: {err}"))?;
+        let Some(path) = self
+            .ca_file
+            .as_ref()
+            .filter(|path| !path.as_os_str().is_empty())
+        else {
+            return Ok(options);
+        };
+        let pem = crate::tls::read_ca_file(path, "DATABASE_CA_FILE")?;
+        let mode = match options.get_ssl_mode() {
+            PgSslMode::Disable | PgSslMode::Allow => {
+                return Err(
+                    "DATABASE_CA_FILE is set but DATABASE_URL turns TLS off (sslmode=disable or \
+                     allow): use sslmode=verify-full"
+                        .to_owned(),
+                );
+            }
+            PgSslMode::VerifyCa => PgSslMode::VerifyCa,
+            PgSslMode::Prefer | PgSslMode::Require | PgSslMode::VerifyFull => PgSslMode::VerifyFull,
+        };
+        Ok(options.ssl_mode(mode).ssl_root_cert_from_pem(pem))
     }
 }
 
-/// Where Redis is and how this deployment's keys are told from others'.
+/// Where Redis is and how this deployment's keys are told from others'. `rediss://` URLs are
+/// TLS, trusting the system's CAs or, when set, only `REDIS_CA_FILE`'s.
 #[derive(Clone, Args)]
 #[command(next_help_heading = "Redis")]
 pub struct RedisSettings {
@@ -93,6 +132,15 @@ pub struct RedisSettings {
         default_value = ""
     )]
     pub key_prefix: String,
+    /// PEM file of the CA(s) that sign the server's certificate (instead of the system's);
+    /// needs a `rediss://` URL
+    #[arg(
+        id = "redis_ca_file",
+        value_name = "FILE",
+        long = "redis-ca-file",
+        env = "REDIS_CA_FILE"
+    )]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RedisSettings {
@@ -100,6 +148,7 @@ impl std::fmt::Debug for RedisSettings {
         f.debug_struct("RedisSettings")
             .field("url", &redact(&self.url))
             .field("key_prefix", &self.key_prefix)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -111,10 +160,53 @@ impl Default for RedisSettings {
 }
 
 impl RedisSettings {
-    /// A client for these settings; a malformed URL is an error here, at start. Nothing is
-    /// connected yet.
-    pub fn client(&self) -> Result<redis::Client, redis::RedisError> {
-        redis::Client::open(self.url.as_str())
+    /// A client for these settings; a malformed URL, a CA file that cannot be read and a CA
+    /// file without TLS are errors here, at start. Nothing is connected yet.
+    pub fn client(&self) -> Result<redis::Client, String> {
+        let invalid = |err: redis::RedisError| format!("REDIS_URL is not a Redis URL: {err}");
+        let Some(path) = self
+            .ca_file
+            .as_ref()
+            .filter(|path| !path.as_os_str().is_empty())
+        else {
+            return redis::Client::open(self.url.as_str()).map_err(invalid);
+        };
+        if !self.url.starts_with("rediss://") {
+            return Err("REDIS_CA_FILE is set but REDIS_URL is not a rediss:// (TLS) URL".into());
+        }
+        let root_cert = crate::tls::read_ca_file(path, "REDIS_CA_FILE")?;
+        redis::Client::build_with_tls(
+            self.url.as_str(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            },
+        )
+        .map_err(invalid)
+    }
+
+    /// A client for these settings that has answered a `PING`, or, if Redis cannot be reached
+    /// yet, one that connects later (Redis is never waited for). A TLS failure is an error: a
+    /// certificate the CA does not vouch for will not get better by waiting.
+    pub async fn checked_client(&self) -> Result<redis::Client, String> {
+        let client = self.client()?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let ping = async {
+            let mut connection = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("PING").query_async::<()>(&mut connection).await
+        };
+        if let Err(err) = ping.await {
+            let place = redact(&self.url);
+            if let Some(tls) = crate::tls::failure(&err) {
+                return Err(format!("Redis at {place}: TLS failed: {tls}"));
+            }
+            tracing::warn!(error = %err, "Redis at {place} does not answer yet; going on without it");
+        }
+        Ok(client)
     }
 }
 
@@ -253,6 +345,7 @@ mod tests {
         let database: DatabaseSettings = defaults();
         assert_eq!(database.url, DEFAULT_DATABASE_URL);
         assert_eq!(database.max_connections, 16);
+        assert_eq!(database.ca_file, None);
         let redis: RedisSettings = defaults();
         assert_eq!(redis.url, "redis://127.0.0.1:6379");
         assert_eq!(redis.key_prefix, "");
@@ -265,9 +358,54 @@ mod tests {
             url: "redis://:hunter2@cache:6379".into(),
             ..RedisSettings::default()
         };
+        assert!(format!("{:?}", DatabaseSettings::default()).contains("ca_file"));
         let shown = format!("{database:?} {redis:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("db/bookings") && shown.contains("cache:6379"));
+    }
+
+    #[test]
+    fn a_ca_file_makes_postgres_verify_the_certificate_and_cannot_go_without_tls() {
+        let dir = std::env::temp_dir().join(format!("bk-ca-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let ca = dir.join("ca.pem");
+        let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a certificate");
+        std::fs::write(&ca, issued.cert.pem()).expect("written");
+        let with_ca = |url: &str| DatabaseSettings {
+            ca_file: Some(ca.clone()),
+            ..DatabaseSettings::at(url)
+        };
+        for (url, mode) in [
+            ("postgres://db/bookings", PgSslMode::VerifyFull),
+            (
+                "postgres://db/bookings?sslmode=require",
+                PgSslMode::VerifyFull,
+            ),
+            (
+                "postgres://db/bookings?sslmode=verify-ca",
+                PgSslMode::VerifyCa,
+            ),
+        ] {
+            let options = with_ca(url).connect_options().expect("valid");
+            assert_eq!(
+                format!("{:?}", options.get_ssl_mode()),
+                format!("{mode:?}"),
+                "{url}"
+            );
+        }
+        let off = with_ca("postgres://db/bookings?sslmode=disable").connect_options();
+        assert!(off.unwrap_err().contains("turns TLS off"));
+        let plain = DatabaseSettings::at("postgres://db/bookings").connect_options();
+        let mode = plain.expect("valid").get_ssl_mode();
+        assert!(matches!(mode, PgSslMode::Prefer), "{mode:?}");
+        let redis = RedisSettings {
+            url: "redis://cache:6379".into(),
+            key_prefix: String::new(),
+            ca_file: Some(ca.clone()),
+        };
+        assert!(redis.client().unwrap_err().contains("not a rediss://"));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

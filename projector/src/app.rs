@@ -26,6 +26,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         platform::metrics::handle();
+        platform::tls::install_crypto_provider();
         let db = DbSettings {
             max_connections: settings.database.max_connections,
             // Each statement carries a batch, so planning it is cheap next to running it; a
@@ -35,7 +36,7 @@ impl Application {
                 settings
                     .database
                     .connect_options()
-                    .context("DATABASE_URL is not a PostgreSQL URL")?,
+                    .map_err(anyhow::Error::msg)?,
                 "projector",
             )
         };
@@ -44,16 +45,14 @@ impl Application {
         platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
             .await
             .context("cannot run the database migrations")?;
-        let (nats_options, nats_url) = platform::nats::connect_options(&settings.nats, "projector");
-        let nats = nats_options
-            .retry_on_initial_connect()
-            .connect(nats_url)
-            .await
-            .context("cannot set up the NATS client")?;
+        let (nats_options, nats_url) =
+            platform::nats::connect_options(&settings.nats, "projector")?;
+        let nats = platform::nats::start(nats_options, &nats_url).await?;
         let redis = settings
             .redis
-            .client()
-            .context("REDIS_URL is not a Redis URL")?;
+            .checked_client()
+            .await
+            .map_err(anyhow::Error::msg)?;
         let cache = RedisCache::lazy(redis, Keys::new(&settings.redis.key_prefix));
         let context = WorkerContext {
             db,

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use platform::settings::DatabaseSettings;
 
@@ -43,9 +42,7 @@ impl platform::chassis::Cli for Cli {
         match self.command.unwrap_or(Command::Serve(self.serve)) {
             Command::Serve(settings) => platform::chassis::serve::<Application>(settings).await,
             Command::Replay { replay, database } => {
-                let server = database
-                    .connect_options()
-                    .context("DATABASE_URL is not a PostgreSQL URL")?;
+                let server = database.connect_options().map_err(anyhow::Error::msg)?;
                 let report = crate::replay::run_on(server, &replay.options()).await?;
                 println!("{report}");
                 Ok(if report.differences.is_empty() {

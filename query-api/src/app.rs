@@ -38,13 +38,14 @@ impl Application {
         settings.auth.check(settings.addr)?;
         // Install the metrics recorder before anything records.
         platform::metrics::handle();
+        platform::tls::install_crypto_provider();
         let db = DbSettings {
             max_connections: settings.database.max_connections,
             ..DbSettings::new(
                 settings
                     .database
                     .connect_options()
-                    .context("DATABASE_URL is not a PostgreSQL URL")?,
+                    .map_err(anyhow::Error::msg)?,
                 "query-api",
             )
         };
@@ -53,7 +54,7 @@ impl Application {
         platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
             .await
             .context("cannot run the database migrations")?;
-        let redis = connect_redis(&settings)?;
+        let redis = connect_redis(&settings).await?;
         let cache_settings = CacheSettings {
             l1_capacity: settings.l1_capacity,
             l1_ttl: settings.l1_ttl,
@@ -137,13 +138,15 @@ impl Application {
 }
 
 /// A Redis connection that is made on first use and remade after failures, with deadlines on
-/// connecting and on every answer. Only a malformed `REDIS_URL` is fatal; an unreachable Redis
-/// is not (it shows on `/readyz` and requests go to Postgres).
-fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
+/// connecting and on every answer. Only a malformed `REDIS_URL`, an unusable CA file and a TLS
+/// failure are fatal; an unreachable Redis is not (it shows on `/readyz` and requests go to
+/// Postgres).
+async fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
     let client = settings
         .redis
-        .client()
-        .context("REDIS_URL is not a Redis URL")?;
+        .checked_client()
+        .await
+        .map_err(anyhow::Error::msg)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.redis_timeout))
         .set_response_timeout(Some(settings.redis_timeout))
@@ -158,7 +161,8 @@ fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
     ))
 }
 
-/// The NATS client for change notices. It keeps reconnecting on its own. While it is not
+/// The NATS client for change notices (see `platform::nats::start`). It keeps reconnecting on
+/// its own. While it is not
 /// connected the in-process tiers are off (nothing could tell them of a change; see
 /// `Generations`), and on every (re)connect, and when the server drops messages for a slow
 /// consumer, all of them are dropped, since notices may have been lost meanwhile.
@@ -170,35 +174,31 @@ async fn connect_nats(
 ) -> anyhow::Result<async_nats::Client> {
     // Off until the first connection.
     generations.set_notices_live(false);
-    let (options, url) = platform::nats::connect_options(&settings.nats, "query-api");
-    options
-        .retry_on_initial_connect()
-        .event_callback(move |event| {
-            let cache = cache.clone();
-            let resources = resources.clone();
-            let generations = generations.clone();
-            async move {
-                match event {
-                    async_nats::Event::Connected | async_nats::Event::SlowConsumer(_) => {
-                        cache.forget_everything();
-                        resources.forget_everything();
-                        generations.set_notices_live(true);
-                    }
-                    async_nats::Event::Disconnected => {
-                        generations.set_notices_live(false);
-                        cache.forget_everything();
-                        resources.forget_everything();
-                        tracing::warn!(
-                            "NATS disconnected; change notices paused, in-process caches off"
-                        );
-                    }
-                    _ => {}
+    let (options, url) = platform::nats::connect_options(&settings.nats, "query-api")?;
+    let options = options.event_callback(move |event| {
+        let cache = cache.clone();
+        let resources = resources.clone();
+        let generations = generations.clone();
+        async move {
+            match event {
+                async_nats::Event::Connected | async_nats::Event::SlowConsumer(_) => {
+                    cache.forget_everything();
+                    resources.forget_everything();
+                    generations.set_notices_live(true);
                 }
+                async_nats::Event::Disconnected => {
+                    generations.set_notices_live(false);
+                    cache.forget_everything();
+                    resources.forget_everything();
+                    tracing::warn!(
+                        "NATS disconnected; change notices paused, in-process caches off"
+                    );
+                }
+                _ => {}
             }
-        })
-        .connect(url)
-        .await
-        .context("cannot set up the NATS client")
+        }
+    });
+    platform::nats::start(options, &url).await
 }
 
 impl platform::chassis::Service for Application {

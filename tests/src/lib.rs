@@ -24,6 +24,7 @@ use uuid::Uuid;
 pub mod nats;
 pub mod nats_server;
 pub mod proxy;
+pub mod tls;
 
 /// At least 32 bytes, as the services require outside development mode.
 const SECRET: &str = "end-to-end-test-secret-0123456789abcdef";
@@ -127,6 +128,7 @@ fn settings(
             url: database_url.to_owned(),
             // Several tests run at once against one server (max_connections is 100 by default).
             max_connections: 8,
+            ..DatabaseSettings::default()
         },
         nats: NatsSettings::at(nats_url()),
         stream: EventStreamSettings {
@@ -354,6 +356,7 @@ impl TestApp {
             database: DatabaseSettings {
                 url: self.database_url.clone(),
                 max_connections: 6,
+                ..DatabaseSettings::default()
             },
             nats: NatsSettings::at(nats_url()),
             stream: EventStreamSettings {
@@ -363,6 +366,7 @@ impl TestApp {
             redis: RedisSettings {
                 url: redis_url(),
                 key_prefix: self.redis_prefix.clone(),
+                ..RedisSettings::default()
             },
             changed_subject: self.changed_subject.clone(),
             idle_poll: Duration::from_millis(200),
@@ -405,11 +409,13 @@ impl TestApp {
             database: DatabaseSettings {
                 url: self.database_url.clone(),
                 max_connections: 6,
+                ..DatabaseSettings::default()
             },
             nats: NatsSettings::at(nats_url()),
             redis: RedisSettings {
                 url: redis_url(),
                 key_prefix: self.redis_prefix.clone(),
+                ..RedisSettings::default()
             },
             changed_subject: self.changed_subject.clone(),
             auth: AuthSettings::with_secret(SECRET).expect("a long enough secret"),

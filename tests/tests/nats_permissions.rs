@@ -20,7 +20,8 @@ async fn connect(
     user: &str,
 ) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
     let (errors, received) = mpsc::unbounded_channel();
-    let (options, url) = connect_options(&NatsSettings::at(server.url(user)), user);
+    let (options, url) =
+        connect_options(&NatsSettings::at(server.url(user)), user).expect("valid settings");
     let client = options
         .event_callback(move |event| {
             let errors = errors.clone();

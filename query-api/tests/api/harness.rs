@@ -92,11 +92,13 @@ fn settings(
         database: DatabaseSettings {
             url: database_url.to_owned(),
             max_connections: 8,
+            ..DatabaseSettings::default()
         },
         nats: NatsSettings::at(nats_url()),
         redis: RedisSettings {
             url: redis_url(),
             key_prefix: prefix.to_owned(),
+            ..RedisSettings::default()
         },
         changed_subject: subject.to_owned(),
         auth: AuthSettings::with_secret(SECRET).expect("a long enough secret"),
