@@ -2,11 +2,11 @@
 //! medians, ratios and targets as a table and a JSON file.
 //!
 //! ```text
-//! bench [SCENARIO…] [--spawn] [--quick] [--runs N] [--seconds S] [--json FILE]
+//! bench SCENARIO… [--spawn] [--quick] [--runs N] [--seconds S] [--json FILE]
 //!       [--replay-events N] [--command-url URL] [--query-url URL]
 //! bench seed-events N          (fill $DATABASE_URL with a history, for a manual replay)
 //! ```
-//! Scenarios, all by default, in this order: `references` (pgbench with the booking transaction;
+//! Scenarios (`all` for every one; without one, `bench` prints its usage and exits 2): `references` (pgbench with the booking transaction;
 //! axum returning an availability body from memory, and with one Redis GET), `commands`
 //! (saturation, and 1,000/s with relay and projection lag), `hot` (200 clients on one resource
 //! of capacity 20), `reads` (cached at saturation and at 30,000/s; uncached), `mix` (80/20 Zipf),
@@ -19,9 +19,12 @@
 //! together (CI runs it), its numbers mean nothing.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use platform::settings::DatabaseSettings;
 use serde_json::json;
 
 mod client;
@@ -48,89 +51,156 @@ pub struct Ctx {
     pub sampler: memory::Sampler,
 }
 
-const SCENARIOS: [&str; 6] = ["references", "commands", "hot", "reads", "mix", "replay"];
+/// Measures the booking engine and the references that bound it, and reports medians, ratios
+/// and targets as a table and a JSON file. Name the scenarios to run (`all` for every one).
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The scenarios to run, in this order (`all`: every one, in the order listed here)
+    #[arg(value_enum, value_name = "SCENARIO", required = true)]
+    scenarios: Vec<Scenario>,
+    #[command(flatten)]
+    options: Options,
+}
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fill $DATABASE_URL with a history of N events, for a manual `projector replay`
+    SeedEvents {
+        #[arg(default_value_t = 1_000_000)]
+        events: u64,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// The reference HTTP server the `references` scenario starts (internal)
+    #[command(hide = true)]
+    ServeReference(reference_server::Args),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    /// pgbench with a booking command's transaction; axum answering from memory and from Redis
+    References,
+    /// Commands at saturation, and at 1,000/s with relay and projection lag
+    Commands,
+    /// 200 clients on one resource of capacity 20
+    Hot,
+    /// Cached reads at saturation and at 30,000/s; uncached reads
+    Reads,
+    /// 80% reads / 20% writes over Zipf-skewed resources and days
+    Mix,
+    /// `projector replay` of 1,000,000 events
+    Replay,
+    /// Every scenario above
+    All,
+}
+
+impl Scenario {
+    const EVERY: [Scenario; 6] = [
+        Scenario::References,
+        Scenario::Commands,
+        Scenario::Hot,
+        Scenario::Reads,
+        Scenario::Mix,
+        Scenario::Replay,
+    ];
+}
+
+#[derive(Clone, Debug, clap::Args)]
 struct Options {
-    scenarios: Vec<String>,
+    /// Start the three services (next to this executable) on a database, stream and key prefix
+    /// of their own, and remove them afterwards; without it, drive the engine already running
+    #[arg(long)]
     spawn: bool,
+    /// Every scenario for about a second at small sizes: checks the tool and the engine work
+    /// together; the numbers mean nothing
+    #[arg(long)]
     quick: bool,
-    runs: u32,
+    /// Runs of each scenario (default: 3, with --quick 1)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    runs: Option<u32>,
+    /// How long each timed phase runs, in seconds (default: 10, with --quick 1)
+    #[arg(long, value_name = "S")]
     seconds: Option<f64>,
-    json: Option<PathBuf>,
+    /// Where the results go
+    #[arg(long, value_name = "FILE", default_value = "target/bench/latest.json")]
+    json: PathBuf,
+    /// Events in the replay scenario's history (default: 1,000,000, with --quick 20,000)
+    #[arg(long, value_name = "N")]
     replay_events: Option<u64>,
+    /// The command-api to drive without --spawn
+    #[arg(long, value_name = "URL")]
     command_url: Option<String>,
+    /// The query-api to drive without --spawn
+    #[arg(long, value_name = "URL")]
     query_url: Option<String>,
+    /// The scenarios chosen, `all` expanded (filled in from the positional arguments).
+    #[arg(skip)]
+    scenarios: Vec<&'static str>,
 }
 
 impl Options {
-    fn parse(args: &[String]) -> anyhow::Result<Options> {
-        let mut options = Options {
-            scenarios: Vec::new(),
-            spawn: false,
-            quick: false,
-            runs: 3,
-            seconds: None,
-            json: None,
-            replay_events: None,
-            command_url: None,
-            query_url: None,
-        };
-        let mut runs = None;
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || {
-                args.next()
-                    .with_context(|| format!("{arg} needs a value"))
-                    .cloned()
-            };
-            match arg.as_str() {
-                "--spawn" => options.spawn = true,
-                "--quick" => options.quick = true,
-                "--runs" => runs = Some(value()?.parse::<u32>().context("--runs N")?.max(1)),
-                "--seconds" => options.seconds = Some(value()?.parse().context("--seconds S")?),
-                "--json" => options.json = Some(value()?.into()),
-                "--replay-events" => {
-                    options.replay_events = Some(value()?.parse().context("--replay-events N")?);
-                }
-                "--command-url" => options.command_url = Some(value()?),
-                "--query-url" => options.query_url = Some(value()?),
-                "-h" | "--help" => bail!("{USAGE}"),
-                name if SCENARIOS.contains(&name) => options.scenarios.push(name.to_owned()),
-                other => bail!("unknown argument {other:?}\n{USAGE}"),
-            }
-        }
-        if options.scenarios.is_empty() {
-            options.scenarios = SCENARIOS.iter().map(|s| (*s).to_owned()).collect();
-        }
-        options.runs = runs.unwrap_or(if options.quick { 1 } else { 3 });
-        Ok(options)
+    fn runs(&self) -> u32 {
+        self.runs.unwrap_or(if self.quick { 1 } else { 3 })
     }
 }
 
-const USAGE: &str = "usage: bench [references|commands|hot|reads|mix|replay …] [--spawn] [--quick] [--runs N] [--seconds S] [--json FILE] [--replay-events N] [--command-url URL] [--query-url URL]
-       bench seed-events N";
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("serve-reference") => reference_server::serve(&args[1..]).await,
-        Some("seed-events") => {
-            let events: u64 = args
-                .get(1)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1_000_000);
-            let url = std::env::var("DATABASE_URL").context("DATABASE_URL is required")?;
-            let started = Instant::now();
-            let written = seed::seed(&url, events, 1000, "seeded").await?;
-            println!(
-                "seeded {written} events in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            Ok(())
+fn scenario_names(chosen: &[Scenario]) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    for scenario in chosen {
+        let expanded: &[Scenario] = if *scenario == Scenario::All {
+            &Scenario::EVERY
+        } else {
+            std::slice::from_ref(scenario)
+        };
+        for one in expanded {
+            let name = match one {
+                Scenario::References => "references",
+                Scenario::Commands => "commands",
+                Scenario::Hot => "hot",
+                Scenario::Reads => "reads",
+                Scenario::Mix => "mix",
+                Scenario::Replay | Scenario::All => "replay",
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
         }
-        _ => suite(Options::parse(&args)?).await,
     }
+    names
+}
+
+impl platform::chassis::Cli for Cli {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        match self.command {
+            Some(Command::ServeReference(args)) => reference_server::serve(args).await?,
+            Some(Command::SeedEvents { events, database }) => {
+                let started = Instant::now();
+                let written = seed::seed(&database.url, events, 1000, "seeded").await?;
+                println!(
+                    "seeded {written} events in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            None => {
+                let mut options = self.options;
+                options.scenarios = scenario_names(&self.scenarios);
+                suite(options).await?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn main() -> ExitCode {
+    platform::chassis::main::<Cli>()
 }
 
 async fn suite(options: Options) -> anyhow::Result<()> {
@@ -173,7 +243,7 @@ async fn suite(options: Options) -> anyhow::Result<()> {
 }
 
 async fn measure(ctx: &Ctx, options: &Options) -> anyhow::Result<Vec<Figure>> {
-    let wants = |name: &str| options.scenarios.iter().any(|s| s == name);
+    let wants = |name: &str| options.scenarios.contains(&name);
     let seeded = if wants("replay") {
         let events = options
             .replay_events
@@ -183,11 +253,11 @@ async fn measure(ctx: &Ctx, options: &Options) -> anyhow::Result<Vec<Figure>> {
         None
     };
     let mut figures = Vec::new();
-    for run in 1..=options.runs {
+    for run in 1..=options.runs() {
         for scenario in &options.scenarios {
-            eprintln!("run {run}/{}: {scenario}", options.runs);
+            eprintln!("run {run}/{}: {scenario}", options.runs());
             let started = Instant::now();
-            let measured = match scenario.as_str() {
+            let measured = match *scenario {
                 "references" => {
                     let mut all = if pgbench_installed() {
                         scenarios::references::pgbench(ctx).await?
@@ -242,7 +312,7 @@ async fn report(options: &Options, figures: &[Figure]) -> anyhow::Result<()> {
     let summary = figures::summarise(figures, !options.quick);
     println!(
         "\n{} run(s), median per figure{}:\n",
-        options.runs,
+        options.runs(),
         if options.quick {
             " (--quick: a smoke test, not a measurement)"
         } else {
@@ -254,15 +324,12 @@ async fn report(options: &Options, figures: &[Figure]) -> anyhow::Result<()> {
         "started_by": std::env::args().collect::<Vec<_>>().join(" "),
         "finished_at": chrono::Utc::now(),
         "quick": options.quick,
-        "runs": options.runs,
+        "runs": options.runs(),
         "machine": machine(),
         "commit": commit(),
         "summary": summary,
     });
-    let path = options
-        .json
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("target/bench/latest.json"));
+    let path = options.json.clone();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

@@ -9,27 +9,32 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use bytes::Bytes;
 
-pub async fn serve(args: &[String]) -> anyhow::Result<()> {
-    let (mut port, mut body, mut redis_url, mut key) = (None, None, None, None);
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?
-            .clone();
-        match flag.as_str() {
-            "--port" => port = Some(value.parse::<u16>()?),
-            "--body" => body = Some(value),
-            "--redis-url" => redis_url = Some(value),
-            "--key" => key = Some(value),
-            other => anyhow::bail!("unknown flag {other}"),
-        }
-    }
-    let body = Bytes::from(std::fs::read(body.context("--body FILE")?)?);
-    let redis = redis::Client::open(redis_url.context("--redis-url URL")?.as_str())?
+/// `bench serve-reference`'s flags.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Args {
+    /// The port to listen on (127.0.0.1)
+    #[arg(long)]
+    port: u16,
+    /// The file whose bytes both routes answer
+    #[arg(long, value_name = "FILE")]
+    body: std::path::PathBuf,
+    /// The Redis `/redis` reads from
+    #[arg(long, value_name = "URL")]
+    redis_url: String,
+    /// The key `/redis` reads
+    #[arg(long)]
+    key: String,
+}
+
+pub async fn serve(args: Args) -> anyhow::Result<()> {
+    let body = Bytes::from(
+        std::fs::read(&args.body)
+            .with_context(|| format!("cannot read {}", args.body.display()))?,
+    );
+    let redis = redis::Client::open(args.redis_url.as_str())?
         .get_multiplexed_async_connection()
         .await?;
-    let key = key.context("--key KEY")?;
+    let key = args.key;
     let app = Router::new()
         .route(
             "/memory",
@@ -54,8 +59,7 @@ pub async fn serve(args: &[String]) -> anyhow::Result<()> {
                 }
             }),
         );
-    let listener =
-        tokio::net::TcpListener::bind(("127.0.0.1", port.context("--port PORT")?)).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -30,25 +30,30 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, binds the port; nothing runs until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Refuse a configuration that must not run before connecting to anything.
+        settings.auth.check(settings.addr)?;
         // Install the metrics recorder before anything records.
         platform::metrics::handle();
+        platform::tls::install_crypto_provider();
         let db = DbSettings {
-            max_connections: settings.database_max_connections,
+            max_connections: settings.database.max_connections,
             lock_timeout: settings.lock_timeout,
-            ..DbSettings::new(&settings.database_url, "command-api")
+            ..DbSettings::new(
+                settings
+                    .database
+                    .connect_options()
+                    .map_err(anyhow::Error::msg)?,
+                "command-api",
+            )
         };
-        let pool = db.pool()?;
+        let pool = db.pool();
         // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
         platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
             .await
             .context("cannot run the database migrations")?;
         let (nats_options, nats_url) =
-            platform::nats::connect_options(&settings.nats_url, &settings.nats_auth, "command-api");
-        let nats = nats_options
-            .retry_on_initial_connect()
-            .connect(nats_url)
-            .await
-            .context("cannot set up the NATS client")?;
+            platform::nats::connect_options(&settings.nats, "command-api")?;
+        let nats = platform::nats::start(nats_options, &nats_url).await?;
         let wake = RelayWake::default();
         let relay = settings.relay_enabled.then(|| {
             Relay::new(
@@ -56,8 +61,8 @@ impl Application {
                 pool.clone(),
                 nats.clone(),
                 RelaySettings {
-                    stream: settings.nats_stream.clone(),
-                    subject_prefix: settings.nats_subject_prefix.clone(),
+                    stream: settings.stream.name.clone(),
+                    subject_prefix: settings.stream.subject_prefix.clone(),
                     poll: settings.relay_poll,
                     batch_size: 500,
                 },
@@ -121,13 +126,13 @@ impl Application {
         let serve = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let relay = async {
-            if let Some(relay) = self.relay {
-                relay.run(shutdown.clone()).await;
+            if let Some(relay) = &self.relay {
+                platform::leader::run(relay, shutdown.clone()).await;
             }
         };
         let sweeper = async {
-            if let Some(sweeper) = self.sweeper {
-                sweeper.run(shutdown.clone()).await;
+            if let Some(sweeper) = &self.sweeper {
+                platform::leader::run(sweeper, shutdown.clone()).await;
             }
         };
         let notifier = self
@@ -136,6 +141,18 @@ impl Application {
         let (served, (), (), ()) = tokio::join!(serve, relay, sweeper, notifier);
         self.pool.close().await;
         served.context("the HTTP server failed")
+    }
+}
+
+impl platform::chassis::Service for Application {
+    type Settings = Settings;
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings).await
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Application::run_until_stopped(self, shutdown).await
     }
 }
 

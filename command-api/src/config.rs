@@ -1,117 +1,102 @@
-//! `Settings`: everything command-api reads from its environment, read once in `main`.
+//! `Settings`: everything command-api is configured with. Each setting is a flag with an
+//! environment variable and a default (`command-api --help` lists them); the groups the services
+//! share come from `platform`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context;
-use platform::auth::{AuthSettings, JwtSecret};
-use platform::nats::{NatsAuth, redact};
+use clap::Args;
+use platform::auth::AuthSettings;
+use platform::nats::{EventStreamSettings, NatsSettings};
 use platform::rate_limit::RateLimitSettings;
+use platform::settings::{DatabaseSettings, boolean, millis};
 
-/// The command-api's configuration. `Debug` shows no secret (see below).
-#[derive(Clone)]
+/// The command-api's configuration. `Debug` shows no secret.
+///
+/// [`Settings::default`] is what the binary runs with when nothing is set, read without the
+/// environment, so a test harness writes `Settings { addr, ..Settings::default() }`. Its `auth`
+/// has no secret: set one (`AuthSettings::with_secret`) or development mode.
+#[derive(Clone, Debug, Args)]
 pub struct Settings {
-    /// `COMMAND_API_ADDR`, default `127.0.0.1:8080`.
+    /// Where the HTTP API listens
+    #[arg(
+        long = "addr",
+        env = "COMMAND_API_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     pub addr: SocketAddr,
-    /// `DATABASE_URL`.
-    pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS`, default 16.
-    pub database_max_connections: u32,
-    /// `NATS_URL` (credentials may be in it: `nats://user:password@host:4222`).
-    pub nats_url: String,
-    /// `NATS_USER` and `NATS_PASSWORD`, when not in the URL.
-    pub nats_auth: NatsAuth,
-    /// `NATS_STREAM` (default `BOOKINGS`) and `NATS_SUBJECT_PREFIX` (default `bookings`).
-    pub nats_stream: String,
-    pub nats_subject_prefix: String,
-    /// `BOOKINGS_DEV`, `BOOKINGS_JWT_SECRET`, `BOOKINGS_JWKS_URL`, `BOOKINGS_JWT_ISSUER`,
-    /// `BOOKINGS_JWT_AUDIENCE`: which tokens are accepted (see `platform::auth::AuthSettings`).
-    pub auth: AuthSettings,
-    /// `RATE_LIMIT_*`: per token, per tenant and per client address (0 = off).
-    pub rate_limits: RateLimitSettings,
-    /// `REQUEST_TIMEOUT_MS`, default 10 000.
+    /// Past it a request is dropped (its transaction rolls back) and answered `503 timeout`, in
+    /// milliseconds
+    #[arg(
+        long = "request-timeout-ms",
+        env = "REQUEST_TIMEOUT_MS",
+        value_name = "MS",
+        default_value = "10000",
+        value_parser = millis
+    )]
     pub request_timeout: Duration,
-    /// `IDEMPOTENCY_WAIT_MS`, default 5 000: how long a retry waits for the first request with
-    /// the same key before answering `409 idempotency_key_in_flight`. Also the lock timeout.
+    /// How long a retry waits for a request with the same `Idempotency-Key` still running before
+    /// `409 idempotency_key_in_flight`; also the database lock timeout, in milliseconds
+    #[arg(
+        long = "idempotency-wait-ms",
+        env = "IDEMPOTENCY_WAIT_MS",
+        value_name = "MS",
+        default_value = "5000",
+        value_parser = millis
+    )]
     pub lock_timeout: Duration,
-    /// `RELAY_ENABLED` (default true) and `SWEEPER_ENABLED` (default true): whether this instance
-    /// competes for the relay and hold-sweeper leadership.
+    /// Whether this instance competes for the relay's leadership
+    #[arg(
+        long = "relay-enabled",
+        env = "RELAY_ENABLED",
+        value_name = "BOOL",
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = boolean
+    )]
     pub relay_enabled: bool,
+    /// Whether this instance competes for the hold sweeper's leadership
+    #[arg(
+        long = "sweeper-enabled",
+        env = "SWEEPER_ENABLED",
+        value_name = "BOOL",
+        default_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = boolean
+    )]
     pub sweeper_enabled: bool,
-    /// `RELAY_POLL_MS`, default 500: the polling fallback when no NOTIFY arrives.
+    /// How often the relay looks for events when no commit woke it, in milliseconds
+    #[arg(
+        long = "relay-poll-ms",
+        env = "RELAY_POLL_MS",
+        value_name = "MS",
+        default_value = "500",
+        value_parser = millis
+    )]
     pub relay_poll: Duration,
-    /// `SWEEP_INTERVAL_MS`, default 500.
+    /// How often the hold sweeper looks for expired holds, in milliseconds
+    #[arg(
+        long = "sweep-interval-ms",
+        env = "SWEEP_INTERVAL_MS",
+        value_name = "MS",
+        default_value = "500",
+        value_parser = millis
+    )]
     pub sweep_interval: Duration,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub nats: NatsSettings,
+    #[command(flatten)]
+    pub stream: EventStreamSettings,
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    #[command(flatten)]
+    pub rate_limits: RateLimitSettings,
 }
 
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("addr", &self.addr)
-            .field("database_url", &redact(&self.database_url))
-            .field("nats_url", &redact(&self.nats_url))
-            .field("nats_auth", &self.nats_auth)
-            .field("nats_stream", &self.nats_stream)
-            .field("nats_subject_prefix", &self.nats_subject_prefix)
-            .field("auth", &self.auth)
-            .field("rate_limits", &self.rate_limits)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Settings {
-    /// Reads the environment. Defaults work on a developer machine, except the token secret:
-    /// set `BOOKINGS_JWT_SECRET` (32+ bytes) or, on a developer machine, `BOOKINGS_DEV=true`.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let addr: SocketAddr = var("COMMAND_API_ADDR", "127.0.0.1:8080")
-            .parse()
-            .context("COMMAND_API_ADDR is not a socket address")?;
-        Ok(Self {
-            addr,
-            database_url: var(
-                "DATABASE_URL",
-                "postgres://bookings:bookings@127.0.0.1:5432/bookings",
-            ),
-            database_max_connections: number("DATABASE_MAX_CONNECTIONS", 16)?,
-            nats_url: var("NATS_URL", "nats://127.0.0.1:4222"),
-            nats_auth: NatsAuth::from_env(),
-            nats_stream: var("NATS_STREAM", "BOOKINGS"),
-            nats_subject_prefix: var("NATS_SUBJECT_PREFIX", "bookings"),
-            auth: AuthSettings::from_env(Some(addr))?,
-            rate_limits: RateLimitSettings::from_env()?,
-            request_timeout: Duration::from_millis(number("REQUEST_TIMEOUT_MS", 10_000)?),
-            lock_timeout: Duration::from_millis(number("IDEMPOTENCY_WAIT_MS", 5_000)?),
-            relay_enabled: flag("RELAY_ENABLED", true)?,
-            sweeper_enabled: flag("SWEEPER_ENABLED", true)?,
-            relay_poll: Duration::from_millis(number("RELAY_POLL_MS", 500)?),
-            sweep_interval: Duration::from_millis(number("SWEEP_INTERVAL_MS", 500)?),
-        })
-    }
-}
-
-/// The secret the `token` subcommand signs with, under the same rules as the service's.
-pub fn jwt_secret() -> anyhow::Result<JwtSecret> {
-    Ok(AuthSettings::from_env(None)?.secret)
-}
-
-fn var(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-fn number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name} must be a number, not {value:?}")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
-    match std::env::var(name).as_deref() {
-        Ok("1" | "true" | "yes") => Ok(true),
-        Ok("0" | "false" | "no") => Ok(false),
-        Ok(other) => anyhow::bail!("{name} must be true or false, not {other:?}"),
-        Err(_) => Ok(default),
+impl Default for Settings {
+    fn default() -> Self {
+        platform::settings::defaults()
     }
 }

@@ -2,10 +2,13 @@
 //!
 //! A request is authenticated and checked ([`routes`]), then its command ([`commands`]) runs in
 //! one Postgres transaction ([`runner`]): it decides with the pure `domain` crate, reserves time
-//! in the allocation guard and appends events ([`store`]), and the runner answers ([`reply`]). The [`relay`] publishes committed events to NATS
-//! JetStream; the [`sweeper`] expires holds. Both run on one leader at a time (`eventstore::leader`).
+//! in the allocation guard and appends events ([`store`]), and the runner answers ([`reply`]).
+//! The [`relay`] publishes committed events to NATS JetStream; the [`sweeper`] expires holds.
+//! Both run on one leader at a time (`platform::leader`). [`cli`] is the command line,
+//! [`config`] the settings.
 
 pub mod app;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;

@@ -1,36 +1,5 @@
-//! `command-api [serve]`, `command-api migrate`, `command-api token --tenant T --role R`.
+//! `command-api`: its commands and settings are in [`command_api::cli`] (`command-api --help`).
 
-use anyhow::Context;
-use command_api::{Application, Settings};
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init("info,sqlx=warn");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("serve") => {
-            let settings = Settings::from_env()?;
-            let app = Application::build(settings).await?;
-            app.run_until_stopped(platform::shutdown::on_signal()).await
-        }
-        Some("migrate") => {
-            let settings = Settings::from_env()?;
-            let pool = eventstore::db::DbSettings::new(&settings.database_url, "migrate").pool()?;
-            platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
-                .await
-                .context("migrations failed")?;
-            println!("migrations applied");
-            Ok(())
-        }
-        Some("token") => {
-            let token =
-                platform::auth::token_from_args(&args[1..], &command_api::config::jwt_secret()?)
-                    .map_err(anyhow::Error::msg)?;
-            println!("{token}");
-            Ok(())
-        }
-        Some(other) => anyhow::bail!(
-            "unknown command {other:?}; use `serve`, `migrate` or `token --tenant T --role admin|client|viewer [--sub S] [--hours H]`"
-        ),
-    }
+fn main() -> std::process::ExitCode {
+    platform::chassis::main::<command_api::cli::Cli>()
 }

@@ -1,6 +1,6 @@
 //! The relay: the events table is the outbox, and this publishes it to NATS JetStream.
 //!
-//! One instance leads (see `leader`). It reads events after its checkpoint in the safe
+//! One instance leads (`platform::leader`). It reads events after its checkpoint in the safe
 //! `(transaction_id, global_position)` order, publishes each with `Nats-Msg-Id = event_id` and
 //! the position of the event published before it (so consumers can detect holes), waits for
 //! every ack of the batch, and only then advances its checkpoint.
@@ -28,12 +28,12 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use eventstore::db::DbSettings;
 use eventstore::wire::{self, Claim, Verdict};
 use eventstore::{Position, RecordedEvent, checkpoint};
-use sqlx::postgres::PgListener;
-use sqlx::{ConnectOptions, PgConnection, PgPool};
+use platform::leader::{LeaderWork, Role};
+use sqlx::postgres::{PgConnectOptions, PgListener};
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::wake::{self, RelayWake};
-use eventstore::leader;
 
 /// The relay's checkpoint name.
 pub const CHECKPOINT: &str = "relay";
@@ -82,8 +82,6 @@ impl RelayStatus {
     }
 }
 
-/// How long a retry after an error waits (NATS or Postgres away).
-const RETRY_DELAY: Duration = Duration::from_millis(500);
 /// The longest pause between looks for a woken batch whose events the read horizon still hides.
 const MAX_RECHECK_PAUSE: Duration = Duration::from_millis(50);
 
@@ -107,94 +105,6 @@ impl Relay {
 
     pub fn status(&self) -> RelayStatus {
         self.status.clone()
-    }
-
-    /// Competes for leadership and relays until `shutdown`; errors are logged and retried.
-    pub async fn run(self, shutdown: CancellationToken) {
-        while !shutdown.is_cancelled() {
-            let result = self.lead(&shutdown).await;
-            self.status.leading.store(false, Ordering::Relaxed);
-            self.wake.set_local_leader(false);
-            match result {
-                Ok(()) => break,
-                Err(err) => {
-                    tracing::warn!(error = format!("{err:#}"), "relay stopped; retrying");
-                    metrics::counter!("relay_errors_total").increment(1);
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(RETRY_DELAY) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        // A dedicated connection: the leader lock lives and dies with it, and the checkpoint is
-        // written through it, so a relay that lost its connection cannot write one. Its commits
-        // need not wait for the disk: a checkpoint that a Postgres crash loses only sends the
-        // next leader to the stream's tail, which it skips to anyway (below), and the commands'
-        // own commits then share fewer WAL flushes.
-        let mut conn = self
-            .db
-            .connect_options()?
-            .options([("synchronous_commit", "off")])
-            .connect()
-            .await?;
-        if !leader::acquire(&mut conn, leader::Role::Relay, self.settings.poll, shutdown).await? {
-            return Ok(());
-        }
-        self.ensure_stream().await?;
-        // Commits in other instances wake us by NOTIFY, those in this one in process.
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(wake::CHANNEL).await?;
-        self.wake.set_local_leader(true);
-        // Leading, and from here on no commit's wake is lost.
-        self.status.leading.store(true, Ordering::Relaxed);
-        let mut position = checkpoint::load(&mut conn, CHECKPOINT).await?;
-        let (mut sequence, published) = self.stream_tail(&mut conn, position).await?;
-        // Published by a leader that died before it could move the checkpoint: skip, don't resend.
-        if published > position {
-            if !checkpoint::advance(&mut conn, CHECKPOINT, position, published).await? {
-                anyhow::bail!("the relay checkpoint moved under this leader");
-            }
-            position = published;
-        }
-        loop {
-            let published = self
-                .relay_batch(&mut conn, &mut position, &mut sequence)
-                .await?;
-            if published == self.settings.batch_size {
-                continue;
-            }
-            let woken = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                notification = listener.recv() => notification.map(|_| true)?,
-                () = self.wake.woken() => true,
-                () = tokio::time::sleep(self.settings.poll) => false,
-            };
-            if woken {
-                // The waking transaction has committed, but any older transaction still running
-                // in the cluster (xids are cluster-wide: even one in another database) holds the
-                // read horizon back. Keep looking, backing off, until its events show up or the
-                // poll would have come anyway. (A wake whose events an earlier batch already took
-                // costs a few cheap reads.)
-                let deadline = tokio::time::Instant::now() + self.settings.poll;
-                let mut pause = Duration::from_millis(1);
-                while self
-                    .relay_batch(&mut conn, &mut position, &mut sequence)
-                    .await?
-                    == 0
-                    && tokio::time::Instant::now() + pause < deadline
-                {
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(pause) => {}
-                    }
-                    pause = (pause * 2).min(MAX_RECHECK_PAUSE);
-                }
-            }
-        }
     }
 
     /// Publishes the next batch after `position` and advances the checkpoint past it.
@@ -336,5 +246,84 @@ impl Relay {
             .await
             .context("cannot create or find the JetStream stream")?;
         Ok(())
+    }
+}
+
+impl LeaderWork for Relay {
+    fn role(&self) -> Role {
+        Role::RELAY
+    }
+
+    /// The leader's connection is also the one the checkpoint is written through, so a relay
+    /// that lost its connection cannot write one. Its commits need not wait for the disk: a
+    /// checkpoint that a Postgres crash loses only sends the next leader to the stream's tail,
+    /// which it skips to anyway (see `lead`), and the commands' own commits then share fewer WAL
+    /// flushes.
+    fn connect_options(&self) -> PgConnectOptions {
+        self.db
+            .connect_options()
+            .options([("synchronous_commit", "off")])
+    }
+
+    fn poll(&self) -> Duration {
+        self.settings.poll
+    }
+
+    async fn lead(
+        &self,
+        conn: &mut PgConnection,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.ensure_stream().await?;
+        // Commits in other instances wake us by NOTIFY, those in this one in process.
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(wake::CHANNEL).await?;
+        self.wake.set_local_leader(true);
+        // Leading, and from here on no commit's wake is lost.
+        self.status.leading.store(true, Ordering::Relaxed);
+        let mut position = checkpoint::load(&mut *conn, CHECKPOINT).await?;
+        let (mut sequence, published) = self.stream_tail(conn, position).await?;
+        // Published by a leader that died before it could move the checkpoint: skip, don't resend.
+        if published > position {
+            if !checkpoint::advance(&mut *conn, CHECKPOINT, position, published).await? {
+                anyhow::bail!("the relay checkpoint moved under this leader");
+            }
+            position = published;
+        }
+        loop {
+            let published = self.relay_batch(conn, &mut position, &mut sequence).await?;
+            if published == self.settings.batch_size {
+                continue;
+            }
+            let woken = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                notification = listener.recv() => notification.map(|_| true)?,
+                () = self.wake.woken() => true,
+                () = tokio::time::sleep(self.settings.poll) => false,
+            };
+            if woken {
+                // The waking transaction has committed, but any older transaction still running
+                // in the cluster (xids are cluster-wide: even one in another database) holds the
+                // read horizon back. Keep looking, backing off, until its events show up or the
+                // poll would have come anyway. (A wake whose events an earlier batch already took
+                // costs a few cheap reads.)
+                let deadline = tokio::time::Instant::now() + self.settings.poll;
+                let mut pause = Duration::from_millis(1);
+                while self.relay_batch(conn, &mut position, &mut sequence).await? == 0
+                    && tokio::time::Instant::now() + pause < deadline
+                {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(MAX_RECHECK_PAUSE);
+                }
+            }
+        }
+    }
+
+    fn stepped_down(&self) {
+        self.status.leading.store(false, Ordering::Relaxed);
+        self.wake.set_local_leader(false);
     }
 }

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use eventstore::db::DbSettings;
-use sqlx::{ConnectOptions, PgPool};
+use platform::leader::{LeaderWork, Role};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -14,7 +16,6 @@ use crate::commands::ExpireHold;
 use crate::runner::{self, CommandRequest};
 use crate::store::{CommandMeta, idempotency};
 use crate::wake::RelayWake;
-use eventstore::leader;
 
 /// How many holds one sweep handles at most.
 const BATCH: i64 = 200;
@@ -28,35 +29,24 @@ pub struct Sweeper {
     pub wake: RelayWake,
 }
 
-impl Sweeper {
-    /// Competes for leadership and sweeps until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        while !shutdown.is_cancelled() {
-            match self.lead(&shutdown).await {
-                Ok(()) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "hold sweeper stopped; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
-        }
+impl LeaderWork for Sweeper {
+    fn role(&self) -> Role {
+        Role::HOLD_SWEEPER
     }
 
-    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let mut lock = self.db.connect_options()?.connect().await?;
-        if !leader::acquire(
-            &mut lock,
-            leader::Role::HoldSweeper,
-            self.interval,
-            shutdown,
-        )
-        .await?
-        {
-            return Ok(());
-        }
+    fn connect_options(&self) -> PgConnectOptions {
+        self.db.connect_options()
+    }
+
+    fn poll(&self) -> Duration {
+        self.interval
+    }
+
+    async fn lead(
+        &self,
+        lock: &mut PgConnection,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut last_purge = tokio::time::Instant::now();
         loop {
             let expired = self.sweep_once().await?;
@@ -69,14 +59,16 @@ impl Sweeper {
                 last_purge = tokio::time::Instant::now();
             }
             // Keep the lock connection alive (and notice if it died).
-            sqlx::query("select 1").execute(&mut lock).await?;
+            sqlx::query("select 1").execute(&mut *lock).await?;
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 () = tokio::time::sleep(self.interval) => {}
             }
         }
     }
+}
 
+impl Sweeper {
     /// Expires every due hold (up to a batch), each as an [`ExpireHold`] command of its own.
     pub async fn sweep_once(&self) -> anyhow::Result<usize> {
         let now = chrono::Utc::now();

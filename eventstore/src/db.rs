@@ -1,6 +1,5 @@
 //! Connecting to PostgreSQL and running the embedded migrations.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -13,7 +12,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// How a service connects.
 #[derive(Clone, Debug)]
 pub struct DbSettings {
-    pub url: String,
+    /// Where and as whom (the URL's options, with TLS set up): the session limits below are
+    /// added to these.
+    pub server: PgConnectOptions,
     pub max_connections: u32,
     /// Longest wait for a row or advisory lock; past it the statement fails (`55P03`) instead of
     /// queueing forever behind a stuck transaction.
@@ -27,9 +28,9 @@ pub struct DbSettings {
 }
 
 impl DbSettings {
-    pub fn new(url: impl Into<String>, application_name: impl Into<String>) -> Self {
+    pub fn new(server: PgConnectOptions, application_name: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            server,
             max_connections: 16,
             lock_timeout: Duration::from_secs(5),
             application_name: application_name.into(),
@@ -38,9 +39,11 @@ impl DbSettings {
     }
 
     /// Connection options with the session limits the event store relies on.
-    pub fn connect_options(&self) -> Result<PgConnectOptions, sqlx::Error> {
+    pub fn connect_options(&self) -> PgConnectOptions {
         let lock_timeout = format!("{}ms", self.lock_timeout.as_millis());
-        let options = PgConnectOptions::from_str(&self.url)?
+        let options = self
+            .server
+            .clone()
             .application_name(&self.application_name)
             .options([
                 // Readers wait for every open transaction below their horizon, so an app
@@ -49,20 +52,20 @@ impl DbSettings {
                 ("lock_timeout", lock_timeout.as_str()),
                 ("statement_timeout", "30s"),
             ]);
-        Ok(if self.custom_plans {
+        if self.custom_plans {
             options.options([("plan_cache_mode", "force_custom_plan")])
         } else {
             options
-        })
+        }
     }
 
     /// A pool; connections are opened lazily so a service can start while Postgres is down
     /// and report it on `/readyz`.
-    pub fn pool(&self) -> Result<PgPool, sqlx::Error> {
-        Ok(PgPoolOptions::new()
+    pub fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(self.connect_options()?))
+            .connect_lazy_with(self.connect_options())
     }
 }
 

@@ -5,13 +5,11 @@
 //! - [`append`]: appending to a stream under optimistic concurrency, in the caller's transaction.
 //! - [`read`]: loading one stream, and reading all events in the safe global order.
 //! - [`checkpoint`]: where a reader (the relay, a projection) has got to.
-//! - [`leader`]: one active instance per background role, by session advisory lock.
 //! - [`wire`]: the events on NATS: subjects, headers, and checking a received message.
 
 pub mod append;
 pub mod checkpoint;
 pub mod db;
-pub mod leader;
 pub mod position;
 pub mod read;
 pub mod wire;

@@ -28,6 +28,10 @@ pub enum Fault {
     /// does not exist (3D000). An outage for the clients all the same, but one an operator must
     /// fix (in the database or in `DATABASE_URL`); the service recovers as soon as it is fixed.
     Refused,
+    /// TLS could not be set up: the server's certificate is not trusted (another CA, another
+    /// host name, expired) or the server offers no TLS where the URL requires it. An outage
+    /// that waiting does not cure: an operator fixes the CA file, the URL or the server.
+    Tls,
     /// Anything else: a bug, a schema mismatch, bad data. Not the client's fault, not transient.
     Other,
 }
@@ -38,8 +42,12 @@ pub const RETRY_AFTER_SECS: u32 = 2;
 /// Classifies `err`.
 pub fn classify(err: &sqlx::Error) -> Fault {
     match err {
+        // Raised while setting TLS up (the server offers none where the URL requires it, a CA
+        // file that does not parse).
+        sqlx::Error::Tls(_) => Fault::Tls,
+        // The TLS handshake reports an untrusted certificate as an I/O error.
+        sqlx::Error::Io(_) if crate::tls::failure(err).is_some() => Fault::Tls,
         sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
@@ -91,9 +99,20 @@ fn migration_fault(err: &MigrateError) -> Option<Fault> {
 /// service (fixing the role or creating the database heals it without a restart). A migration
 /// that is missing, changed or fails by itself will not.
 pub fn migration_may_succeed_later(err: &MigrateError) -> bool {
+    match err {
+        MigrateError::Execute(err) | MigrateError::ExecuteMigration(err, _) => {
+            may_succeed_later(err)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a connection or statement that failed with `err` may succeed when tried again later
+/// (see [`migration_may_succeed_later`]).
+pub fn may_succeed_later(err: &sqlx::Error) -> bool {
     matches!(
-        migration_fault(err),
-        Some(Fault::Unavailable | Fault::Busy | Fault::Timeout | Fault::Refused)
+        classify(err),
+        Fault::Unavailable | Fault::Busy | Fault::Timeout | Fault::Refused
     )
 }
 
@@ -109,6 +128,10 @@ pub fn problem(err: &sqlx::Error) -> Problem {
         }
         Fault::Refused => {
             tracing::error!(error = %err, "database unavailable: it refuses this service");
+            database_unavailable()
+        }
+        Fault::Tls => {
+            tracing::error!(error = %err, "database unavailable: TLS failed");
             database_unavailable()
         }
         Fault::Busy => {

@@ -70,27 +70,110 @@ impl RateLimitSettings {
             burst: 40,
         },
     };
+}
 
-    /// Reads the environment, with the defaults above.
-    pub fn from_env() -> Result<Self, crate::auth::ConfigError> {
-        let number = |name: &str, default: u32| match std::env::var(name) {
-            Ok(value) => value.parse().map_err(|_| {
-                crate::auth::ConfigError(format!("{name} must be a number, not {value:?}"))
-            }),
-            Err(_) => Ok(default),
-        };
-        let limit = |prefix: &str, default: Limit| {
-            Ok::<_, crate::auth::ConfigError>(Limit {
-                per_second: number(&format!("{prefix}_PER_SECOND"), default.per_second)?,
-                burst: number(&format!("{prefix}_BURST"), default.burst)?,
+/// The six settings, two per limit (per second, burst): (variable, flag, default, help). The
+/// defaults are [`RateLimitSettings::DEFAULT`]'s (a test checks they agree).
+const SETTINGS: [[Setting; 2]; 3] = [
+    [
+        (
+            "RATE_LIMIT_PER_SECOND",
+            "rate-limit-per-second",
+            "1000",
+            "Requests per second sustained per token (tenant and `sub`); 0 = no limit",
+        ),
+        (
+            "RATE_LIMIT_BURST",
+            "rate-limit-burst",
+            "2000",
+            "Requests at once per token",
+        ),
+    ],
+    [
+        (
+            "RATE_LIMIT_TENANT_PER_SECOND",
+            "rate-limit-tenant-per-second",
+            "5000",
+            "Requests per second sustained per tenant, all its tokens together; 0 = no limit",
+        ),
+        (
+            "RATE_LIMIT_TENANT_BURST",
+            "rate-limit-tenant-burst",
+            "10000",
+            "Requests at once per tenant",
+        ),
+    ],
+    [
+        (
+            "RATE_LIMIT_IP_PER_SECOND",
+            "rate-limit-ip-per-second",
+            "20",
+            "Requests per second sustained per client address (IPv6: per /64) without a valid \
+             token; 0 = no limit",
+        ),
+        (
+            "RATE_LIMIT_IP_BURST",
+            "rate-limit-ip-burst",
+            "40",
+            "Requests at once per client address without a valid token",
+        ),
+    ],
+];
+
+type Setting = (&'static str, &'static str, &'static str, &'static str);
+
+// Written by hand rather than derived: the three limits keep their `Limit` shape (the limiter and
+// tests use them so), while the command line has six flat settings. Each argument's id is its
+// variable's name.
+impl clap::Args for RateLimitSettings {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        let mut command = command.next_help_heading("Rate limits");
+        for (variable, flag, default, help) in SETTINGS.into_iter().flatten() {
+            command = command.arg(
+                clap::Arg::new(variable)
+                    .long(flag)
+                    .env(variable)
+                    .value_name("N")
+                    .help(help)
+                    .default_value(default)
+                    .value_parser(clap::value_parser!(u32)),
+            );
+        }
+        command
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl clap::FromArgMatches for RateLimitSettings {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let limit = |[per_second, burst]: [Setting; 2]| -> Result<Limit, clap::Error> {
+            let value = |variable: &str| {
+                matches.get_one::<u32>(variable).copied().ok_or_else(|| {
+                    clap::Error::raw(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        format!("{variable} is missing"),
+                    )
+                })
+            };
+            Ok(Limit {
+                per_second: value(per_second.0)?,
+                burst: value(burst.0)?,
             })
         };
-        let defaults = Self::DEFAULT;
+        let [token, tenant, ip] = SETTINGS;
         Ok(Self {
-            token: limit("RATE_LIMIT", defaults.token)?,
-            tenant: limit("RATE_LIMIT_TENANT", defaults.tenant)?,
-            ip: limit("RATE_LIMIT_IP", defaults.ip)?,
+            token: limit(token)?,
+            tenant: limit(tenant)?,
+            ip: limit(ip)?,
         })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
     }
 }
 
@@ -334,6 +417,50 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_six_settings_default_to_the_documented_limits_and_read_their_variables() {
+        assert_eq!(
+            crate::settings::defaults::<RateLimitSettings>(),
+            RateLimitSettings::DEFAULT
+        );
+        let command = <RateLimitSettings as clap::Args>::augment_args(clap::Command::new("t"))
+            .no_binary_name(true)
+            .mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from([
+                "--rate-limit-tenant-per-second=0",
+                "--rate-limit-ip-burst=7",
+            ])
+            .expect("valid flags");
+        let settings =
+            <RateLimitSettings as clap::FromArgMatches>::from_arg_matches(&matches).expect("ok");
+        assert_eq!(settings.tenant.per_second, 0);
+        assert_eq!(
+            settings.ip,
+            Limit {
+                per_second: 20,
+                burst: 7
+            }
+        );
+        assert_eq!(settings.token, RateLimitSettings::DEFAULT.token);
+        let variables: Vec<String> =
+            <RateLimitSettings as clap::Args>::augment_args(clap::Command::new("t"))
+                .get_arguments()
+                .filter_map(|arg| arg.get_env().map(|env| env.to_string_lossy().into_owned()))
+                .collect();
+        assert_eq!(
+            variables,
+            [
+                "RATE_LIMIT_PER_SECOND",
+                "RATE_LIMIT_BURST",
+                "RATE_LIMIT_TENANT_PER_SECOND",
+                "RATE_LIMIT_TENANT_BURST",
+                "RATE_LIMIT_IP_PER_SECOND",
+                "RATE_LIMIT_IP_BURST"
+            ]
+        );
+    }
 
     fn limits(token: (u32, u32), tenant: (u32, u32), ip: (u32, u32)) -> RateLimiter {
         let limit = |(per_second, burst)| Limit { per_second, burst };

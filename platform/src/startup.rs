@@ -7,8 +7,9 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, PgConnection, PgPool};
 use tokio::time::Instant;
 
 /// The first pause between two attempts; it doubles up to [`MAX_PAUSE`].
@@ -78,16 +79,50 @@ where
 }
 
 /// Applies `migrator`'s pending migrations, waiting for the database first if it is not
-/// reachable yet (or another instance holds the migration lock).
-pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> Result<(), MigrateError> {
+/// reachable yet (or another instance holds the migration lock). A TLS failure ends the wait at
+/// once with an error naming the server and the certificate problem.
+pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
     let options = pool.connect_options();
+    let place = place(&options);
+    let what = format!("{place} (to run the migrations)");
+    until_ready(&what, crate::database::migration_may_succeed_later, || {
+        migrator.run(pool)
+    })
+    .await
+    .map_err(|err| match &err {
+        MigrateError::Execute(inner) | MigrateError::ExecuteMigration(inner, _) => {
+            tls_failure(&place, inner).unwrap_or_else(|| err.into())
+        }
+        _ => err.into(),
+    })
+}
+
+/// "postgres at HOST:PORT", for logs and errors.
+fn place(options: &PgConnectOptions) -> String {
+    format!("postgres at {}:{}", options.get_host(), options.get_port())
+}
+
+/// The error to end the start-up with when `err` is a TLS failure.
+fn tls_failure(place: &str, err: &sqlx::Error) -> Option<anyhow::Error> {
+    (crate::database::classify(err) == crate::database::Fault::Tls).then(|| {
+        let why = crate::tls::failure(err).unwrap_or_else(|| err.to_string());
+        anyhow::anyhow!("{place}: TLS failed: {why}")
+    })
+}
+
+/// A connection to the database `options` name, waiting for it if it is not reachable yet (or
+/// refuses this service for now). `purpose` says why, in the log ("to replay").
+pub async fn connect(
+    options: &PgConnectOptions,
+    purpose: &str,
+) -> Result<PgConnection, sqlx::Error> {
     let what = format!(
-        "postgres at {}:{} (to run the migrations)",
+        "postgres at {}:{} ({purpose})",
         options.get_host(),
         options.get_port()
     );
-    until_ready(&what, crate::database::migration_may_succeed_later, || {
-        migrator.run(pool)
+    until_ready(&what, crate::database::may_succeed_later, || {
+        options.connect()
     })
     .await
 }

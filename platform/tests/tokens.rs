@@ -70,11 +70,11 @@ fn hs256(secret: &[u8], kid: Option<&str>, claims: &Value) -> String {
 
 fn settings(source: JwksSource) -> AuthSettings {
     AuthSettings {
-        jwks: Some(JwksSettings {
-            source,
+        jwks: JwksSettings {
+            source: Some(source),
             refresh: Duration::from_secs(300),
             min_refresh: Duration::from_secs(60),
-        }),
+        },
         ..AuthSettings::with_secret(SECRET).expect("a long secret")
     }
 }
@@ -321,11 +321,11 @@ async fn provider(initial: &str) -> Provider {
 async fn a_jwks_over_http_is_fetched_again_for_a_rotated_key_at_a_bounded_rate() {
     let idp = provider("jwks.json").await;
     let settings = AuthSettings {
-        jwks: Some(JwksSettings {
-            source: JwksSource::Url(idp.url.clone()),
+        jwks: JwksSettings {
+            source: Some(JwksSource::Url(idp.url.clone())),
             refresh: Duration::from_secs(300),
             min_refresh: Duration::from_millis(300),
-        }),
+        },
         ..AuthSettings::with_secret(SECRET).expect("a long secret")
     };
     let router = service(&settings).await;

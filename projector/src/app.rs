@@ -26,38 +26,44 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         platform::metrics::handle();
+        platform::tls::install_crypto_provider();
         let db = DbSettings {
-            max_connections: settings.database_max_connections,
+            max_connections: settings.database.max_connections,
             // Each statement carries a batch, so planning it is cheap next to running it; a
             // generic plan from when the read model was empty would scan it whole.
             custom_plans: true,
-            ..DbSettings::new(&settings.database_url, "projector")
+            ..DbSettings::new(
+                settings
+                    .database
+                    .connect_options()
+                    .map_err(anyhow::Error::msg)?,
+                "projector",
+            )
         };
-        let pool = db.pool()?;
+        let pool = db.pool();
         // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
         platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
             .await
             .context("cannot run the database migrations")?;
         let (nats_options, nats_url) =
-            platform::nats::connect_options(&settings.nats_url, &settings.nats_auth, "projector");
-        let nats = nats_options
-            .retry_on_initial_connect()
-            .connect(nats_url)
+            platform::nats::connect_options(&settings.nats, "projector")?;
+        let nats = platform::nats::start(nats_options, &nats_url).await?;
+        let redis = settings
+            .redis
+            .checked_client()
             .await
-            .context("cannot set up the NATS client")?;
-        let cache =
-            RedisCache::connect_lazy(&settings.redis_url, Keys::new(&settings.redis_key_prefix))
-                .context("REDIS_URL is not a Redis URL")?;
+            .map_err(anyhow::Error::msg)?;
+        let cache = RedisCache::lazy(redis, Keys::new(&settings.redis.key_prefix));
         let context = WorkerContext {
             db,
             pool: pool.clone(),
             nats: nats.clone(),
-            stream: settings.nats_stream.clone(),
-            subject_prefix: settings.nats_subject_prefix.clone(),
+            stream: settings.stream.name.clone(),
+            subject_prefix: settings.stream.subject_prefix.clone(),
             consumer_prefix: settings.consumer_prefix.clone(),
             changed_subject: settings.changed_subject.clone(),
             cache: cache.clone(),
-            batch_size: settings.batch_size,
+            batch_size: usize::try_from(settings.batch_size).unwrap_or(usize::MAX),
             idle_poll: settings.idle_poll,
         };
         let workers = Projection::ALL
@@ -97,12 +103,24 @@ impl Application {
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let workers = futures::future::join_all(
             self.workers
-                .into_iter()
-                .map(|worker| worker.run(shutdown.clone())),
+                .iter()
+                .map(|worker| platform::leader::run(worker, shutdown.clone())),
         );
         let (served, _) = tokio::join!(serve, workers);
         self.pool.close().await;
         served.context("the HTTP server failed")
+    }
+}
+
+impl platform::chassis::Service for Application {
+    type Settings = Settings;
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings).await
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Application::run_until_stopped(self, shutdown).await
     }
 }
 

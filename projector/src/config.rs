@@ -1,84 +1,89 @@
-//! `Settings`: everything the projector reads from its environment, read once in `main`.
+//! `Settings`: everything the projector is configured with. Each setting is a flag with an
+//! environment variable and a default (`projector --help` lists them); the groups the services
+//! share come from `platform`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context;
-use platform::nats::{NatsAuth, redact};
+use clap::Args;
+use platform::nats::{EventStreamSettings, NatsSettings};
+use platform::settings::{DatabaseSettings, RedisSettings, millis};
 
 /// The projector's configuration. `Debug` shows no secret.
-#[derive(Clone)]
+///
+/// [`Settings::default`] is what the binary runs with when nothing is set, read without the
+/// environment (for test harnesses: `Settings { addr, ..Settings::default() }`).
+#[derive(Clone, Debug, Args)]
+// The projector's workers each hold a connection of their own besides the pool.
+#[command(mut_arg("database_max_connections", |arg| arg.default_value("8")))]
 pub struct Settings {
-    /// `PROJECTOR_ADDR`, default `127.0.0.1:8082` (health and metrics).
+    /// Where health and metrics are served
+    #[arg(
+        long = "addr",
+        env = "PROJECTOR_ADDR",
+        default_value = "127.0.0.1:8082"
+    )]
     pub addr: SocketAddr,
-    pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS`, default 8.
-    pub database_max_connections: u32,
-    /// `NATS_URL` (credentials may be in it) and `NATS_USER`/`NATS_PASSWORD`.
-    pub nats_url: String,
-    pub nats_auth: NatsAuth,
-    /// `NATS_STREAM`, `NATS_SUBJECT_PREFIX`: where the relay publishes.
-    pub nats_stream: String,
-    pub nats_subject_prefix: String,
-    /// `PROJECTOR_CONSUMER_PREFIX`, default `projector`: durable consumers are `{prefix}-{projection}`.
+    /// Durable JetStream consumers are named `{prefix}-{projection}`
+    #[arg(
+        long = "consumer-prefix",
+        env = "PROJECTOR_CONSUMER_PREFIX",
+        value_name = "PREFIX",
+        default_value = "projector"
+    )]
     pub consumer_prefix: String,
-    pub redis_url: String,
-    /// `REDIS_KEY_PREFIX`, default empty.
-    pub redis_key_prefix: String,
-    /// `CHANGED_SUBJECT`, default `bookings-changed`: where change notices go.
+    /// Where change notices are published (`{subject}.{tenant}`)
+    #[arg(
+        long = "changed-subject",
+        env = "CHANGED_SUBJECT",
+        value_name = "SUBJECT",
+        default_value = "bookings-changed"
+    )]
     pub changed_subject: String,
-    /// `PROJECTOR_BATCH_SIZE`, default 500.
-    pub batch_size: usize,
-    /// `PROJECTOR_IDLE_POLL_MS`, default 500.
+    /// The most events applied in one transaction from JetStream
+    #[arg(
+        long = "batch-size",
+        env = "PROJECTOR_BATCH_SIZE",
+        value_name = "N",
+        default_value = "500",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub batch_size: u32,
+    /// How often a quiet worker reads Postgres for anything JetStream did not deliver, in
+    /// milliseconds
+    #[arg(
+        long = "idle-poll-ms",
+        env = "PROJECTOR_IDLE_POLL_MS",
+        value_name = "MS",
+        default_value = "500",
+        value_parser = millis
+    )]
     pub idle_poll: Duration,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub nats: NatsSettings,
+    #[command(flatten)]
+    pub stream: EventStreamSettings,
+    #[command(flatten)]
+    pub redis: RedisSettings,
 }
 
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("addr", &self.addr)
-            .field("database_url", &redact(&self.database_url))
-            .field("nats_url", &redact(&self.nats_url))
-            .field("nats_auth", &self.nats_auth)
-            .field("nats_stream", &self.nats_stream)
-            .field("nats_subject_prefix", &self.nats_subject_prefix)
-            .field("redis_url", &redact(&self.redis_url))
-            .field("changed_subject", &self.changed_subject)
-            .finish_non_exhaustive()
+impl Default for Settings {
+    fn default() -> Self {
+        platform::settings::defaults()
     }
 }
 
-impl Settings {
-    pub fn from_env() -> anyhow::Result<Self> {
-        let var =
-            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            match std::env::var(name) {
-                Ok(value) => value
-                    .parse()
-                    .with_context(|| format!("{name} must be a number")),
-                Err(_) => Ok(default),
-            }
-        };
-        Ok(Self {
-            addr: var("PROJECTOR_ADDR", "127.0.0.1:8082")
-                .parse()
-                .context("PROJECTOR_ADDR is not a socket address")?,
-            database_url: var(
-                "DATABASE_URL",
-                "postgres://bookings:bookings@127.0.0.1:5432/bookings",
-            ),
-            database_max_connections: u32::try_from(number("DATABASE_MAX_CONNECTIONS", 8)?)?,
-            nats_url: var("NATS_URL", "nats://127.0.0.1:4222"),
-            nats_auth: NatsAuth::from_env(),
-            nats_stream: var("NATS_STREAM", "BOOKINGS"),
-            nats_subject_prefix: var("NATS_SUBJECT_PREFIX", "bookings"),
-            consumer_prefix: var("PROJECTOR_CONSUMER_PREFIX", "projector"),
-            redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
-            redis_key_prefix: var("REDIS_KEY_PREFIX", ""),
-            changed_subject: var("CHANGED_SUBJECT", "bookings-changed"),
-            batch_size: usize::try_from(number("PROJECTOR_BATCH_SIZE", 500)?)?.max(1),
-            idle_poll: Duration::from_millis(number("PROJECTOR_IDLE_POLL_MS", 500)?),
-        })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_projector_keeps_fewer_database_connections_by_default() {
+        let settings = Settings::default();
+        assert_eq!(settings.database.max_connections, 8);
+        assert_eq!(settings.batch_size, 500);
+        assert_eq!(settings.addr.port(), 8082);
     }
 }

@@ -5,8 +5,10 @@
 //!   checkpointed batches, with catch-up from Postgres and cache invalidation after commit.
 //! - [`replay`]: rebuild or verify read models straight from the event store.
 //! - [`app`]: the service (one worker per projection, health and metrics).
+//! - [`cli`]: the command line; [`config`]: the settings.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod projections;
 pub mod replay;

@@ -2,7 +2,7 @@
 //! system runs.
 //!
 //! ```text
-//! projector replay [--projection resources|bookings|daily_stats|all] [--verify] [--until POSITION|TIME]
+//! projector replay [--projection resources|bookings|daily_stats|all] [--verify | --until POSITION|TIME]
 //! ```
 //! - default: fold the history up to a fixed head (the last event below every running
 //!   transaction) stream by stream, and load each booking's rows into index-less shadow tables
@@ -68,41 +68,62 @@ pub enum Until {
     Time(DateTime<Utc>),
 }
 
+/// `projector replay`'s flags.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The projection to replay
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "all",
+        value_parser = ["resources", "bookings", "daily_stats", "all"]
+    )]
+    pub projection: String,
+    /// Fold up to the live checkpoint and compare with the live read models instead of
+    /// replacing them; report every row that differs and exit 1 if any does
+    #[arg(long, conflicts_with = "until")]
+    pub verify: bool,
+    /// Rebuild the read models as of a position token or an RFC 3339 time, into schema
+    /// `replay_until` (the live tables are untouched)
+    #[arg(long, value_name = "POSITION_OR_TIME", value_parser = until)]
+    pub until: Option<Until>,
+}
+
+fn until(value: &str) -> Result<Until, String> {
+    match Position::from_str(value) {
+        Ok(position) => Ok(Until::Position(position)),
+        Err(_) => DateTime::parse_from_rfc3339(value)
+            .map(|time| Until::Time(time.with_timezone(&Utc)))
+            .map_err(|_| format!("{value:?} is neither a position nor an RFC 3339 time")),
+    }
+}
+
+impl ReplayArgs {
+    pub fn options(&self) -> Options {
+        let projections = match Projection::from_name(&self.projection) {
+            Some(one) => vec![one],
+            None => Projection::ALL.to_vec(),
+        };
+        let mode = match (self.verify, self.until) {
+            (true, _) => Mode::Verify,
+            (false, Some(until)) => Mode::Until(until),
+            (false, None) => Mode::Rebuild,
+        };
+        Options { projections, mode }
+    }
+}
+
 impl Options {
+    /// The options `projector replay ARGS…` would run with (tests, tools).
     pub fn parse(args: &[String]) -> anyhow::Result<Options> {
-        let mut projections = Projection::ALL.to_vec();
-        let mut mode = Mode::Rebuild;
-        let mut args = args.iter();
-        while let Some(flag) = args.next() {
-            match flag.as_str() {
-                "--projection" => {
-                    let name = args.next().context("--projection needs a name")?;
-                    projections = if name == "all" {
-                        Projection::ALL.to_vec()
-                    } else {
-                        vec![Projection::from_name(name).with_context(|| {
-                            format!("unknown projection {name:?} (resources, bookings, daily_stats, all)")
-                        })?]
-                    };
-                }
-                "--verify" => mode = Mode::Verify,
-                "--until" => {
-                    let value = args.next().context("--until needs a position or a time")?;
-                    mode = Mode::Until(match Position::from_str(value) {
-                        Ok(position) => Until::Position(position),
-                        Err(_) => Until::Time(
-                            DateTime::parse_from_rfc3339(value)
-                                .with_context(|| {
-                                    format!("{value:?} is neither a position nor an RFC 3339 time")
-                                })?
-                                .with_timezone(&Utc),
-                        ),
-                    });
-                }
-                other => bail!("unknown flag {other}"),
-            }
+        #[derive(clap::Parser)]
+        #[command(name = "projector replay", no_binary_name = true)]
+        struct Line {
+            #[command(flatten)]
+            args: ReplayArgs,
         }
-        Ok(Options { projections, mode })
+        let line = <Line as clap::Parser>::try_parse_from(args)?;
+        Ok(line.args.options())
     }
 }
 
@@ -161,12 +182,17 @@ const LOAD_BATCH: usize = 2_000;
 /// Events per round trip when a rebuild catches up with the live projector before its swap.
 const CATCH_UP_CHUNK: i64 = 5_000;
 
+/// Replays on the database at `database_url` (tests, tools).
 pub async fn run(database_url: &str, options: &Options) -> anyhow::Result<Report> {
-    let connect = PgConnectOptions::from_str(database_url)?
+    run_on(PgConnectOptions::from_str(database_url)?, options).await
+}
+
+/// Replays on the database `server` names, waiting for it at first if it is not up yet.
+pub async fn run_on(server: PgConnectOptions, options: &Options) -> anyhow::Result<Report> {
+    let connect = server
         .application_name("projector-replay")
         .options([("statement_timeout", "0"), ("lock_timeout", "30s")]);
-    let mut conn = connect
-        .connect()
+    let mut conn = platform::startup::connect(&connect, "to replay")
         .await
         .context("cannot connect to the database")?;
     let started = Instant::now();

@@ -24,13 +24,15 @@ use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, 
 use chrono::NaiveDate;
 use eventstore::db::DbSettings;
 use eventstore::wire::{self, Claim, Verdict};
-use eventstore::{Position, RecordedEvent, Xid8, checkpoint, leader};
+use eventstore::{Position, RecordedEvent, Xid8, checkpoint};
 use futures::StreamExt;
+use platform::leader::{LeaderWork, Role};
 use platform::trace::TraceContext;
 use readmodel::cache::RedisCache;
 use readmodel::notice::Changed;
 use readmodel::projections::Projection;
-use sqlx::{ConnectOptions, PgConnection, PgPool};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -130,68 +132,6 @@ impl Worker {
             Projection::Resources => "projector.resources.after_commit",
             Projection::Bookings => "projector.bookings.after_commit",
             Projection::DailyStats => "projector.daily_stats.after_commit",
-        }
-    }
-
-    fn role(&self) -> leader::Role {
-        let index = Projection::ALL
-            .iter()
-            .position(|p| *p == self.projection)
-            .unwrap_or(0);
-        leader::Role::Projection(u8::try_from(index).unwrap_or(u8::MAX))
-    }
-
-    /// Competes for this projection's leadership and projects until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        while !shutdown.is_cancelled() {
-            let result = self.lead(&shutdown).await;
-            self.status.leading.store(false, Ordering::Relaxed);
-            match result {
-                Ok(()) => break,
-                Err(err) => {
-                    tracing::warn!(
-                        projection = self.projection.name(),
-                        error = format!("{err:#}"),
-                        "projector stopped; retrying"
-                    );
-                    metrics::counter!("projector_errors_total", "projection" => self.projection.name()).increment(1);
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let mut lock = self.context.db.connect_options()?.connect().await?;
-        if !leader::acquire(&mut lock, self.role(), self.context.idle_poll, shutdown).await? {
-            return Ok(());
-        }
-        self.status.leading.store(true, Ordering::Relaxed);
-        // What a predecessor committed but could not send to Redis, then what the store holds
-        // beyond what JetStream may still have (purged, deleted, new).
-        self.send_invalidations().await;
-        self.catch_up().await?;
-        loop {
-            match self.consume(&mut lock, shutdown).await {
-                Ok(()) => return Ok(()),
-                Err(err) => {
-                    // JetStream unavailable or the stream gone: keep the read model fresh from
-                    // Postgres while retrying.
-                    tracing::warn!(
-                        projection = self.projection.name(),
-                        error = format!("{err:#}"),
-                        "JetStream consumer failed; reading the event store until it is back"
-                    );
-                    self.idle(&mut lock).await?;
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(self.context.idle_poll) => {}
-                    }
-                }
-            }
         }
     }
 
@@ -675,4 +615,62 @@ async fn dead_letter(
     .execute(tx)
     .await?;
     Ok(())
+}
+
+impl LeaderWork for Worker {
+    fn role(&self) -> Role {
+        let index = Projection::ALL
+            .iter()
+            .position(|p| *p == self.projection)
+            .unwrap_or(0);
+        let name = match self.projection {
+            Projection::Resources => "projector-resources",
+            Projection::Bookings => "projector-bookings",
+            Projection::DailyStats => "projector-daily_stats",
+        };
+        Role::projection(u8::try_from(index).unwrap_or(u8::MAX), name)
+    }
+
+    fn connect_options(&self) -> PgConnectOptions {
+        self.context.db.connect_options()
+    }
+
+    fn poll(&self) -> Duration {
+        self.context.idle_poll
+    }
+
+    async fn lead(
+        &self,
+        lock: &mut PgConnection,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.status.leading.store(true, Ordering::Relaxed);
+        // What a predecessor committed but could not send to Redis, then what the store holds
+        // beyond what JetStream may still have (purged, deleted, new).
+        self.send_invalidations().await;
+        self.catch_up().await?;
+        loop {
+            match self.consume(lock, shutdown).await {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    // JetStream unavailable or the stream gone: keep the read model fresh from
+                    // Postgres while retrying.
+                    tracing::warn!(
+                        projection = self.projection.name(),
+                        error = format!("{err:#}"),
+                        "JetStream consumer failed; reading the event store until it is back"
+                    );
+                    self.idle(lock).await?;
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(self.context.idle_poll) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn stepped_down(&self) {
+        self.status.leading.store(false, Ordering::Relaxed);
+    }
 }

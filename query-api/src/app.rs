@@ -34,18 +34,27 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, binds the port; nothing runs until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Refuse a configuration that must not run before connecting to anything.
+        settings.auth.check(settings.addr)?;
         // Install the metrics recorder before anything records.
         platform::metrics::handle();
+        platform::tls::install_crypto_provider();
         let db = DbSettings {
-            max_connections: settings.database_max_connections,
-            ..DbSettings::new(&settings.database_url, "query-api")
+            max_connections: settings.database.max_connections,
+            ..DbSettings::new(
+                settings
+                    .database
+                    .connect_options()
+                    .map_err(anyhow::Error::msg)?,
+                "query-api",
+            )
         };
-        let pool = db.pool()?;
+        let pool = db.pool();
         // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
         platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
             .await
             .context("cannot run the database migrations")?;
-        let redis = connect_redis(&settings)?;
+        let redis = connect_redis(&settings).await?;
         let cache_settings = CacheSettings {
             l1_capacity: settings.l1_capacity,
             l1_ttl: settings.l1_ttl,
@@ -129,11 +138,15 @@ impl Application {
 }
 
 /// A Redis connection that is made on first use and remade after failures, with deadlines on
-/// connecting and on every answer. Only a malformed `REDIS_URL` is fatal; an unreachable Redis
-/// is not (it shows on `/readyz` and requests go to Postgres).
-fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
-    let client =
-        redis::Client::open(settings.redis_url.as_str()).context("REDIS_URL is not a Redis URL")?;
+/// connecting and on every answer. Only a malformed `REDIS_URL`, an unusable CA file and a TLS
+/// failure are fatal; an unreachable Redis is not (it shows on `/readyz` and requests go to
+/// Postgres).
+async fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
+    let client = settings
+        .redis
+        .checked_client()
+        .await
+        .map_err(anyhow::Error::msg)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.redis_timeout))
         .set_response_timeout(Some(settings.redis_timeout))
@@ -144,11 +157,12 @@ fn connect_redis(settings: &Settings) -> anyhow::Result<RedisCache> {
         .context("cannot set up the Redis connection")?;
     Ok(RedisCache::new(
         manager,
-        Keys::new(settings.redis_key_prefix.clone()),
+        Keys::new(settings.redis.key_prefix.clone()),
     ))
 }
 
-/// The NATS client for change notices. It keeps reconnecting on its own. While it is not
+/// The NATS client for change notices (see `platform::nats::start`). It keeps reconnecting on
+/// its own. While it is not
 /// connected the in-process tiers are off (nothing could tell them of a change; see
 /// `Generations`), and on every (re)connect, and when the server drops messages for a slow
 /// consumer, all of them are dropped, since notices may have been lost meanwhile.
@@ -160,36 +174,43 @@ async fn connect_nats(
 ) -> anyhow::Result<async_nats::Client> {
     // Off until the first connection.
     generations.set_notices_live(false);
-    let (options, url) =
-        platform::nats::connect_options(&settings.nats_url, &settings.nats_auth, "query-api");
-    options
-        .retry_on_initial_connect()
-        .event_callback(move |event| {
-            let cache = cache.clone();
-            let resources = resources.clone();
-            let generations = generations.clone();
-            async move {
-                match event {
-                    async_nats::Event::Connected | async_nats::Event::SlowConsumer(_) => {
-                        cache.forget_everything();
-                        resources.forget_everything();
-                        generations.set_notices_live(true);
-                    }
-                    async_nats::Event::Disconnected => {
-                        generations.set_notices_live(false);
-                        cache.forget_everything();
-                        resources.forget_everything();
-                        tracing::warn!(
-                            "NATS disconnected; change notices paused, in-process caches off"
-                        );
-                    }
-                    _ => {}
+    let (options, url) = platform::nats::connect_options(&settings.nats, "query-api")?;
+    let options = options.event_callback(move |event| {
+        let cache = cache.clone();
+        let resources = resources.clone();
+        let generations = generations.clone();
+        async move {
+            match event {
+                async_nats::Event::Connected | async_nats::Event::SlowConsumer(_) => {
+                    cache.forget_everything();
+                    resources.forget_everything();
+                    generations.set_notices_live(true);
                 }
+                async_nats::Event::Disconnected => {
+                    generations.set_notices_live(false);
+                    cache.forget_everything();
+                    resources.forget_everything();
+                    tracing::warn!(
+                        "NATS disconnected; change notices paused, in-process caches off"
+                    );
+                }
+                _ => {}
             }
-        })
-        .connect(url)
-        .await
-        .context("cannot set up the NATS client")
+        }
+    });
+    platform::nats::start(options, &url).await
+}
+
+impl platform::chassis::Service for Application {
+    type Settings = Settings;
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings).await
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Application::run_until_stopped(self, shutdown).await
+    }
 }
 
 fn readiness_checks(

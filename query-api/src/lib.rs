@@ -8,11 +8,13 @@
 //! caller's own writes
 //! ([`consistency`]). CPU-heavy reads run bounded: a process-wide limit, a budget per request,
 //! cancellation at the deadline ([`compute`]). The live check before booking reads the write
-//! side: resources from the event store and the guard table.
+//! side: resources from the event store and the guard table. [`cli`] is the command line,
+//! [`config`] the settings.
 
 pub mod app;
 pub mod availability;
 pub mod cache;
+pub mod cli;
 pub mod compute;
 pub mod config;
 pub mod consistency;

@@ -165,13 +165,18 @@ impl RedisCache {
 
     /// A cache that connects to `url` on first use (and retries on later uses until it can).
     pub fn connect_lazy(url: &str, keys: Keys) -> redis::RedisResult<Self> {
-        Ok(Self {
+        Ok(Self::lazy(redis::Client::open(url)?, keys))
+    }
+
+    /// A cache that connects with `client` on first use (and retries on later uses until it can).
+    pub fn lazy(client: redis::Client, keys: Keys) -> Self {
+        Self {
             connection: Arc::new(OnceCell::new()),
-            client: Some(redis::Client::open(url)?),
+            client: Some(client),
             keys,
             script: redis::Script::new(COMPARE_AND_SET),
             failed_at: Arc::default(),
-        })
+        }
     }
 
     fn now_ms() -> u64 {

@@ -10,8 +10,9 @@ use std::time::Duration;
 use chrono::Utc;
 use command_api::relay::RelayStatus;
 use platform::auth::{AuthSettings, Claims, Role, TokenKeys};
-use platform::nats::NatsAuth;
+use platform::nats::{EventStreamSettings, NatsSettings};
 use platform::rate_limit::RateLimitSettings;
+use platform::settings::{DatabaseSettings, RedisSettings};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -23,6 +24,7 @@ use uuid::Uuid;
 pub mod nats;
 pub mod nats_server;
 pub mod proxy;
+pub mod tls;
 
 /// At least 32 bytes, as the services require outside development mode.
 const SECRET: &str = "end-to-end-test-secret-0123456789abcdef";
@@ -122,21 +124,24 @@ fn settings(
 ) -> command_api::Settings {
     let mut settings = command_api::Settings {
         addr: "127.0.0.1:0".parse().expect("valid address"),
-        database_url: database_url.to_owned(),
-        // Several tests run at once against one server (max_connections is 100 by default).
-        database_max_connections: 5,
-        nats_url: nats_url(),
-        nats_auth: NatsAuth::default(),
-        nats_stream: stream.to_owned(),
-        nats_subject_prefix: subject_prefix.to_owned(),
+        database: DatabaseSettings {
+            url: database_url.to_owned(),
+            // Several tests run at once against one server (max_connections is 100 by default).
+            max_connections: 5,
+            ..DatabaseSettings::default()
+        },
+        nats: NatsSettings::at(nats_url()),
+        stream: EventStreamSettings {
+            name: stream.to_owned(),
+            subject_prefix: subject_prefix.to_owned(),
+        },
         auth: AuthSettings::with_secret(SECRET).expect("a long enough secret"),
         rate_limits: RateLimitSettings::OFF,
         request_timeout: Duration::from_secs(30),
         lock_timeout: Duration::from_secs(10),
-        relay_enabled: true,
-        sweeper_enabled: true,
         relay_poll: Duration::from_millis(100),
         sweep_interval: Duration::from_millis(200),
+        ..command_api::Settings::default()
     };
     configure(&mut settings);
     settings
@@ -348,18 +353,24 @@ impl TestApp {
     pub fn projector_settings(&self) -> projector::Settings {
         projector::Settings {
             addr: "127.0.0.1:0".parse().expect("valid address"),
-            database_url: self.database_url.clone(),
-            database_max_connections: 4,
-            nats_url: nats_url(),
-            nats_auth: NatsAuth::default(),
-            nats_stream: self.stream.clone(),
-            nats_subject_prefix: self.subject_prefix.clone(),
-            consumer_prefix: "projector".into(),
-            redis_url: redis_url(),
-            redis_key_prefix: self.redis_prefix.clone(),
+            database: DatabaseSettings {
+                url: self.database_url.clone(),
+                max_connections: 4,
+                ..DatabaseSettings::default()
+            },
+            nats: NatsSettings::at(nats_url()),
+            stream: EventStreamSettings {
+                name: self.stream.clone(),
+                subject_prefix: self.subject_prefix.clone(),
+            },
+            redis: RedisSettings {
+                url: redis_url(),
+                key_prefix: self.redis_prefix.clone(),
+                ..RedisSettings::default()
+            },
             changed_subject: self.changed_subject.clone(),
-            batch_size: 500,
             idle_poll: Duration::from_millis(200),
+            ..projector::Settings::default()
         }
     }
 
@@ -395,11 +406,17 @@ impl TestApp {
     pub fn query_settings(&self) -> query_api::Settings {
         query_api::Settings {
             addr: "127.0.0.1:0".parse().expect("valid address"),
-            database_url: self.database_url.clone(),
-            database_max_connections: 4,
-            nats_url: nats_url(),
-            redis_url: redis_url(),
-            redis_key_prefix: self.redis_prefix.clone(),
+            database: DatabaseSettings {
+                url: self.database_url.clone(),
+                max_connections: 4,
+                ..DatabaseSettings::default()
+            },
+            nats: NatsSettings::at(nats_url()),
+            redis: RedisSettings {
+                url: redis_url(),
+                key_prefix: self.redis_prefix.clone(),
+                ..RedisSettings::default()
+            },
             changed_subject: self.changed_subject.clone(),
             auth: AuthSettings::with_secret(SECRET).expect("a long enough secret"),
             rate_limits: RateLimitSettings::OFF,

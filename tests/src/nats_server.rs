@@ -3,7 +3,7 @@
 //! authentication, and killed and restarted at will without touching the shared server.
 //! Stopped (and its store removed) on drop.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -16,6 +16,8 @@ pub struct NatsServer {
     pub port: u16,
     /// The users' passwords; empty without authentication.
     passwords: Vec<(&'static str, String)>,
+    /// A configuration of the test's own (TLS), instead of `deploy/nats.conf`.
+    config: Option<PathBuf>,
     child: Option<Child>,
     store: PathBuf,
 }
@@ -39,24 +41,41 @@ impl NatsServer {
             .iter()
             .map(|user| (*user, Uuid::new_v4().simple().to_string()))
             .collect();
-        Self::launch(passwords).await
+        Self::launch(passwords, None).await
     }
 
     /// A server without authentication (as the one a developer machine runs).
     pub async fn start_without_auth() -> NatsServer {
-        Self::launch(Vec::new()).await
+        Self::launch(Vec::new(), None).await
     }
 
-    async fn launch(passwords: Vec<(&'static str, String)>) -> NatsServer {
+    /// A server without authentication that requires TLS of every client, with this
+    /// certificate and key (PEM).
+    pub async fn start_with_tls(certificate: &Path, key: &Path) -> NatsServer {
+        let config = format!(
+            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}\n",
+            certificate.display().to_string(),
+            key.display().to_string()
+        );
+        Self::launch(Vec::new(), Some(config)).await
+    }
+
+    async fn launch(passwords: Vec<(&'static str, String)>, config: Option<String>) -> NatsServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
         let store = std::env::temp_dir().join(format!("bk-nats-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&store).expect("a store directory");
+        let config = config.map(|text| {
+            let path = store.join("server.conf");
+            std::fs::write(&path, text).expect("a configuration file");
+            path
+        });
         let mut server = NatsServer {
             port,
             passwords,
+            config,
             child: None,
             store,
         };
@@ -76,7 +95,9 @@ impl NatsServer {
     pub async fn restart(&mut self) {
         self.kill();
         let mut command = Command::new(binary());
-        if !self.passwords.is_empty() {
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        } else if !self.passwords.is_empty() {
             let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats.conf");
             command.arg("-c").arg(config);
         }
@@ -139,6 +160,11 @@ impl NatsServer {
     /// `nats://127.0.0.1:port`, for a server without authentication.
     pub fn plain_url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// `tls://localhost:port`, for a server started with TLS.
+    pub fn tls_url(&self) -> String {
+        format!("tls://localhost:{}", self.port)
     }
 }
 

@@ -149,7 +149,7 @@ async fn while_postgres_is_away_every_route_answers_503_database_unavailable_and
     // (which this test does not look at) keep their direct connections.
     let command = app
         .spawn_instance(|settings| {
-            settings.database_url = through.clone();
+            settings.database.url = through.clone();
             settings.relay_enabled = false;
             settings.sweeper_enabled = false;
         })
@@ -158,7 +158,7 @@ async fn while_postgres_is_away_every_route_answers_503_database_unavailable_and
         .clone();
     app.start_projector().await;
     let mut settings = app.query_settings();
-    settings.database_url = through.clone();
+    settings.database.url = through.clone();
     let query = app.start_query_api_with(settings).await;
     ready(&app, &command).await;
     ready(&app, &query).await;
@@ -354,7 +354,7 @@ async fn a_command_whose_connection_is_cut_mid_transaction_answers_503_and_its_k
     let through = proxy.url(&app.database_url);
     let command = app
         .spawn_instance(|settings| {
-            settings.database_url = through.clone();
+            settings.database.url = through.clone();
             settings.relay_enabled = false;
             settings.sweeper_enabled = false;
         })
@@ -479,16 +479,16 @@ async fn services_started_while_postgres_is_away_wait_for_it_and_become_ready_wh
     let through = proxy.url(&app.database_url);
     let command = tokio::spawn(command_api::Application::build(app.command_settings(
         |settings| {
-            settings.database_url = through.clone();
+            settings.database.url = through.clone();
             settings.relay_enabled = false;
             settings.sweeper_enabled = false;
         },
     )));
     let mut settings = app.query_settings();
-    settings.database_url = through.clone();
+    settings.database.url = through.clone();
     let query = tokio::spawn(query_api::Application::build(settings));
     let mut settings = app.projector_settings();
-    settings.database_url = through.clone();
+    settings.database.url = through.clone();
     let projector = tokio::spawn(projector::Application::build(settings));
 
     // Longer than a pool waits for a connection (5 s): past it, a start-up that does not retry

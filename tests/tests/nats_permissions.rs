@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures::StreamExt;
-use platform::nats::{NatsAuth, connect_options};
+use platform::nats::{NatsSettings, connect_options};
 use reqwest::StatusCode;
 use serde_json::json;
 use tests::nats_server::NatsServer;
@@ -20,7 +20,8 @@ async fn connect(
     user: &str,
 ) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
     let (errors, received) = mpsc::unbounded_channel();
-    let (options, url) = connect_options(&server.url(user), &NatsAuth::default(), user);
+    let (options, url) =
+        connect_options(&NatsSettings::at(server.url(user)), user).expect("valid settings");
     let client = options
         .event_callback(move |event| {
             let errors = errors.clone();
@@ -155,9 +156,9 @@ async fn the_three_services_run_with_their_own_least_privilege_users() {
     let server = NatsServer::start().await;
     let relay_url = server.url("command-api");
     let mut app = TestApp::spawn_with(|s| {
-        s.nats_url = relay_url;
-        s.nats_stream = "BOOKINGS".into();
-        s.nats_subject_prefix = "bookings".into();
+        s.nats.url = relay_url;
+        s.stream.name = "BOOKINGS".into();
+        s.stream.subject_prefix = "bookings".into();
     })
     .await;
     let room = app.create_resource(json!({})).await;
@@ -195,14 +196,14 @@ async fn the_three_services_run_with_their_own_least_privilege_users() {
     admin.flush().await.expect("flushed");
     let projector_url = server.url("projector");
     app.start_projector_with(|s| {
-        s.nats_url = projector_url;
-        s.nats_stream = "BOOKINGS".into();
-        s.nats_subject_prefix = "bookings".into();
+        s.nats.url = projector_url;
+        s.stream.name = "BOOKINGS".into();
+        s.stream.subject_prefix = "bookings".into();
         s.changed_subject = "bookings-changed".into();
     })
     .await;
     let mut query = app.query_settings();
-    query.nats_url = server.url("query-api");
+    query.nats.url = server.url("query-api");
     query.changed_subject = "bookings-changed".into();
     let query_url = app.start_query_api_with(query).await;
     let stream = jetstream::new(admin.clone());

@@ -209,10 +209,10 @@ async fn with_redis_stopped_queries_still_answer_from_postgres_and_caching_resum
     redis.wait_until_up().await;
     let redis_url = format!("redis://127.0.0.1:{port}");
     // The projector invalidates through the same private Redis.
-    app.start_projector_with(|s| s.redis_url = redis_url.clone())
+    app.start_projector_with(|s| s.redis.url = redis_url.clone())
         .await;
     let mut settings = app.query_settings();
-    settings.redis_url = redis_url.clone();
+    settings.redis.url = redis_url.clone();
     let query_url = app.start_query_api_with(settings).await;
     let room = app.create_resource(json!({ "time_zone": "UTC" })).await;
     let admin = app.admin();

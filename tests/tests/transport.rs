@@ -45,12 +45,12 @@ async fn settled(app: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_nats_down_bookings_become_readable_and_jetstream_is_filled_in_once_when_it_returns() {
     let mut nats = NatsServer::start_without_auth().await;
-    let mut app = TestApp::spawn_with(|s| s.nats_url = nats.plain_url()).await;
+    let mut app = TestApp::spawn_with(|s| s.nats.url = nats.plain_url()).await;
     app.nats = async_nats::connect(nats.plain_url()).await.unwrap();
-    app.start_projector_with(|s| s.nats_url = nats.plain_url())
+    app.start_projector_with(|s| s.nats.url = nats.plain_url())
         .await;
     let mut query = app.query_settings();
-    query.nats_url = nats.plain_url();
+    query.nats.url = nats.plain_url();
     app.start_query_api_with(query).await;
     let room = app.create_resource(json!({})).await;
     let admin = app.admin();

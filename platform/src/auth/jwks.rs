@@ -17,7 +17,7 @@ use jsonwebtoken::jwk::{
 };
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::settings::{ConfigError, JwksSettings, JwksSource};
+use super::settings::{ConfigError, JwksSource};
 
 /// A JWKS larger than this is refused (real ones are a few KiB).
 const MAX_JWKS_BYTES: usize = 1 << 20;
@@ -53,14 +53,14 @@ pub(crate) struct Jwks {
 impl Jwks {
     /// Reads the keys once. A file that cannot be read or parsed is a configuration error; an
     /// identity provider that does not answer yet is not (the next refresh tries again).
-    pub async fn load(settings: &JwksSettings) -> Result<Self, ConfigError> {
-        let http = match &settings.source {
+    pub async fn load(source: &JwksSource, min_refresh: Duration) -> Result<Self, ConfigError> {
+        let http = match source {
             JwksSource::File(_) => None,
             JwksSource::Url(url) => Some(http_client(url)?),
         };
         let jwks = Self {
-            source: settings.source.clone(),
-            min_refresh: settings.min_refresh,
+            source: source.clone(),
+            min_refresh,
             http,
             keys: RwLock::new(Arc::default()),
             fetching: tokio::sync::Mutex::new(None),

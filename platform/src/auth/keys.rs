@@ -91,15 +91,15 @@ impl TokenKeys {
 
     /// The verifier the settings describe; loads the JWKS once if one is configured.
     pub async fn from_settings(settings: &AuthSettings) -> Result<Self, ConfigError> {
-        let jwks = match &settings.jwks {
-            Some(jwks) => Some(Jwks::load(jwks).await?),
+        let jwks = match settings.jwks.source() {
+            Some(source) => Some(Jwks::load(source, settings.jwks.min_refresh).await?),
             None => None,
         };
         Ok(Self::build(
-            settings.secret.expose(),
+            settings.signing.secret()?.expose(),
             jwks,
-            settings.issuer.as_deref(),
-            settings.audience.as_deref(),
+            settings.issuer(),
+            settings.audience(),
         ))
     }
 

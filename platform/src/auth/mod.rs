@@ -29,13 +29,14 @@ pub use keys::{LEEWAY_SECONDS, TokenError, TokenKeys};
 pub use require::RequireRole;
 pub use settings::{
     AuthSettings, ConfigError, JwksSettings, JwksSource, JwtSecret, MIN_SECRET_BYTES,
+    SigningSettings,
 };
 
 use crate::problem::Problem;
 use crate::rate_limit::{Decision, RateLimitSettings, RateLimiter, Scope};
 
 /// What a token allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Manages resources and any booking of its tenant.
@@ -44,6 +45,17 @@ pub enum Role {
     Client,
     /// Reads everything of its tenant.
     Viewer,
+}
+
+impl Role {
+    /// The role's name in tokens.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Client => "client",
+            Role::Viewer => "viewer",
+        }
+    }
 }
 
 impl std::str::FromStr for Role {
@@ -134,7 +146,7 @@ impl AuthState {
             keys: TokenKeys::from_settings(settings).await?,
             limiter: RateLimiter::new(limits),
         };
-        let refresh = settings.jwks.as_ref().map(|jwks| jwks.refresh);
+        let refresh = settings.jwks.source().map(|_| settings.jwks.refresh());
         tokio::spawn(housekeeping(
             state.keys.downgrade(),
             state.limiter.downgrade(),
@@ -257,45 +269,52 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     }
 }
 
-/// The `token` subcommand every binary offers: `--tenant T --role R [--role R2] [--sub S]
-/// [--hours H]` → a token signed with `secret` (read by [`AuthSettings::from_env`], so the
-/// secret rules apply here too).
-pub fn token_from_args(args: &[String], secret: &JwtSecret) -> Result<String, String> {
-    let mut tenant = None;
-    let mut roles = Vec::new();
-    let mut sub = None;
-    let mut hours: i64 = 24;
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?
-            .clone();
-        match flag.as_str() {
-            "--tenant" => tenant = Some(value),
-            "--role" => roles.push(value.parse::<Role>()?),
-            "--sub" => sub = Some(value),
-            "--hours" => hours = value.parse().map_err(|_| "--hours must be a number")?,
-            other => return Err(format!("unknown flag {other}")),
-        }
+/// The `token` command of command-api and query-api: a token signed with the services' HS256
+/// secret, under the same rules (see [`SigningSettings::secret`]).
+#[derive(Clone, Debug, clap::Args)]
+pub struct TokenCommand {
+    /// The tenant the token is for (1 to 64 of a-z, A-Z, 0-9, _ and -)
+    #[arg(long, value_parser = tenant)]
+    pub tenant: String,
+    /// A role of the token (repeat for several)
+    #[arg(long = "role", value_name = "ROLE", required = true, value_enum)]
+    pub roles: Vec<Role>,
+    /// The token's subject (default: `{tenant}-{first role}`)
+    #[arg(long)]
+    pub sub: Option<String>,
+    /// Hours until the token expires
+    #[arg(long, default_value_t = 24)]
+    pub hours: i64,
+    #[command(flatten)]
+    pub signing: SigningSettings,
+}
+
+fn tenant(value: &str) -> Result<String, String> {
+    if valid_tenant(value) {
+        Ok(value.to_owned())
+    } else {
+        Err("a tenant is 1 to 64 characters of a-z, A-Z, 0-9, _ or -".into())
     }
-    let tenant = tenant.ok_or("--tenant is required")?;
-    if !valid_tenant(&tenant) {
-        return Err("--tenant must be 1 to 64 characters of a-z, A-Z, 0-9, _ or -".into());
+}
+
+impl TokenCommand {
+    /// The signed token.
+    pub fn sign(&self) -> Result<String, ConfigError> {
+        let secret = self.signing.secret()?;
+        let first = self.roles.first().map_or("none", |role| role.name());
+        let claims = Claims {
+            sub: self
+                .sub
+                .clone()
+                .unwrap_or_else(|| format!("{}-{first}", self.tenant)),
+            tenant: self.tenant.clone(),
+            roles: self.roles.clone(),
+            exp: Utc::now().timestamp() + self.hours * 3600,
+        };
+        TokenKeys::new(secret.expose())
+            .sign(&claims)
+            .map_err(|err| ConfigError(format!("cannot sign the token: {err}")))
     }
-    if roles.is_empty() {
-        return Err("at least one --role (admin, client, viewer) is required".into());
-    }
-    let claims = Claims {
-        sub: sub
-            .unwrap_or_else(|| format!("{tenant}-{}", format!("{:?}", roles[0]).to_lowercase())),
-        tenant,
-        roles,
-        exp: Utc::now().timestamp() + hours * 3600,
-    };
-    TokenKeys::new(secret.expose())
-        .sign(&claims)
-        .map_err(|err| err.to_string())
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Args;
+
 /// The development secret: public knowledge, so only ever accepted in development mode.
 const DEV_SECRET: &str = "dev-secret-change-me";
 
@@ -45,9 +47,14 @@ impl JwtSecret {
         Ok(Self(Arc::from(secret)))
     }
 
-    /// Any non-empty secret, for development mode.
+    /// Any secret, unchecked: the development secret, or what the command line gives (the
+    /// rules apply when it is used, see [`SigningSettings::secret`]).
     fn development(secret: &[u8]) -> Self {
         Self(Arc::from(secret))
+    }
+
+    fn given(value: &str) -> Result<Self, String> {
+        Ok(Self::development(value.as_bytes()))
     }
 
     pub(crate) fn expose(&self) -> &[u8] {
@@ -72,33 +79,151 @@ impl JwksSource {
             JwksSource::File(raw.strip_prefix("file://").unwrap_or(raw).into())
         }
     }
+
+    fn given(raw: &str) -> Result<Self, String> {
+        Ok(Self::parse(raw))
+    }
+}
+
+/// The HS256 secret and development mode: what the services verify tokens with, and what the
+/// `token` command signs with.
+#[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Tokens")]
+pub struct SigningSettings {
+    /// Development mode: the publicly known development secret when none is set, loopback
+    /// addresses only, a warning in the log. Never on a server
+    #[arg(
+        id = "bookings_dev",
+        long = "dev",
+        env = "BOOKINGS_DEV",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = development_mode
+    )]
+    pub dev_mode: bool,
+    /// The HS256 secret tokens are signed with: 32+ bytes (`openssl rand -hex 32`); required
+    /// unless in development mode
+    #[arg(
+        id = "bookings_jwt_secret",
+        long = "jwt-secret",
+        env = "BOOKINGS_JWT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true,
+        value_parser = JwtSecret::given
+    )]
+    pub secret: Option<JwtSecret>,
+}
+
+/// `BOOKINGS_DEV`: a switch, where an empty value means off.
+fn development_mode(value: &str) -> Result<bool, String> {
+    if value.is_empty() {
+        Ok(false)
+    } else {
+        crate::settings::boolean(value)
+    }
+}
+
+impl SigningSettings {
+    /// The secret to sign and verify with, under the rules: outside development mode one of at
+    /// least [`MIN_SECRET_BYTES`] bytes must be set; in development mode any secret, or the
+    /// development secret when none is set. An empty secret counts as none.
+    pub fn secret(&self) -> Result<JwtSecret, ConfigError> {
+        let given = self.secret.as_ref().filter(|secret| !secret.0.is_empty());
+        match (given, self.dev_mode) {
+            (Some(secret), false) => JwtSecret::new(secret.expose()),
+            (None, false) => Err(ConfigError(format!(
+                "BOOKINGS_JWT_SECRET is not set: set it to at least {MIN_SECRET_BYTES} random \
+                 bytes (`openssl rand -hex 32`), or set BOOKINGS_DEV=true on a developer machine"
+            ))),
+            (Some(secret), true) => Ok(secret.clone()),
+            (None, true) => Ok(JwtSecret::development(DEV_SECRET.as_bytes())),
+        }
+    }
 }
 
 /// The JWKS and how it is kept fresh.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Tokens")]
 pub struct JwksSettings {
-    /// `BOOKINGS_JWKS_URL`.
-    pub source: JwksSource,
-    /// `BOOKINGS_JWKS_REFRESH_SECS`, default 300: how often the set is fetched again.
+    /// An identity provider's JWKS (an `http(s)` URL or a file path): RS256/ES256 tokens are
+    /// accepted from the keys published there
+    #[arg(
+        id = "bookings_jwks_url",
+        long = "jwks-url",
+        env = "BOOKINGS_JWKS_URL",
+        value_name = "URL_OR_FILE",
+        value_parser = JwksSource::given
+    )]
+    pub source: Option<JwksSource>,
+    /// How often the JWKS is fetched again, in seconds
+    #[arg(
+        id = "bookings_jwks_refresh_secs",
+        long = "jwks-refresh-secs",
+        env = "BOOKINGS_JWKS_REFRESH_SECS",
+        value_name = "SECS",
+        default_value = "300",
+        value_parser = crate::settings::seconds
+    )]
     pub refresh: Duration,
-    /// `BOOKINGS_JWKS_MIN_REFRESH_SECS`, default 10: a token naming an unknown `kid` fetches the
-    /// set again at most this often (a key rotated in is found at once, a flood of made-up kids
-    /// costs one fetch per interval).
+    /// How often at most a token naming an unknown `kid` fetches the JWKS again, in seconds (a
+    /// key rotated in is found at once, a flood of made-up kids costs one fetch per interval)
+    #[arg(
+        id = "bookings_jwks_min_refresh_secs",
+        long = "jwks-min-refresh-secs",
+        env = "BOOKINGS_JWKS_MIN_REFRESH_SECS",
+        value_name = "SECS",
+        default_value = "10",
+        value_parser = crate::settings::seconds
+    )]
     pub min_refresh: Duration,
 }
 
+impl JwksSettings {
+    /// Where the keys are, if anywhere (an empty `BOOKINGS_JWKS_URL` counts as unset).
+    pub fn source(&self) -> Option<&JwksSource> {
+        self.source.as_ref().filter(|source| match source {
+            JwksSource::Url(url) => !url.is_empty(),
+            JwksSource::File(path) => !path.as_os_str().is_empty(),
+        })
+    }
+
+    /// How often the set is fetched again; at least a second.
+    pub fn refresh(&self) -> Duration {
+        self.refresh.max(Duration::from_secs(1))
+    }
+}
+
+impl Default for JwksSettings {
+    fn default() -> Self {
+        crate::settings::defaults()
+    }
+}
+
 /// Everything the token verifier needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Tokens")]
 pub struct AuthSettings {
-    /// `BOOKINGS_DEV=true`: development mode.
-    pub dev_mode: bool,
-    /// `BOOKINGS_JWT_SECRET`: verifies (and, for the `token` subcommand, signs) HS256 tokens.
-    pub secret: JwtSecret,
-    /// `BOOKINGS_JWKS_URL` and its refresh settings: RS256/ES256 tokens are accepted when set.
-    pub jwks: Option<JwksSettings>,
-    /// `BOOKINGS_JWT_ISSUER`: when set, every token's `iss` must equal it.
+    #[command(flatten)]
+    pub signing: SigningSettings,
+    #[command(flatten)]
+    pub jwks: JwksSettings,
+    /// When set, every token's `iss` must equal it
+    #[arg(
+        id = "bookings_jwt_issuer",
+        value_name = "ISSUER",
+        long = "jwt-issuer",
+        env = "BOOKINGS_JWT_ISSUER"
+    )]
     pub issuer: Option<String>,
-    /// `BOOKINGS_JWT_AUDIENCE`: when set, every token's `aud` must contain it.
+    /// When set, every token's `aud` must contain it
+    #[arg(
+        id = "bookings_jwt_audience",
+        value_name = "AUDIENCE",
+        long = "jwt-audience",
+        env = "BOOKINGS_JWT_AUDIENCE"
+    )]
     pub audience: Option<String>,
 }
 
@@ -106,125 +231,98 @@ impl AuthSettings {
     /// HS256 tokens with `secret` only (tests, tools); the secret must be long enough.
     pub fn with_secret(secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         Ok(Self {
-            dev_mode: false,
-            secret: JwtSecret::new(secret)?,
-            jwks: None,
-            issuer: None,
-            audience: None,
+            signing: SigningSettings {
+                dev_mode: false,
+                secret: Some(JwtSecret::new(secret)?),
+            },
+            ..Self::development()
         })
     }
 
-    /// Development mode with the development secret, as `BOOKINGS_DEV=true` gives on loopback
-    /// (a default for harnesses; services read [`AuthSettings::from_env`]).
+    /// Development mode with the development secret, as `BOOKINGS_DEV=true` gives on loopback.
     pub fn development() -> Self {
         Self {
-            dev_mode: true,
-            secret: JwtSecret::development(DEV_SECRET.as_bytes()),
-            jwks: None,
+            signing: SigningSettings {
+                dev_mode: true,
+                secret: None,
+            },
+            jwks: JwksSettings::default(),
             issuer: None,
             audience: None,
         }
     }
 
-    /// Reads the process environment. `listen` is the address the service binds (`None` for a
-    /// command that binds nothing, like `token`): development mode refuses anything but
-    /// loopback.
-    pub fn from_env(listen: Option<SocketAddr>) -> Result<Self, ConfigError> {
-        Self::from_vars(|name| std::env::var(name).ok(), listen)
-    }
-
-    /// [`AuthSettings::from_env`] over any lookup, so the rules are testable without touching the
-    /// process environment.
-    pub fn from_vars(
-        var: impl Fn(&str) -> Option<String>,
-        listen: Option<SocketAddr>,
-    ) -> Result<Self, ConfigError> {
-        let set = |name: &str| var(name).filter(|value| !value.is_empty());
-        let dev_mode = match set("BOOKINGS_DEV").as_deref() {
-            None | Some("0" | "false" | "no") => false,
-            Some("1" | "true" | "yes") => true,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "BOOKINGS_DEV must be true or false, not {other:?}"
-                )));
-            }
-        };
-        let secret = match (set("BOOKINGS_JWT_SECRET"), dev_mode) {
-            (Some(secret), false) => JwtSecret::new(secret)?,
-            (None, false) => {
-                return Err(ConfigError(format!(
-                    "BOOKINGS_JWT_SECRET is not set: set it to at least {MIN_SECRET_BYTES} random \
-                     bytes (`openssl rand -hex 32`), or set BOOKINGS_DEV=true on a developer \
-                     machine"
-                )));
-            }
-            (Some(secret), true) => {
-                if secret.len() < MIN_SECRET_BYTES {
-                    tracing::warn!(
-                        "BOOKINGS_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes; accepted only because BOOKINGS_DEV=true"
-                    );
-                }
-                JwtSecret::development(secret.as_bytes())
-            }
-            (None, true) => {
-                tracing::warn!(
-                    "BOOKINGS_JWT_SECRET is not set: using the PUBLICLY KNOWN development secret; anyone can sign tokens"
-                );
-                JwtSecret::development(DEV_SECRET.as_bytes())
-            }
-        };
-        if dev_mode {
-            if let Some(addr) = listen.filter(|addr| !addr.ip().is_loopback()) {
+    /// Applies the rules for a service that listens on `listen`, before it connects to
+    /// anything: a usable secret (see [`SigningSettings::secret`]), and development mode on
+    /// loopback addresses only. Development mode is announced in the log.
+    pub fn check(&self, listen: SocketAddr) -> Result<(), ConfigError> {
+        self.signing.secret()?;
+        if self.signing.dev_mode {
+            if !listen.ip().is_loopback() {
                 return Err(ConfigError(format!(
                     "BOOKINGS_DEV=true is for a developer machine: listen on a loopback address \
-                     (127.0.0.1 or [::1]), not {addr}"
+                     (127.0.0.1 or [::1]), not {listen}"
                 )));
+            }
+            match self.signing.secret.as_ref().filter(|s| !s.0.is_empty()) {
+                None => tracing::warn!(
+                    "BOOKINGS_JWT_SECRET is not set: using the PUBLICLY KNOWN development secret; anyone can sign tokens"
+                ),
+                Some(secret) if secret.0.len() < MIN_SECRET_BYTES => tracing::warn!(
+                    "BOOKINGS_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes; accepted only because BOOKINGS_DEV=true"
+                ),
+                Some(_) => {}
             }
             tracing::warn!(
                 "DEVELOPMENT MODE (BOOKINGS_DEV=true): relaxed token rules, loopback only; never run this in production"
             );
         }
-        let seconds = |name: &str, default: u64| -> Result<Duration, ConfigError> {
-            match set(name) {
-                None => Ok(Duration::from_secs(default)),
-                Some(value) => value.parse().map(Duration::from_secs).map_err(|_| {
-                    ConfigError(format!("{name} must be a number of seconds, not {value:?}"))
-                }),
-            }
-        };
-        let jwks = match set("BOOKINGS_JWKS_URL") {
-            None => None,
-            Some(raw) => Some(JwksSettings {
-                source: JwksSource::parse(&raw),
-                refresh: seconds("BOOKINGS_JWKS_REFRESH_SECS", 300)?.max(Duration::from_secs(1)),
-                min_refresh: seconds("BOOKINGS_JWKS_MIN_REFRESH_SECS", 10)?,
-            }),
-        };
-        Ok(Self {
-            dev_mode,
-            secret,
-            jwks,
-            issuer: set("BOOKINGS_JWT_ISSUER"),
-            audience: set("BOOKINGS_JWT_AUDIENCE"),
-        })
+        Ok(())
+    }
+
+    /// The issuer to require, if any (empty counts as unset).
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref().filter(|issuer| !issuer.is_empty())
+    }
+
+    /// The audience to require, if any (empty counts as unset).
+    pub fn audience(&self) -> Option<&str> {
+        self.audience
+            .as_deref()
+            .filter(|audience| !audience.is_empty())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::ffi::OsStr;
+
+    use clap::FromArgMatches;
 
     use super::*;
 
+    /// The settings the variables `vars` give (passed as the flags that read them, so the
+    /// process environment stays untouched), checked for a service listening on `listen`.
     fn settings(vars: &[(&str, &str)], listen: &str) -> Result<AuthSettings, ConfigError> {
-        let vars: HashMap<String, String> = vars
+        let command = AuthSettings::augment_args(clap::Command::new("test")).no_binary_name(true);
+        let args: Vec<String> = vars
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(name, value)| {
+                let arg = command
+                    .get_arguments()
+                    .find(|arg| arg.get_env() == Some(OsStr::new(name)))
+                    .unwrap_or_else(|| panic!("no setting reads {name}"));
+                format!("--{}={value}", arg.get_long().expect("a flag"))
+            })
             .collect();
-        AuthSettings::from_vars(
-            |name| vars.get(name).cloned(),
-            Some(listen.parse().expect("an address")),
-        )
+        let matches = command
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(args)
+            .map_err(|err| ConfigError(err.to_string()))?;
+        let settings =
+            AuthSettings::from_arg_matches(&matches).map_err(|err| ConfigError(err.to_string()))?;
+        settings.check(listen.parse().expect("an address"))?;
+        Ok(settings)
     }
 
     const LONG: &str = "0123456789abcdef0123456789abcdef";
@@ -245,8 +343,14 @@ mod tests {
     #[test]
     fn development_mode_uses_the_dev_secret_on_loopback_only() {
         let dev = settings(&[("BOOKINGS_DEV", "true")], "127.0.0.1:8080").expect("loopback");
-        assert!(dev.dev_mode);
-        assert_eq!(dev.secret.expose(), DEV_SECRET.as_bytes());
+        assert!(dev.signing.dev_mode);
+        assert_eq!(
+            dev.signing.secret().expect("a secret").expose(),
+            DEV_SECRET.as_bytes()
+        );
+        assert!(
+            !settings(&[("BOOKINGS_DEV", "")], "127.0.0.1:8080").is_ok_and(|s| s.signing.dev_mode)
+        );
         assert!(settings(&[("BOOKINGS_DEV", "true")], "[::1]:8080").is_ok());
         for public in ["0.0.0.0:8080", "[::]:8080", "192.0.2.10:8080"] {
             let err = settings(&[("BOOKINGS_DEV", "true")], public).unwrap_err();
@@ -282,14 +386,14 @@ mod tests {
             "127.0.0.1:8080",
         )
         .expect("ok");
-        let jwks = settings.jwks.expect("a JWKS");
         assert_eq!(
-            jwks.source,
-            JwksSource::Url("https://idp.example/jwks.json".into())
+            settings.jwks.source(),
+            Some(&JwksSource::Url("https://idp.example/jwks.json".into()))
         );
-        assert_eq!(jwks.refresh, Duration::from_secs(300));
-        assert_eq!(settings.issuer.as_deref(), Some("https://idp.example/"));
-        assert_eq!(settings.audience.as_deref(), Some("bookings"));
+        assert_eq!(settings.jwks.refresh(), Duration::from_secs(300));
+        assert_eq!(settings.jwks.min_refresh, Duration::from_secs(10));
+        assert_eq!(settings.issuer(), Some("https://idp.example/"));
+        assert_eq!(settings.audience(), Some("bookings"));
         assert_eq!(
             JwksSource::parse("file:///etc/jwks.json"),
             JwksSource::File("/etc/jwks.json".into())

@@ -190,7 +190,7 @@ async fn a_fill_older_than_an_invalidation_is_not_stored() {
 
 #[tokio::test]
 async fn with_redis_unreachable_answers_come_from_postgres_and_readyz_names_redis() {
-    let app = TestApp::spawn_with(|s| s.redis_url = "redis://127.0.0.1:1".into()).await;
+    let app = TestApp::spawn_with(|s| s.redis.url = "redis://127.0.0.1:1".into()).await;
     let day = monday_after(8);
     let resource = app.resource(json!({})).await;
     app.booking(&Booking::new(resource, at(day, 10, 0), at(day, 11, 0)))
@@ -248,7 +248,7 @@ async fn a_redis_that_comes_back_is_used_again() {
         .local_addr()
         .unwrap()
         .port();
-    let app = TestApp::spawn_with(|s| s.redis_url = format!("redis://127.0.0.1:{port}")).await;
+    let app = TestApp::spawn_with(|s| s.redis.url = format!("redis://127.0.0.1:{port}")).await;
     let day = monday_after(8);
     let down = app.resource(json!({})).await;
     let up = app.resource(json!({})).await;

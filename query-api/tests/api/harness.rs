@@ -8,7 +8,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use domain::resource::Policy;
 use eventstore::Position;
 use platform::auth::{AuthSettings, Claims, Role, TokenKeys};
+use platform::nats::NatsSettings;
 use platform::rate_limit::RateLimitSettings;
+use platform::settings::{DatabaseSettings, RedisSettings};
 use query_api::{Application, Settings};
 use readmodel::cache::{Keys, RedisCache};
 use readmodel::notice::Changed;
@@ -87,11 +89,17 @@ fn settings(
 ) -> Settings {
     let mut settings = Settings {
         addr: "127.0.0.1:0".parse().expect("valid address"),
-        database_url: database_url.to_owned(),
-        database_max_connections: 8,
-        nats_url: nats_url(),
-        redis_url: redis_url(),
-        redis_key_prefix: prefix.to_owned(),
+        database: DatabaseSettings {
+            url: database_url.to_owned(),
+            max_connections: 8,
+            ..DatabaseSettings::default()
+        },
+        nats: NatsSettings::at(nats_url()),
+        redis: RedisSettings {
+            url: redis_url(),
+            key_prefix: prefix.to_owned(),
+            ..RedisSettings::default()
+        },
         changed_subject: subject.to_owned(),
         auth: AuthSettings::with_secret(SECRET).expect("a long enough secret"),
         rate_limits: RateLimitSettings::OFF,
