@@ -5,6 +5,7 @@
 //! bench [SCENARIO…] [--spawn] [--quick] [--runs N] [--seconds S] [--json FILE]
 //!       [--replay-events N] [--command-url URL] [--query-url URL]
 //! bench seed-events N          (fill $DATABASE_URL with a history, for a manual replay)
+//! bench chaos [--short] …      (the chaos suite: see `chaos`)
 //! ```
 //! Scenarios, all by default, in this order: `references` (pgbench with the booking transaction;
 //! axum returning an availability body from memory, and with one Redis GET), `commands`
@@ -24,6 +25,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use serde_json::json;
 
+mod chaos;
 mod client;
 mod engine;
 mod figures;
@@ -108,13 +110,15 @@ impl Options {
 }
 
 const USAGE: &str = "usage: bench [references|commands|hot|reads|mix|replay …] [--spawn] [--quick] [--runs N] [--seconds S] [--json FILE] [--replay-events N] [--command-url URL] [--query-url URL]
-       bench seed-events N";
+       bench seed-events N
+       bench chaos [--short] [--rounds N] [--seed N] [--shared-postgres]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve-reference") => reference_server::serve(&args[1..]).await,
+        Some("chaos") => chaos::main(&args[1..]).await,
         Some("seed-events") => {
             let events: u64 = args
                 .get(1)
