@@ -306,7 +306,7 @@ fn machine() -> serde_json::Value {
 
 /// The commit measured, with `-dirty` when tracked files differ from it (the binaries may then
 /// hold code no commit has).
-fn commit() -> Option<String> {
+pub(crate) fn commit() -> Option<String> {
     let git = |args: &[&str]| {
         let output = std::process::Command::new("git").args(args).output().ok()?;
         output

@@ -329,7 +329,12 @@ impl Load {
                     self.replay(token, &path, &json!({}), &confirmed, rng.next_u64())
                         .await;
                 }
-                cancel = confirmed.answer_is_ok() && rng.chance(0.2);
+                // A hold whose confirm was refused is let go rather than left for its TTL.
+                cancel = if confirmed.answer_is_ok() {
+                    rng.chance(0.2)
+                } else {
+                    !resource.short_holds
+                };
             } else {
                 cancel = true;
             }

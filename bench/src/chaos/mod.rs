@@ -8,10 +8,11 @@
 //! ```text
 //! bench chaos [--short] [--rounds N] [--seed N] [--shared-postgres]
 //! ```
-//! `--short` (what CI runs) injects each fault once in about two minutes; the full run injects
-//! each three times. `--sabotage read-busy|busy-row|booking-row|stream-message` damages the
-//! engine's state on purpose after the load, before the verification: it shows that the checks
-//! can fail (the run must then exit non-zero). Logs of every process (all their lives, in order) and the report go to
+//! `--short` (what CI runs) injects each fault once in about 75 s; the full run injects each
+//! three times and adds two storms (everything at once), in about 5 minutes.
+//! `--sabotage read-busy|busy-row|booking-row|stream-message` damages the engine's state on
+//! purpose after the load, before the verification: it shows that the checks can fail (the run
+//! must then exit non-zero). Logs of every process (all their lives, in order) and the report go to
 //! `target/chaos/<run>/`.
 
 mod api;

@@ -358,8 +358,9 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "chaos {} run, seed {}, Postgres: {}, {:.0} s in all\n",
+            "chaos {} run at {}, seed {}, Postgres: {}, {:.0} s in all\n",
             if self.short { "--short" } else { "full" },
+            crate::commit().unwrap_or_else(|| "an unknown commit".to_owned()),
             self.seed,
             if self.own_postgres {
                 "own cluster"

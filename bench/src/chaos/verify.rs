@@ -64,25 +64,33 @@ pub struct CacheFindings {
 }
 
 /// The store's events of the run, in the safe order, read when nothing runs any more.
+/// (On a shared server another database's open transaction can hide the newest events from
+/// the safe order for a while: this waits for it, up to a minute.)
 pub async fn store_events(pool: &PgPool) -> anyhow::Result<Vec<RecordedEvent>> {
     let mut conn = pool.acquire().await?;
-    let mut events = Vec::new();
-    let mut after = Position::START;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let chunk = eventstore::read::read_after(&mut conn, after, 5000).await?;
-        let Some(last) = chunk.last() else { break };
-        after = last.position;
-        events.extend(chunk);
+        let mut events = Vec::new();
+        let mut after = Position::START;
+        loop {
+            let chunk = eventstore::read::read_after(&mut conn, after, 5000).await?;
+            let Some(last) = chunk.last() else { break };
+            after = last.position;
+            events.extend(chunk);
+        }
+        let total: i64 = sqlx::query_scalar("select count(*) from events")
+            .fetch_one(&mut *conn)
+            .await?;
+        if total as usize == events.len() {
+            return Ok(events);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{total} events stored but {} readable in the safe order: a transaction is still open",
+            events.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let total: i64 = sqlx::query_scalar("select count(*) from events")
-        .fetch_one(&mut *conn)
-        .await?;
-    anyhow::ensure!(
-        total as usize == events.len(),
-        "{total} events stored but {} readable in the safe order: a transaction is still open",
-        events.len()
-    );
-    Ok(events)
 }
 
 /// The status a booking's events leave it in, and its version.
