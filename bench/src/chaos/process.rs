@@ -60,7 +60,8 @@ impl Process {
             } else {
                 format!(" with {extra:?}")
             }
-        )?;
+        )
+        .with_context(|| format!("cannot write to {}", self.log.display()))?;
         let child = Command::new(&self.program)
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
