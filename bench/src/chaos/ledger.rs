@@ -10,6 +10,8 @@ pub enum Kind {
     CreateResource,
     Place { hold: bool },
     Confirm,
+    Approve,
+    Decline,
     Cancel,
 }
 
@@ -17,9 +19,11 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::CreateResource => "resources created",
-            Kind::Place { hold: false } => "bookings placed",
+            Kind::Place { hold: false } => "bookings placed (confirmed, or pending approval)",
             Kind::Place { hold: true } => "holds placed",
             Kind::Confirm => "holds confirmed",
+            Kind::Approve => "pending bookings approved",
+            Kind::Decline => "pending bookings declined",
             Kind::Cancel => "bookings cancelled",
         }
     }

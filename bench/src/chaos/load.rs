@@ -1,7 +1,7 @@
 //! The booking load the faults land on: a few resources (capacity 1 and more, one in another
-//! zone, two with holds that expire within seconds), sessions that each play a customer
+//! zone, two with holds that expire within seconds, one that requires approval), sessions that each play a customer
 //! (place a booking or a hold, maybe replay it with the same key, read it back with its
-//! position, confirm or cancel it), and readers that keep the availability caches full.
+//! position, confirm or cancel it, an admin approving or declining it), and readers that keep the availability caches full.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,7 +59,14 @@ fn catalog() -> Vec<(&'static str, u32, &'static str, Value, Value)> {
             json!({ "hold_ttl_seconds": 6, "buffer_before_minutes": 5 }),
             always.clone(),
         ),
-        ("Hall F", 2, "UTC", json!({}), always),
+        ("Hall F", 2, "UTC", json!({}), always.clone()),
+        (
+            "Studio G",
+            1,
+            "UTC",
+            json!({ "requires_approval": true }),
+            always,
+        ),
     ]
 }
 
@@ -299,7 +306,7 @@ impl Load {
             self.read_own_write(resource.id, start, end, &position)
                 .await;
         }
-        let transition = |action: &str| format!("/v1/bookings/{booking}/{action}");
+        let mut status = status_of(answer);
         let mut cancel = !hold && rng.chance(0.25);
         if hold {
             if resource.short_holds && rng.chance(0.35) {
@@ -314,23 +321,10 @@ impl Load {
                 tokio::time::sleep(rng.millis(0, 300)).await;
             }
             if rng.chance(0.8) {
-                let path = transition("confirm");
-                let confirmed = self
-                    .send(
-                        Kind::Confirm,
-                        token,
-                        &path,
-                        &json!({}),
-                        Some(booking),
-                        rng.next_u64(),
-                    )
-                    .await;
-                if rng.chance(0.15) {
-                    self.replay(token, &path, &json!({}), &confirmed, rng.next_u64())
-                        .await;
-                }
+                let confirmed = self.act(rng, Kind::Confirm, token, booking).await;
+                status = confirmed.status();
                 // A hold whose confirm was refused is let go rather than left for its TTL.
-                cancel = if confirmed.answer_is_ok() {
+                cancel = if status.is_some() {
                     rng.chance(0.2)
                 } else {
                     !resource.short_holds
@@ -339,24 +333,50 @@ impl Load {
                 cancel = true;
             }
         }
-        if cancel {
-            tokio::time::sleep(rng.millis(0, 200)).await;
-            let path = transition("cancel");
-            let cancelled = self
-                .send(
-                    Kind::Cancel,
-                    token,
-                    &path,
-                    &json!({}),
-                    Some(booking),
-                    rng.next_u64(),
-                )
-                .await;
-            if rng.chance(0.15) {
-                self.replay(token, &path, &json!({}), &cancelled, rng.next_u64())
-                    .await;
+        if status.as_deref() == Some("pending") {
+            // On a resource that requires approval: an admin decides.
+            tokio::time::sleep(rng.millis(0, 300)).await;
+            let admin = self.api.admin.clone();
+            let kind = if rng.chance(0.7) {
+                Kind::Approve
+            } else {
+                Kind::Decline
+            };
+            let decided = self.act(rng, kind, &admin, booking).await;
+            if kind == Kind::Decline || decided.status().is_none() {
+                return;
             }
         }
+        if cancel {
+            tokio::time::sleep(rng.millis(0, 200)).await;
+            self.act(rng, Kind::Cancel, token, booking).await;
+        }
+    }
+
+    /// Sends a transition of `booking` (and, now and then, sends it again with the same key).
+    async fn act(&self, rng: &mut Rng, kind: Kind, token: &str, booking: Uuid) -> Sent {
+        let action = match kind {
+            Kind::Confirm => "confirm",
+            Kind::Approve => "approve",
+            Kind::Decline => "decline",
+            _ => "cancel",
+        };
+        let path = format!("/v1/bookings/{booking}/{action}");
+        let sent = self
+            .send(
+                kind,
+                token,
+                &path,
+                &json!({}),
+                Some(booking),
+                rng.next_u64(),
+            )
+            .await;
+        if rng.chance(0.15) {
+            self.replay(token, &path, &json!({}), &sent, rng.next_u64())
+                .await;
+        }
+        sent
     }
 
     /// Reads the availability over a booking just placed (capacity 1, confirmed) at its
@@ -440,7 +460,15 @@ struct Sent {
 }
 
 impl Sent {
-    fn answer_is_ok(&self) -> bool {
-        matches!(self.answer, Answer::Acked { .. })
+    /// The booking's status after an acknowledged command.
+    fn status(&self) -> Option<String> {
+        match &self.answer {
+            Answer::Acked { body, .. } => status_of(body),
+            _ => None,
+        }
     }
+}
+
+fn status_of(answer: &Value) -> Option<String> {
+    answer["booking"]["status"].as_str().map(str::to_owned)
 }

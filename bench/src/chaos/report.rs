@@ -255,6 +255,8 @@ impl Report {
             Kind::Place { hold: false },
             Kind::Place { hold: true },
             Kind::Confirm,
+            Kind::Approve,
+            Kind::Decline,
             Kind::Cancel,
         ] {
             let label = kind.label();

@@ -319,6 +319,8 @@ fn expected_event(kind: Kind, body: &Value) -> Expected {
             "booking",
             &["BookingConfirmed", "BookingSubmittedForApproval"],
         ),
+        Kind::Approve => ("booking", &["BookingApproved"]),
+        Kind::Decline => ("booking", &["BookingDeclined"]),
         Kind::Cancel => ("booking", &["BookingCancelled"]),
     };
     let stream = body[object]["id"].as_str().and_then(|id| id.parse().ok());
