@@ -50,7 +50,7 @@ impl Fault {
             Fault::Nats => "NATS killed (-9) and restarted".to_owned(),
             Fault::Redis => "Redis killed (-9) and restarted, empty".to_owned(),
             Fault::Postgres if own_postgres => {
-                "Postgres restarted (pg_ctl -m immediate|fast)".to_owned()
+                "Postgres restarted (pg_ctl restart, -m immediate or fast)".to_owned()
             }
             Fault::Postgres => "Postgres connections terminated (shared server)".to_owned(),
             Fault::Forge => "forged/malformed messages published (rounds)".to_owned(),
