@@ -8,7 +8,7 @@
 //! ```text
 //! bench chaos [--short] [--rounds N] [--seed N] [--shared-postgres]
 //! ```
-//! `--short` (what CI runs) injects each fault once in about 75 s; the full run injects each
+//! `--short` (what CI runs) injects each fault once in 75 to 95 s; the full run injects each
 //! three times and adds two storms (everything at once), in about 5 minutes.
 //! `--sabotage read-busy|busy-row|booking-row|stream-message` damages the engine's state on
 //! purpose after the load, before the verification: it shows that the checks can fail (the run
