@@ -23,6 +23,7 @@ mod load;
 mod process;
 mod random;
 mod report;
+mod sabotage;
 mod services;
 mod verify;
 
@@ -339,7 +340,7 @@ async fn exercise(rig: &mut Rig, options: &Options, started: Instant) -> anyhow:
     }
 
     if let Some(what) = &options.sabotage {
-        sabotage(rig, what).await?;
+        sabotage::damage(rig, what).await?;
     }
     eprintln!("chaos: verifying");
     // Every client has stopped: the ledger is complete.
@@ -433,35 +434,4 @@ async fn check_caches(
         process.kill().await;
     }
     checked
-}
-
-/// Damages the engine's state the way a bug would, to show the verification catches it.
-async fn sabotage(rig: &Rig, what: &str) -> anyhow::Result<()> {
-    eprintln!("chaos: SABOTAGE {what}: the verification must fail");
-    let statement = match what {
-        // A second booking over a unit someone already has, in the read model only.
-        "read-busy" => {
-            "insert into read.busy (booking_id, unit, tenant_id, resource_id, during)
-             select gen_random_uuid(), unit, tenant_id, resource_id, during from read.busy limit 1"
-        }
-        // A busy interval gone from the read model, its cache entries left as they were.
-        "busy-row" => {
-            "delete from read.busy where ctid = (select ctid from read.busy order by during limit 1)"
-        }
-        "booking-row" => {
-            "delete from read.bookings where ctid = (select ctid from read.bookings limit 1)"
-        }
-        "stream-message" => {
-            let client = async_nats::connect(&rig.nats.url).await?;
-            let mut stream = async_nats::jetstream::new(client)
-                .get_stream(&rig.config.stream)
-                .await?;
-            let last = stream.info().await?.state.last_sequence;
-            stream.delete_message(last / 2).await?;
-            return Ok(());
-        }
-        other => bail!("unknown sabotage {other:?}"),
-    };
-    sqlx::query(statement).execute(&rig.pool).await?;
-    Ok(())
 }
