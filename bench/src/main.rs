@@ -5,6 +5,7 @@
 //! bench SCENARIO… [--spawn] [--quick] [--runs N] [--seconds S] [--json FILE]
 //!       [--replay-events N] [--command-url URL] [--query-url URL]
 //! bench seed-events N          (fill $DATABASE_URL with a history, for a manual replay)
+//! bench chaos [--short]        (the chaos suite: scripts/chaos)
 //! ```
 //! Scenarios (`all` for every one; without one, `bench` prints its usage and exits 2): `references` (pgbench with the booking transaction;
 //! axum returning an availability body from memory, and with one Redis GET), `commands`
@@ -27,6 +28,7 @@ use clap::{Parser, Subcommand};
 use platform::settings::DatabaseSettings;
 use serde_json::json;
 
+mod chaos;
 mod client;
 mod engine;
 mod figures;
@@ -79,6 +81,10 @@ enum Command {
         #[command(flatten)]
         database: DatabaseSettings,
     },
+    /// The chaos suite: the engine as real processes on NATS, Redis and Postgres of its own,
+    /// faults injected under booking load, then checks that nothing was lost, duplicated,
+    /// double-booked or left stale
+    Chaos(chaos::Args),
     /// The reference HTTP server the `references` scenario starts (internal)
     #[command(hide = true)]
     ServeReference(reference_server::Args),
@@ -181,6 +187,7 @@ impl platform::chassis::Cli for Cli {
     async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Some(Command::ServeReference(args)) => reference_server::serve(args).await?,
+            Some(Command::Chaos(args)) => chaos::main(args).await?,
             Some(Command::SeedEvents { events, database }) => {
                 let started = Instant::now();
                 let written = seed::seed(&database.url, events, 1000, "seeded").await?;
