@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
+use axum::routing::get;
 use tower_http::trace::TraceLayer;
 
 /// The header that carries (and, when absent, gets) a request id; commands use it as their
@@ -31,6 +33,19 @@ pub fn finish(api: Router, health: Router, request_timeout: Duration) -> Router 
         .layer(from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http())
         .layer(from_fn(request_id))
+}
+
+/// `GET /openapi.json`: the service's OpenAPI document, rendered once at start. Like health, it
+/// needs no token: it tells nothing about any tenant.
+pub fn openapi_document(json: String) -> Router {
+    let body = Bytes::from(json);
+    Router::new().route(
+        "/openapi.json",
+        get(move || {
+            let body = body.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    )
 }
 
 /// Middleware: keeps the client's `X-Request-Id` when it is one value of 1 to
