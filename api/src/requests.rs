@@ -62,9 +62,11 @@ pub struct AddBlackout {
     pub id: Option<Uuid>,
     /// In UTC (`Z`).
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub start: DateTime<Utc>,
     /// In UTC (`Z`); after `start`.
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub end: DateTime<Utc>,
     /// At most 500 characters.
     #[serde(default)]
@@ -80,9 +82,11 @@ pub struct PlaceBooking {
     pub resource_id: Uuid,
     /// In UTC (`Z`).
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub start: DateTime<Utc>,
     /// In UTC (`Z`); after `start`.
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub end: DateTime<Utc>,
     /// Units of the resource.
     #[serde(default = "one")]
@@ -113,9 +117,11 @@ pub struct Reason {
 pub struct Reschedule {
     /// In UTC (`Z`).
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub start: DateTime<Utc>,
     /// In UTC (`Z`); after `start`.
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub end: DateTime<Utc>,
 }
 

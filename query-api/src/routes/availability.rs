@@ -488,7 +488,7 @@ struct CheckItem {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     #[serde(default = "one_unit")]
-    #[schema(minimum = 1, default = 1)]
+    #[schema(minimum = 1, maximum = 10000, default = 1)]
     quantity: u32,
 }
 
@@ -528,10 +528,17 @@ pub async fn check(
             format!("at most {MAX_BATCH} items per check"),
         ));
     }
-    if let Some(index) = body.items.iter().position(|item| item.quantity == 0) {
+    // No resource has more units than that: a larger quantity is a client's mistake, as in
+    // the availability reads' `quantity`.
+    let units = 1..=domain::resource::MAX_CAPACITY;
+    if let Some(index) = body
+        .items
+        .iter()
+        .position(|item| !units.contains(&item.quantity))
+    {
         return Err(Problem::invalid_field(
             format!("items[{index}].quantity"),
-            "must be at least 1",
+            format!("must be from 1 to {}", domain::resource::MAX_CAPACITY),
         ));
     }
     let now = Utc::now();

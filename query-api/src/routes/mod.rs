@@ -21,6 +21,8 @@ use platform::auth::{Actor, AuthState, RequireRole, Role};
 use platform::health::Check;
 use sqlx::PgPool;
 use utoipa::openapi::OpenApi;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::ParameterIn;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -47,18 +49,43 @@ pub fn v1() -> OpenApiRouter<AppState> {
     let description = "Reads: resources, availability (cached; or live from the write side), \
         bookings and daily stats. Every query takes `min_position` (a command's `position`) to \
         read its own writes.";
-    OpenApiRouter::with_openapi(api::openapi::document("bookings query-api", description))
-        .routes(routes!(resources::list))
-        .routes(routes!(resources::get))
-        .routes(routes!(availability::one))
-        .routes(routes!(availability::many))
-        .routes(routes!(availability::check))
-        .routes(routes!(bookings::list))
-        .routes(routes!(bookings::get))
-        .routes(routes!(stats::daily).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))
-        // Roles are checked before any extractor runs: a caller without the role gets `403`
-        // whatever its query string or body (API.md v1.1).
-        .route_layer(RequireRole::any(READERS))
+    let mut router =
+        OpenApiRouter::with_openapi(api::openapi::document("bookings query-api", description))
+            .routes(routes!(resources::list))
+            .routes(routes!(resources::get))
+            .routes(routes!(availability::one))
+            .routes(routes!(availability::many))
+            .routes(routes!(availability::check))
+            .routes(routes!(bookings::list))
+            .routes(routes!(bookings::get))
+            .routes(routes!(stats::daily).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))
+            // Roles are checked before any extractor runs: a caller without the role gets `403`
+            // whatever its query string or body (API.md v1.1).
+            .route_layer(RequireRole::any(READERS));
+    empty_means_absent(router.get_openapi_mut());
+    router
+}
+
+/// `QueryParams` reads an empty value (`kind=`) as an absent parameter: every optional query
+/// parameter says so with `allowEmptyValue`, which utoipa has no field for (hence an extension
+/// under the standard name).
+fn empty_means_absent(document: &mut OpenApi) {
+    let operations = document
+        .paths
+        .paths
+        .values_mut()
+        .flat_map(|item| [&mut item.get, &mut item.post].into_iter().flatten());
+    for operation in operations {
+        let parameters = operation.parameters.iter_mut().flatten();
+        for parameter in parameters
+            .filter(|p| p.parameter_in == ParameterIn::Query && p.required == Required::False)
+        {
+            parameter
+                .extensions
+                .get_or_insert_default()
+                .insert("allowEmptyValue".to_owned(), true.into());
+        }
+    }
 }
 
 /// The OpenAPI document of query-api.
