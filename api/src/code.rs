@@ -11,7 +11,7 @@ use domain::resource::ResourceError;
 macro_rules! codes {
     ($($variant:ident = $name:literal, $status:literal, $title:literal;)*) => {
         /// Every error code of the API.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum ErrorCode {
             $($variant,)*

@@ -7,84 +7,121 @@ use domain::hours::OpeningHours;
 use domain::resource::Policy;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// `POST /v1/resources`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateResource {
+    /// The resource's id, when the client chooses it (else the server makes one).
     pub id: Option<Uuid>,
+    /// 1 to 200 characters.
+    #[schema(examples("Room 101"))]
     pub name: String,
+    /// 1 to 64 of `a-z`, `0-9` and `_`.
+    #[schema(pattern = "^[a-z0-9_]{1,64}$", examples("meeting_room"))]
     pub kind: String,
+    /// How many bookings may overlap (units).
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 10000, default = 1)]
     pub capacity: u32,
+    /// An IANA time zone: opening hours, local dates and slot steps are in it.
+    #[schema(value_type = String, examples("Europe/Berlin"))]
     pub time_zone: Tz,
+    /// Absent or `null`: open around the clock.
     #[serde(default)]
     pub opening_hours: Option<OpeningHours>,
+    /// Every field is optional, with the defaults shown.
     #[serde(default)]
     pub policy: Policy,
 }
 
 /// `PATCH /v1/resources/{id}`: absent fields stay as they are.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateResource {
+    /// 1 to 200 characters.
     pub name: Option<String>,
+    #[schema(minimum = 1, maximum = 10000)]
     pub capacity: Option<u32>,
     /// Absent: unchanged; `null`: open around the clock.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<OpeningHours>)]
     pub opening_hours: Option<Option<OpeningHours>>,
     /// The fields given replace the current ones.
+    #[schema(value_type = Option<Policy>)]
     pub policy: Option<Map<String, Value>>,
 }
 
 /// `POST /v1/resources/{id}/blackouts`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddBlackout {
+    /// The blackout's id, when the client chooses it.
     pub id: Option<Uuid>,
+    /// In UTC (`Z`).
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub start: DateTime<Utc>,
+    /// In UTC (`Z`); after `start`.
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub end: DateTime<Utc>,
+    /// At most 500 characters.
     #[serde(default)]
     pub reason: String,
 }
 
 /// `POST /v1/bookings`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceBooking {
+    /// The booking's id, when the client chooses it.
     pub id: Option<Uuid>,
     pub resource_id: Uuid,
+    /// In UTC (`Z`).
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub start: DateTime<Utc>,
+    /// In UTC (`Z`); after `start`.
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub end: DateTime<Utc>,
+    /// Units of the resource.
     #[serde(default = "one")]
+    #[schema(minimum = 1, default = 1)]
     pub quantity: u32,
-    /// Admins only (clients book for themselves).
+    /// Admins only (clients book for themselves); 1 to 255 characters.
     pub customer_id: Option<String>,
+    /// A hold: confirmed later, or it expires after the policy's `hold_ttl_seconds`.
     #[serde(default)]
     pub hold: bool,
+    /// Free-form, at most 4 KiB as JSON.
     #[serde(default)]
     pub metadata: Map<String, Value>,
 }
 
 /// The optional body of `decline` and `cancel`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
+    /// At most 500 characters.
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
 /// `POST /v1/bookings/{id}/reschedule`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reschedule {
+    /// In UTC (`Z`).
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub start: DateTime<Utc>,
+    /// In UTC (`Z`); after `start`.
     #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
     pub end: DateTime<Utc>,
 }
 

@@ -8,19 +8,24 @@ use domain::hours::OpeningHours;
 use domain::resource::{Blackout, Policy, Resource};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A resource.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResourceView {
     pub id: Uuid,
     pub name: String,
     pub kind: String,
     pub capacity: u32,
+    /// The IANA time zone.
+    #[schema(examples("Europe/Berlin"))]
     pub time_zone: String,
+    /// `null`: open around the clock.
     pub opening_hours: Option<OpeningHours>,
     pub policy: Policy,
     pub blackouts: Vec<BlackoutView>,
+    /// Grows by one with every change; send it as `If-Match`.
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -45,7 +50,7 @@ impl From<&Resource> for ResourceView {
 }
 
 /// A blackout of a resource.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BlackoutView {
     pub id: Uuid,
     pub start: DateTime<Utc>,
@@ -65,7 +70,7 @@ impl From<&Blackout> for BlackoutView {
 }
 
 /// A booking.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BookingView {
     pub id: Uuid,
     pub resource_id: Uuid,
@@ -74,6 +79,7 @@ pub struct BookingView {
     pub quantity: u32,
     pub customer_id: String,
     pub status: BookingStatus,
+    /// When a hold expires unless confirmed; `null` for other bookings.
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
     pub version: i64,
@@ -101,32 +107,34 @@ impl From<&Booking> for BookingView {
 }
 
 /// What a command on a resource answers with (besides the position).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResourceAnswer {
     pub resource: ResourceView,
 }
 
 /// What a command on a booking answers with (besides the position).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BookingAnswer {
     pub booking: BookingView,
 }
 
 /// What adding a blackout answers with (besides the position).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BlackoutAnswer {
     pub blackout: BlackoutView,
 }
 
 /// A command answer that carries nothing but its position.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Nothing {}
 
 /// A command's answer: what it wrote, and the position token of the write (usable as
 /// `min_position` on query-api).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Written<T> {
     #[serde(flatten)]
     pub subject: T,
+    /// An opaque token of the write: pass it as `min_position` to query-api to read it.
+    #[schema(examples("812.4711"))]
     pub position: String,
 }

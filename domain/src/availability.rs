@@ -21,6 +21,7 @@ pub struct Busy {
 ///
 /// Serializes flat: `{"start": …, "end": …, "units_free": …}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FreeRange {
     #[serde(flatten)]
     pub period: Period,

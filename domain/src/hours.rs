@@ -309,6 +309,70 @@ pub fn open_periods(hours: Option<&OpeningHours>, tz: Tz, window: Period) -> Vec
     merge(periods)
 }
 
+/// The OpenAPI schema of [`OpeningHours`]: its JSON form is hand-made ([`WeekTable`] of
+/// [`LocalTime`] pairs), so its schema is too.
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{
+        AdditionalProperties, ArrayBuilder, ArrayItems, ObjectBuilder, Schema, Type,
+    };
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::{OpeningHours, WEEK, day_key};
+
+    fn local_time() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"))
+            .description(Some(
+                "A time of day on the local wall clock, \"HH:MM\" from 00:00 to 24:00 (24:00 \
+                 only as an interval's end).",
+            ))
+            .examples(["08:00"])
+            .into()
+    }
+
+    impl PartialSchema for OpeningHours {
+        fn schema() -> RefOr<Schema> {
+            // One `[start, end)` interval: exactly two local times.
+            let interval = ArrayBuilder::new()
+                .prefix_items([local_time(), local_time()])
+                .items(ArrayItems::False)
+                .min_items(Some(2))
+                .max_items(Some(2));
+            let day = ArrayBuilder::new()
+                .items(interval)
+                .description(Some(
+                    "The day's half-open intervals; each starts before it ends, none overlap.",
+                ))
+                .build();
+            WEEK.iter()
+                .fold(ObjectBuilder::new(), |object, weekday| {
+                    object.property(day_key(*weekday), day.clone())
+                })
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .description(Some(
+                    "Opening hours per weekday in the resource's time zone; a weekday that is \
+                     absent is closed all day.",
+                ))
+                .examples([serde_json::json!({
+                    "mon": [["08:00", "18:00"]],
+                    "sat": [["10:00", "14:00"]]
+                })])
+                .into()
+        }
+    }
+
+    impl ToSchema for OpeningHours {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("OpeningHours")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

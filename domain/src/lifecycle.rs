@@ -19,6 +19,7 @@ use crate::event::{BookingRescheduled, Event};
 
 /// Where a booking is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BookingStatus {
     Held,

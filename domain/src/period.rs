@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// The constructor is the only way in, so every `Period` in the system has `start < end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "RawPeriod")]
 pub struct Period {
     start: DateTime<Utc>,

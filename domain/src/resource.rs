@@ -18,16 +18,33 @@ const MAX_REASON_CHARS: usize = 500;
 
 /// How a resource may be booked. Every field has a default (API.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
+    /// Slots start on this step of the local wall clock.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1440))]
     pub slot_step_minutes: u32,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub min_duration_minutes: u32,
+    /// At least `min_duration_minutes`, at most 366 days.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 527040))]
     pub max_duration_minutes: u32,
+    /// Time kept free before each booking.
+    #[cfg_attr(feature = "openapi", schema(maximum = 1440))]
     pub buffer_before_minutes: u32,
+    /// Time kept free after each booking.
+    #[cfg_attr(feature = "openapi", schema(maximum = 1440))]
     pub buffer_after_minutes: u32,
+    /// How long before its start a booking must be placed.
+    #[cfg_attr(feature = "openapi", schema(maximum = 527040))]
     pub min_notice_minutes: u32,
+    /// How far ahead a booking may start.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3660))]
     pub max_advance_days: u32,
+    /// How long a hold lasts unless confirmed.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86400))]
     pub hold_ttl_seconds: u32,
+    /// Confirmed bookings wait as `pending` for an admin's approval.
     pub requires_approval: bool,
 }
 

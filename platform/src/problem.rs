@@ -3,19 +3,16 @@
 //! A `Problem` is what a client sees. Services build one from their own error enums; anything
 //! unexpected becomes [`Problem::internal`], whose body says nothing about the cause (the cause
 //! goes to the log, once, where the error is converted).
+//!
+//! The OpenAPI documents describe these bodies with `api::problem::ProblemBody` (tests below keep
+//! the two together).
 
 use api::ErrorCode;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// One invalid field of a request body or query string.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
+pub use api::problem::FieldError;
 
 /// An error answer in problem+json form. Its status and title are its code's (`api::ErrorCode`).
 #[derive(Clone, Debug)]
@@ -180,5 +177,31 @@ mod tests {
         assert_eq!(body["status"], 409);
         assert_eq!(body["conflicts"], serde_json::json!([]));
         assert!(body.get("errors").is_none());
+    }
+
+    #[test]
+    fn every_member_a_problem_body_can_have_is_in_the_documented_problem_schema() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(api::problem::ProblemBody::schema()).unwrap();
+        let documented = schema["properties"].as_object().unwrap();
+        let mut problem = Problem::invalid_field("name", "is required");
+        for extra in ["conflicts", "current_version", "capacity", "work_limit"] {
+            problem = problem.with_extra(extra, 1);
+        }
+        for member in problem.body().as_object().unwrap().keys() {
+            assert!(
+                documented.contains_key(member),
+                "{member} is not documented"
+            );
+        }
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|name| name.as_str())
+            .collect();
+        for member in required {
+            assert!(Problem::internal().body().get(member).is_some(), "{member}");
+        }
     }
 }

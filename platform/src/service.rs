@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
+use axum::routing::get;
 use tower_http::trace::TraceLayer;
 
 /// The header that carries (and, when absent, gets) a request id; commands use it as their
@@ -34,6 +36,70 @@ pub fn finish(api: Router, health: Router, request_timeout: Duration) -> Router 
         .layer(TraceLayer::new_for_http())
         .layer(from_fn(crate::trace::propagate))
         .layer(from_fn(request_id))
+}
+
+/// `GET /openapi.json`: the service's OpenAPI document, rendered once at start. Like health, it
+/// needs no token: it tells nothing about any tenant.
+pub fn openapi_document(json: String) -> Router {
+    let body = Bytes::from(json);
+    Router::new().route(
+        "/openapi.json",
+        get(move || {
+            let body = body.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    )
+}
+
+/// The `(method, path)` pairs `router` serves, for tests that hold a router against its OpenAPI
+/// document. axum shows its route table only in the router's `Debug` form, so the paths are read
+/// from there; the methods are read from the `Allow` header of the `405` that each path answers
+/// to `TRACE` (which no route uses), asked with `headers` (a token that passes the route layers).
+/// `HEAD`, which axum answers wherever `GET` is served, is left out.
+pub async fn served_routes(router: &Router, headers: &HeaderMap) -> Vec<(String, String)> {
+    use tower::ServiceExt;
+    let table = format!("{router:?}");
+    let paths: std::collections::BTreeSet<&str> = table
+        .split("RouteId(")
+        .skip(1)
+        .filter_map(|entry| entry.split_once("): \"")?.1.split('"').next())
+        .filter(|path| !path.contains("__private__axum"))
+        .collect();
+    let mut served = Vec::new();
+    for path in paths {
+        // A concrete path for the template: any segment will do to reach the route.
+        let uri: String = path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "x"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut request = Request::builder().method("TRACE").uri(uri);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let Ok(request) = request.body(axum::body::Body::empty()) else {
+            continue;
+        };
+        let Ok(response) = router.clone().oneshot(request).await;
+        let allow = response
+            .headers()
+            .get(header::ALLOW)
+            .and_then(|allow| allow.to_str().ok())
+            .unwrap_or_default();
+        for method in allow.split(',').map(str::trim) {
+            if !method.is_empty() && method != "HEAD" {
+                served.push((method.to_owned(), path.to_owned()));
+            }
+        }
+    }
+    served.sort_by(|(m1, p1), (m2, p2)| (p1, m1).cmp(&(p2, m2)));
+    served
 }
 
 /// Middleware: keeps the client's `X-Request-Id` when it is one value of 1 to
@@ -103,6 +169,30 @@ mod tests {
 
     fn is_uuid(id: &str) -> bool {
         uuid::Uuid::parse_str(id).is_ok()
+    }
+
+    #[tokio::test]
+    async fn served_routes_lists_each_path_and_method_of_a_finished_router() {
+        use axum::routing::{delete, post};
+        let api = Router::new()
+            .route("/v1/things/{id}", get(|| async {}).post(|| async {}))
+            .route("/v1/other", delete(|| async {}))
+            .route("/v1/more/{a}/{b}", post(|| async {}));
+        let app = finish(api, Router::new(), Duration::from_secs(5));
+        let served = served_routes(&app, &HeaderMap::new()).await;
+        let served: Vec<(&str, &str)> = served
+            .iter()
+            .map(|(method, path)| (method.as_str(), path.as_str()))
+            .collect();
+        assert_eq!(
+            served,
+            [
+                ("POST", "/v1/more/{a}/{b}"),
+                ("DELETE", "/v1/other"),
+                ("GET", "/v1/things/{id}"),
+                ("POST", "/v1/things/{id}"),
+            ]
+        );
     }
 
     #[tokio::test]

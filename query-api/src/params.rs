@@ -5,12 +5,19 @@
 //! `422 validation_failed` naming the parameter. A parameter given twice, or one the endpoint
 //! does not know (a typo such as `resouce_id`), is refused rather than silently ignored. An empty
 //! value (`kind=`) counts as absent.
+//!
+//! The parameter groups at the end ([`MinPosition`], [`Paging`]...) describe them for the OpenAPI
+//! document, next to the parsers they describe.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
 use eventstore::Position;
 use platform::Problem;
+use utoipa::IntoParams;
+use utoipa::openapi::schema::{
+    AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 use uuid::Uuid;
 
 /// The largest page of any list.
@@ -241,6 +248,53 @@ pub fn bound(name: &'static str, value: &str) -> Result<Bound, Problem> {
         return Ok(Bound::Date(day));
     }
     instant(name, value).map(Bound::Instant)
+}
+
+/// `min_position`, which every query takes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MinPosition {
+    /// A `position` from a command's answer: the answer then includes that write (waiting up to
+    /// `MIN_POSITION_WAIT_MS`, else `503 projection_behind`). A position the store has not
+    /// written is `422 invalid_position`.
+    #[param(pattern = "^[0-9]{1,20}\\.[0-9]{1,19}$", example = "812.4711")]
+    pub min_position: Option<String>,
+}
+
+/// A page of a keyset-paginated list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// The page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    pub limit: Option<u16>,
+    /// The `next_cursor` of the previous page (only this list's cursors are accepted:
+    /// `422 invalid_cursor`).
+    pub cursor: Option<String>,
+}
+
+/// An RFC 3339 instant (any offset) or a date `YYYY-MM-DD` (what a date means is the
+/// endpoint's): the schema of a [`Bound`].
+impl utoipa::PartialSchema for Bound {
+    fn schema() -> utoipa::openapi::RefOr<Schema> {
+        let string = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        let schema: Schema = AnyOfBuilder::new()
+            .item(string(KnownFormat::DateTime))
+            .item(string(KnownFormat::Date))
+            .examples(["2026-12-01", "2026-12-01T09:00:00Z"])
+            .into();
+        schema.into()
+    }
+}
+
+impl utoipa::ToSchema for Bound {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("InstantOrDate")
+    }
 }
 
 #[cfg(test)]

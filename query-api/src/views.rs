@@ -1,6 +1,7 @@
 //! What query answers look like. Resources and bookings have exactly the shape command-api
 //! answers with (API.md), so a client reads one representation whichever side it asked.
 
+use api::ErrorCode;
 pub use api::views::BookingView;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Period;
@@ -9,6 +10,7 @@ use domain::event::BookingStatus;
 use eventstore::Position;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::store::StoreError;
@@ -47,7 +49,7 @@ pub fn booking_view(row: BookingRow) -> Result<BookingView, StoreError> {
 }
 
 /// A page of a keyset-paginated list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last page.
@@ -55,28 +57,32 @@ pub struct Page<T> {
 }
 
 /// One resource's availability over a window.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AvailabilityView {
     pub resource_id: Uuid,
+    #[schema(examples("Europe/Berlin"))]
     pub time_zone: &'static str,
+    /// The window asked for, as instants.
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// Every write at or before this position is reflected in the answer.
+    #[schema(value_type = String, examples("812.4711"))]
     pub position: Position,
     pub free: Vec<FreeRange>,
-    /// Present when `duration_minutes` was given.
+    /// Present when `duration_minutes` was given: each starts on the policy's slot step and
+    /// fits `quantity` units with the buffers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slots: Option<Vec<Period>>,
 }
 
 /// A list of items (lists that are not paginated).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Items<T> {
     pub items: Vec<T>,
 }
 
 /// One resource's day in the daily stats.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DayStatsView {
     pub resource_id: Uuid,
     pub day: NaiveDate,
@@ -88,14 +94,14 @@ pub struct DayStatsView {
 }
 
 /// One answer of the live check.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CheckView {
     pub resource_id: Uuid,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub quantity: u32,
     pub available: bool,
-    /// Why not (a command error code), when not available.
+    /// Why not (the code a booking would be refused with), when not available.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub reason: Option<ErrorCode>,
 }

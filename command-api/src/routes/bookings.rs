@@ -3,8 +3,9 @@
 //! Clients act on their own bookings only (another customer's booking is `404`); admins act on
 //! any booking of their tenant; approving and declining is for admins.
 
-use api::ErrorCode;
 use api::requests;
+use api::views::{BookingAnswer, Written};
+use api::{ErrorCode, problems};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use domain::ids::{BookingId, CustomerId, ResourceId};
@@ -14,7 +15,7 @@ use platform::json::{ApiJson, OptionalJson};
 use platform::path::ApiPath;
 
 use super::resources::period;
-use super::{AppState, command_request, path_id};
+use super::{AppState, IdempotencyKey, command_request, path_id};
 use crate::commands::bookings::Action;
 use crate::commands::{PlaceBooking, RescheduleBooking, TransitionBooking};
 use crate::error::CommandError;
@@ -45,6 +46,36 @@ fn owner(actor: &Actor) -> Option<CustomerId> {
     (!actor.is_admin()).then(|| CustomerId(actor.id.clone()))
 }
 
+problems!(
+    PlaceProblems = [
+        ResourceNotFound,
+        SlotUnavailable,
+        AlreadyExists,
+        InvalidPeriod,
+        OutsideOpeningHours,
+        DurationOutOfRange,
+        InsufficientNotice,
+        TooFarInAdvance,
+        QuantityExceedsCapacity,
+    ] + AUTHENTICATED,
+    COMMAND,
+    JSON_BODY
+);
+
+/// Places a booking, or a hold (`"hold": true`) to confirm later.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings",
+    operation_id = "place_booking",
+    tag = "bookings",
+    params(IdempotencyKey),
+    request_body = requests::PlaceBooking,
+    responses(
+        (status = 201, description = "Confirmed, or held", body = Written<BookingAnswer>),
+        (status = 202, description = "Pending an admin's approval", body = Written<BookingAnswer>),
+        PlaceProblems,
+    ),
+)]
 pub async fn place(
     State(state): State<AppState>,
     actor: Actor,
@@ -97,6 +128,24 @@ async fn transition(
         .map_err(CommandError::into_problem)
 }
 
+problems!(
+    ConfirmProblems = [BookingNotFound, InvalidState, HoldExpired] + AUTHENTICATED,
+    PATH,
+    COMMAND
+);
+
+/// Confirms a hold: it becomes `confirmed`, or `pending` when the resource requires approval.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/confirm",
+    operation_id = "confirm_booking",
+    tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    responses(
+        (status = 200, description = "Confirmed or pending", body = Written<BookingAnswer>),
+        ConfirmProblems,
+    ),
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     actor: Actor,
@@ -106,6 +155,24 @@ pub async fn confirm(
     transition(state, actor, id, headers, Action::Confirm, None).await
 }
 
+problems!(
+    ApproveProblems = [BookingNotFound, InvalidState] + AUTHENTICATED,
+    PATH,
+    COMMAND
+);
+
+/// Approves a pending booking: it becomes `confirmed`.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/approve",
+    operation_id = "approve_booking",
+    tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    responses(
+        (status = 200, description = "Confirmed", body = Written<BookingAnswer>),
+        ApproveProblems,
+    ),
+)]
 pub async fn approve(
     State(state): State<AppState>,
     actor: Actor,
@@ -115,6 +182,26 @@ pub async fn approve(
     transition(state, actor, id, headers, Action::Approve, None).await
 }
 
+problems!(
+    DeclineProblems = [BookingNotFound, InvalidState] + AUTHENTICATED,
+    PATH,
+    COMMAND,
+    JSON_BODY
+);
+
+/// Declines a pending booking: it becomes `declined` and its time is free again.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/decline",
+    operation_id = "decline_booking",
+    tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    request_body(content = Option<requests::Reason>, description = "Optional."),
+    responses(
+        (status = 200, description = "Declined", body = Written<BookingAnswer>),
+        DeclineProblems,
+    ),
+)]
 pub async fn decline(
     State(state): State<AppState>,
     actor: Actor,
@@ -125,6 +212,26 @@ pub async fn decline(
     transition(state, actor, id, headers, Action::Decline, body.reason).await
 }
 
+problems!(
+    CancelProblems = [BookingNotFound, InvalidState, HoldExpired] + AUTHENTICATED,
+    PATH,
+    COMMAND,
+    JSON_BODY
+);
+
+/// Cancels a held, pending or confirmed booking: its time is free again.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/cancel",
+    operation_id = "cancel_booking",
+    tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    request_body(content = Option<requests::Reason>, description = "Optional."),
+    responses(
+        (status = 200, description = "Cancelled", body = Written<BookingAnswer>),
+        CancelProblems,
+    ),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     actor: Actor,
@@ -135,6 +242,37 @@ pub async fn cancel(
     transition(state, actor, id, headers, Action::Cancel, body.reason).await
 }
 
+problems!(
+    RescheduleProblems = [
+        BookingNotFound,
+        SlotUnavailable,
+        InvalidState,
+        InvalidPeriod,
+        OutsideOpeningHours,
+        DurationOutOfRange,
+        InsufficientNotice,
+        TooFarInAdvance,
+        QuantityExceedsCapacity,
+    ] + AUTHENTICATED,
+    PATH,
+    COMMAND,
+    JSON_BODY
+);
+
+/// Moves a confirmed booking to another period, atomically: it keeps its id, and keeps its old
+/// time if the new one cannot be had.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/reschedule",
+    operation_id = "reschedule_booking",
+    tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    request_body = requests::Reschedule,
+    responses(
+        (status = 200, description = "Moved", body = Written<BookingAnswer>),
+        RescheduleProblems,
+    ),
+)]
 pub async fn reschedule(
     State(state): State<AppState>,
     actor: Actor,

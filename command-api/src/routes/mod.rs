@@ -1,5 +1,9 @@
 //! The HTTP surface of command-api (API.md): routing, the shared state, and what every command
 //! handler does before its command runs (roles, `Idempotency-Key`, request metadata).
+//!
+//! Each handler's `#[utoipa::path]` says its route and describes it; [`v1`] registers both at
+//! once, so the router and its OpenAPI document (served at `GET /openapi.json`) cannot disagree
+//! on a path or method.
 
 mod bookings;
 mod resources;
@@ -10,13 +14,16 @@ use api::ErrorCode;
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, patch, post};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use platform::Problem;
 use platform::auth::{Actor, AuthState, RequireRole, Role};
 use platform::health::Check;
 use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::IntoParams;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::runner::CommandRequest;
@@ -37,58 +44,65 @@ pub struct AppState {
 
 use platform::service::REQUEST_ID;
 
-/// The complete router: `/v1` commands behind authentication, plus health and metrics.
+/// The `/v1` routes (not yet behind authentication) and their description.
+pub fn v1() -> OpenApiRouter<AppState> {
+    // Roles are checked per route before any extractor runs, so a caller without the role gets
+    // `403` whatever its body, and the body is never read (API.md v1.1).
+    let admin = || RequireRole::any(ADMINS);
+    let bookers = || RequireRole::any(BOOKERS);
+    let description = "Booking commands: resources, their blackouts, and bookings through their \
+        lifecycle. Every answer carries `position`, usable as `min_position` on query-api.";
+    OpenApiRouter::with_openapi(api::openapi::document("bookings command-api", description))
+        .routes(routes!(resources::create).map(|r| r.route_layer(admin())))
+        .routes(routes!(resources::update).map(|r| r.route_layer(admin())))
+        .routes(routes!(resources::add_blackout).map(|r| r.route_layer(admin())))
+        .routes(routes!(resources::remove_blackout).map(|r| r.route_layer(admin())))
+        .routes(routes!(bookings::place).map(|r| r.route_layer(bookers())))
+        .routes(routes!(bookings::confirm).map(|r| r.route_layer(bookers())))
+        .routes(routes!(bookings::approve).map(|r| r.route_layer(admin())))
+        .routes(routes!(bookings::decline).map(|r| r.route_layer(admin())))
+        .routes(routes!(bookings::cancel).map(|r| r.route_layer(bookers())))
+        .routes(routes!(bookings::reschedule).map(|r| r.route_layer(bookers())))
+}
+
+/// The OpenAPI document of command-api.
+pub fn openapi() -> OpenApi {
+    v1().into_openapi()
+}
+
+/// The complete router: `/v1` commands behind authentication, the OpenAPI document, health and
+/// metrics.
 pub fn router(
     state: AppState,
     auth: AuthState,
     checks: Vec<(&'static str, Check)>,
     request_timeout: Duration,
 ) -> Router {
-    // Roles are checked per route before any extractor runs, so a caller without the role gets
-    // `403` whatever its body, and the body is never read (API.md v1.1).
-    let admin = || RequireRole::any(ADMINS);
-    let bookers = || RequireRole::any(BOOKERS);
-    let v1 = Router::new()
-        .route(
-            "/v1/resources",
-            post(resources::create).route_layer(admin()),
-        )
-        .route(
-            "/v1/resources/{id}",
-            patch(resources::update).route_layer(admin()),
-        )
-        .route(
-            "/v1/resources/{id}/blackouts",
-            post(resources::add_blackout).route_layer(admin()),
-        )
-        .route(
-            "/v1/resources/{id}/blackouts/{blackout_id}",
-            delete(resources::remove_blackout).route_layer(admin()),
-        )
-        .route("/v1/bookings", post(bookings::place).route_layer(bookers()))
-        .route(
-            "/v1/bookings/{id}/confirm",
-            post(bookings::confirm).route_layer(bookers()),
-        )
-        .route(
-            "/v1/bookings/{id}/approve",
-            post(bookings::approve).route_layer(admin()),
-        )
-        .route(
-            "/v1/bookings/{id}/decline",
-            post(bookings::decline).route_layer(admin()),
-        )
-        .route(
-            "/v1/bookings/{id}/cancel",
-            post(bookings::cancel).route_layer(bookers()),
-        )
-        .route(
-            "/v1/bookings/{id}/reschedule",
-            post(bookings::reschedule).route_layer(bookers()),
-        )
+    let (v1, document) = v1()
         .route_layer(from_fn_with_state(auth, platform::auth::authenticate))
-        .with_state(state);
+        .with_state(state)
+        .split_for_parts();
+    let document = document
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    let v1 = v1.merge(platform::service::openapi_document(document));
     platform::service::finish(v1, platform::health::router(checks), request_timeout)
+}
+
+/// `Idempotency-Key`, which every command accepts.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// A retry with the same key and body answers what the first request did (same status and
+    /// body); with another body it is `422 idempotency_key_reused`; while the first still runs,
+    /// `409 idempotency_key_in_flight`. Keys are kept at least 24 hours.
+    #[param(
+        rename = "Idempotency-Key",
+        required = false,
+        min_length = 1,
+        max_length = 255
+    )]
+    pub key: String,
 }
 
 /// Builds the command's request context: tenant and actor from the token, and the optional

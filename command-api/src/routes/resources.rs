@@ -1,7 +1,8 @@
 //! `/v1/resources`: create and change resources and their blackouts (admin only).
 
-use api::ErrorCode;
 use api::requests;
+use api::views::{BlackoutAnswer, Nothing, ResourceAnswer, Written};
+use api::{ErrorCode, problems};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
@@ -13,12 +14,31 @@ use platform::auth::Actor;
 use platform::json::ApiJson;
 use platform::path::ApiPath;
 
-use super::{AppState, command_request, path_id};
+use super::{AppState, IdempotencyKey, command_request, path_id};
 use crate::commands::{AddBlackout, CreateResource, RemoveBlackout, UpdateResource};
 use crate::error::CommandError;
 use crate::reply::Reply;
 use crate::runner;
 
+problems!(
+    CreateProblems = [AlreadyExists] + AUTHENTICATED,
+    COMMAND,
+    JSON_BODY
+);
+
+/// Creates a resource.
+#[utoipa::path(
+    post,
+    path = "/v1/resources",
+    operation_id = "create_resource",
+    tag = "resources",
+    params(IdempotencyKey),
+    request_body = requests::CreateResource,
+    responses(
+        (status = 201, description = "Created", body = Written<ResourceAnswer>),
+        CreateProblems,
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     actor: Actor,
@@ -56,6 +76,32 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Problem> {
         .ok_or_else(|| Problem::malformed("If-Match must be the resource's version, e.g. \"3\""))
 }
 
+problems!(
+    UpdateProblems = [ResourceNotFound, VersionConflict, CapacityInUse] + AUTHENTICATED,
+    PATH,
+    COMMAND,
+    JSON_BODY
+);
+
+/// Changes a resource's name, capacity, opening hours or policy.
+#[utoipa::path(
+    patch,
+    path = "/v1/resources/{id}",
+    operation_id = "update_resource",
+    tag = "resources",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The resource."),
+        ("If-Match" = Option<String>, Header,
+            description = "The version the change is for (`3`, `\"3\"` or `W/\"3\"`); \
+                another is `412 version_conflict`."),
+        IdempotencyKey,
+    ),
+    request_body = requests::UpdateResource,
+    responses(
+        (status = 200, description = "Changed", body = Written<ResourceAnswer>),
+        UpdateProblems,
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     actor: Actor,
@@ -88,6 +134,26 @@ pub fn period(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Period, Proble
         .map_err(|_| Problem::new(ErrorCode::InvalidPeriod, "end must be after start"))
 }
 
+problems!(
+    AddBlackoutProblems = [ResourceNotFound, InvalidPeriod] + AUTHENTICATED,
+    PATH,
+    COMMAND,
+    JSON_BODY
+);
+
+/// Adds a blackout: a period in which the resource cannot be booked.
+#[utoipa::path(
+    post,
+    path = "/v1/resources/{id}/blackouts",
+    operation_id = "add_blackout",
+    tag = "resources",
+    params(("id" = uuid::Uuid, Path, description = "The resource."), IdempotencyKey),
+    request_body = requests::AddBlackout,
+    responses(
+        (status = 201, description = "Added", body = Written<BlackoutAnswer>),
+        AddBlackoutProblems,
+    ),
+)]
 pub async fn add_blackout(
     State(state): State<AppState>,
     actor: Actor,
@@ -109,6 +175,28 @@ pub async fn add_blackout(
         .map_err(CommandError::into_problem)
 }
 
+problems!(
+    RemoveBlackoutProblems = [ResourceNotFound, BlackoutNotFound] + AUTHENTICATED,
+    PATH,
+    COMMAND
+);
+
+/// Removes a blackout.
+#[utoipa::path(
+    delete,
+    path = "/v1/resources/{id}/blackouts/{blackout_id}",
+    operation_id = "remove_blackout",
+    tag = "resources",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The resource."),
+        ("blackout_id" = uuid::Uuid, Path, description = "The blackout."),
+        IdempotencyKey,
+    ),
+    responses(
+        (status = 200, description = "Removed", body = Written<Nothing>),
+        RemoveBlackoutProblems,
+    ),
+)]
 pub async fn remove_blackout(
     State(state): State<AppState>,
     actor: Actor,

@@ -16,7 +16,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use domain::Period;
-use domain::booking::{BookingError, check_period};
+use domain::booking::check_period;
 use eventstore::Position;
 use futures::{StreamExt, TryStreamExt};
 use platform::Problem;
@@ -25,6 +25,7 @@ use platform::json::ApiJson;
 use platform::path::ApiPath;
 use readmodel::projections::Projection;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{AppState, READERS, path_id};
@@ -35,7 +36,7 @@ use crate::cache::{Answer, AnswerKey, Rendered, Stamp};
 use crate::compute::Job;
 use crate::consistency::Gate;
 use crate::error::resource_not_found;
-use crate::params::{self, Bound, QueryParams};
+use crate::params::{self, Bound, MinPosition, QueryParams};
 use crate::store::StoreError;
 use crate::store::guard::{self, Probe};
 use crate::views::{AvailabilityView, CheckView, Items};
@@ -106,6 +107,55 @@ impl Request {
     }
 }
 
+/// The window and slots both availability reads take (parsed by [`Request::take`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "describes what the handler parses by hand (`QueryParams`)"
+)]
+struct Window {
+    /// An instant, or a local date in the resource's time zone (its start).
+    #[param(inline)]
+    from: Bound,
+    /// An instant, or a local date in the resource's time zone (that whole day is included);
+    /// at most 62 days after `from`.
+    #[param(inline)]
+    to: Bound,
+    /// The slots' length; without it the answer has no `slots`.
+    #[param(minimum = 1, maximum = 527040)]
+    duration_minutes: Option<u32>,
+    /// The units each slot must have free.
+    #[param(minimum = 1, maximum = 10000, default = 1)]
+    quantity: Option<u32>,
+}
+
+/// `resource_ids` of `GET /v1/availability`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "describes what the handler parses by hand (`QueryParams`)"
+)]
+struct ResourceIds {
+    /// 1 to 100 resources, separated by commas (repeats count once).
+    #[param(style = Form, explode = false, min_items = 1, max_items = 100)]
+    resource_ids: Vec<Uuid>,
+}
+
+api::problems!(
+    OneProblems = [ResourceNotFound, InvalidPeriod, WindowTooLarge, TooMuchWork] + AUTHENTICATED,
+    PATH,
+    QUERY
+);
+
+api::problems!(
+    ManyProblems = [ResourceNotFound, InvalidPeriod, WindowTooLarge, TooMuchWork] + AUTHENTICATED,
+    QUERY
+);
+
+api::problems!(CheckProblems = [] + AUTHENTICATED, JSON_BODY);
+
 /// A JSON answer from its rendered body.
 fn json_answer(body: Bytes, hit: bool) -> Response {
     let mut response = Response::new(Body::from(body));
@@ -138,6 +188,20 @@ fn json_items(bodies: Vec<Bytes>, hit: bool) -> Response {
 // A rendered answer is served before any span is made: nothing on that path logs, and the
 // span's fields would be formatted on every read for nothing. The work behind a miss has its
 // span (`one_made`, `many_made`).
+/// One resource's free time over a window, and its bookable slots when `duration_minutes` is
+/// given.
+#[utoipa::path(
+    get,
+    path = "/v1/resources/{id}/availability",
+    tag = "availability",
+    operation_id = "resource_availability",
+    params(("id" = Uuid, Path, description = "The resource."), Window, MinPosition),
+    responses(
+        (status = 200, description = "The resource's availability", body = AvailabilityView,
+            headers(("X-Cache" = String, description = "`hit` when every day came from a cache, else `miss`."))),
+        OneProblems,
+    ),
+)]
 pub async fn one(
     State(state): State<AppState>,
     actor: Actor,
@@ -180,6 +244,19 @@ async fn one_made(
     Ok(json_answer(body, hit))
 }
 
+/// The availability of up to 100 resources over one window, in the order asked.
+#[utoipa::path(
+    get,
+    path = "/v1/availability",
+    tag = "availability",
+    operation_id = "availability",
+    params(ResourceIds, Window, MinPosition),
+    responses(
+        (status = 200, description = "Each resource's availability", body = Items<AvailabilityView>,
+            headers(("X-Cache" = String, description = "`hit` when every day came from a cache, else `miss`."))),
+        ManyProblems,
+    ),
+)]
 pub async fn many(
     State(state): State<AppState>,
     actor: Actor,
@@ -394,19 +471,24 @@ async fn answer(
     Ok((body, hit))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /v1/availability/check`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
+    /// At most 100.
+    #[schema(max_items = 100)]
     items: Vec<CheckItem>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One period to check.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckItem {
     resource_id: Uuid,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     #[serde(default = "one_unit")]
+    #[schema(minimum = 1, maximum = 10000, default = 1)]
     quantity: u32,
 }
 
@@ -414,17 +496,25 @@ fn one_unit() -> u32 {
     1
 }
 
-/// The command error code a broken rule is refused with.
-fn reason(err: &BookingError) -> &'static str {
-    err.code().as_str()
-}
-
 /// What one item needs: a verdict already, or a look at the guard.
 enum Pending {
-    Decided(&'static str),
+    Decided(ErrorCode),
     Probe { probe: Probe, quantity: u32 },
 }
 
+/// Whether each period could be booked now, from the write side (each resource from its event
+/// stream and the allocation guard, in one snapshot; never the read models or a cache).
+#[utoipa::path(
+    post,
+    path = "/v1/availability/check",
+    tag = "availability",
+    operation_id = "check_availability",
+    request_body = CheckBody,
+    responses(
+        (status = 200, description = "One verdict per item, in order", body = Items<CheckView>),
+        CheckProblems,
+    ),
+)]
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
 pub async fn check(
     State(state): State<AppState>,
@@ -438,10 +528,17 @@ pub async fn check(
             format!("at most {MAX_BATCH} items per check"),
         ));
     }
-    if let Some(index) = body.items.iter().position(|item| item.quantity == 0) {
+    // No resource has more units than that: a larger quantity is a client's mistake, as in
+    // the availability reads' `quantity`.
+    let units = 1..=domain::resource::MAX_CAPACITY;
+    if let Some(index) = body
+        .items
+        .iter()
+        .position(|item| !units.contains(&item.quantity))
+    {
         return Err(Problem::invalid_field(
             format!("items[{index}].quantity"),
-            "must be at least 1",
+            format!("must be from 1 to {}", domain::resource::MAX_CAPACITY),
         ));
     }
     let now = Utc::now();
@@ -457,13 +554,13 @@ pub async fn check(
         .iter()
         .map(|item| {
             let Some(resource) = found.iter().find(|r| r.id.0 == item.resource_id) else {
-                return Pending::Decided("resource_not_found");
+                return Pending::Decided(ErrorCode::ResourceNotFound);
             };
             let Ok(period) = Period::new(item.start, item.end) else {
-                return Pending::Decided("invalid_period");
+                return Pending::Decided(ErrorCode::InvalidPeriod);
             };
             if let Err(err) = check_period(resource, &period, item.quantity, now) {
-                return Pending::Decided(reason(&err));
+                return Pending::Decided(err.code());
             }
             let policy = &resource.spec.policy;
             Pending::Probe {
@@ -500,7 +597,7 @@ pub async fn check(
                 Pending::Probe { probe, quantity } => {
                     let taken = busy.next().unwrap_or(u32::MAX);
                     let free = probe.capacity.saturating_sub(taken);
-                    (free < quantity).then_some("slot_unavailable")
+                    (free < quantity).then_some(ErrorCode::SlotUnavailable)
                 }
             };
             CheckView {

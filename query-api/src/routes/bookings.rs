@@ -21,10 +21,42 @@ use domain::event::BookingStatus;
 
 use crate::cursor;
 use crate::error::booking_not_found;
-use crate::params::{self, Bound, QueryParams};
+use crate::params::{self, Bound, MinPosition, Paging, QueryParams};
 use crate::store::bookings::{self as store, BookingFilter};
-use crate::views::{Page, booking_view};
+use crate::views::{BookingView, Page, booking_view};
 
+/// The filters of `GET /v1/bookings`; they combine.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "describes what the handler parses by hand (`QueryParams`)"
+)]
+struct BookingFilters {
+    resource_id: Option<uuid::Uuid>,
+    /// Clients may only name themselves (their own bookings are all they see).
+    customer_id: Option<String>,
+    status: Option<BookingStatus>,
+    /// Bookings starting at or after: an instant, or a date (a UTC day).
+    #[param(inline)]
+    from: Option<Bound>,
+    /// Bookings starting before: an instant, or a date (a UTC day, included whole).
+    #[param(inline)]
+    to: Option<Bound>,
+}
+
+api::problems!(GetProblems = [BookingNotFound] + AUTHENTICATED, PATH, QUERY);
+api::problems!(ListProblems = [InvalidCursor] + AUTHENTICATED, QUERY);
+
+/// A booking (a client's own only: another customer's is `404`).
+#[utoipa::path(
+    get,
+    path = "/v1/bookings/{id}",
+    tag = "bookings",
+    operation_id = "get_booking",
+    params(("id" = uuid::Uuid, Path, description = "The booking."), MinPosition),
+    responses((status = 200, description = "The booking", body = BookingView), GetProblems),
+)]
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant, booking.id = %id))]
 pub async fn get(
     State(state): State<AppState>,
@@ -71,6 +103,18 @@ fn utc_bound(bound: Bound, end: bool) -> chrono::DateTime<chrono::Utc> {
     }
 }
 
+/// Bookings by start (a client's own only), keyset-paginated.
+#[utoipa::path(
+    get,
+    path = "/v1/bookings",
+    tag = "bookings",
+    operation_id = "list_bookings",
+    params(BookingFilters, Paging, MinPosition),
+    responses(
+        (status = 200, description = "A page of bookings", body = Page<BookingView>),
+        ListProblems,
+    ),
+)]
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
 pub async fn list(
     State(state): State<AppState>,

@@ -1,6 +1,10 @@
 //! The HTTP surface of query-api (API.md): routing, the shared state, and the rules every read
 //! follows (any role may read; another tenant's object is `404`; clients see only their own
 //! bookings).
+//!
+//! Each handler's `#[utoipa::path]` says its route and describes it; [`v1`] registers both at
+//! once, so the router and its OpenAPI document (served at `GET /openapi.json`) cannot disagree
+//! on a path or method.
 
 mod availability;
 mod bookings;
@@ -12,11 +16,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
 use platform::Problem;
 use platform::auth::{Actor, AuthState, RequireRole, Role};
 use platform::health::Check;
 use sqlx::PgPool;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::ParameterIn;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::cache::AnswerCache;
@@ -36,30 +44,71 @@ pub struct AppState {
     pub compute: Compute,
 }
 
-/// The complete router: `/v1` reads behind authentication, plus health and metrics.
+/// The `/v1` routes (not yet behind authentication) and their description.
+pub fn v1() -> OpenApiRouter<AppState> {
+    let description = "Reads: resources, availability (cached; or live from the write side), \
+        bookings and daily stats. Every query takes `min_position` (a command's `position`) to \
+        read its own writes.";
+    let mut router =
+        OpenApiRouter::with_openapi(api::openapi::document("bookings query-api", description))
+            .routes(routes!(resources::list))
+            .routes(routes!(resources::get))
+            .routes(routes!(availability::one))
+            .routes(routes!(availability::many))
+            .routes(routes!(availability::check))
+            .routes(routes!(bookings::list))
+            .routes(routes!(bookings::get))
+            .routes(routes!(stats::daily).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))
+            // Roles are checked before any extractor runs: a caller without the role gets `403`
+            // whatever its query string or body (API.md v1.1).
+            .route_layer(RequireRole::any(READERS));
+    empty_means_absent(router.get_openapi_mut());
+    router
+}
+
+/// `QueryParams` reads an empty value (`kind=`) as an absent parameter: every optional query
+/// parameter says so with `allowEmptyValue`, which utoipa has no field for (hence an extension
+/// under the standard name).
+fn empty_means_absent(document: &mut OpenApi) {
+    let operations = document
+        .paths
+        .paths
+        .values_mut()
+        .flat_map(|item| [&mut item.get, &mut item.post].into_iter().flatten());
+    for operation in operations {
+        let parameters = operation.parameters.iter_mut().flatten();
+        for parameter in parameters
+            .filter(|p| p.parameter_in == ParameterIn::Query && p.required == Required::False)
+        {
+            parameter
+                .extensions
+                .get_or_insert_default()
+                .insert("allowEmptyValue".to_owned(), true.into());
+        }
+    }
+}
+
+/// The OpenAPI document of query-api.
+pub fn openapi() -> OpenApi {
+    v1().into_openapi()
+}
+
+/// The complete router: `/v1` reads behind authentication, the OpenAPI document, health and
+/// metrics.
 pub fn router(
     state: AppState,
     auth: AuthState,
     checks: Vec<(&'static str, Check)>,
     request_timeout: Duration,
 ) -> Router {
-    let v1 = Router::new()
-        .route("/v1/resources", get(resources::list))
-        .route("/v1/resources/{id}", get(resources::get))
-        .route("/v1/resources/{id}/availability", get(availability::one))
-        .route("/v1/availability", get(availability::many))
-        .route("/v1/availability/check", post(availability::check))
-        .route("/v1/bookings", get(bookings::list))
-        .route("/v1/bookings/{id}", get(bookings::get))
-        .route(
-            "/v1/stats/daily",
-            get(stats::daily).route_layer(RequireRole::any(STATS_READERS)),
-        )
-        // Roles are checked before any extractor runs: a caller without the role gets `403`
-        // whatever its query string or body (API.md v1.1).
-        .route_layer(RequireRole::any(READERS))
+    let (v1, document) = v1()
         .route_layer(from_fn_with_state(auth, platform::auth::authenticate))
-        .with_state(state);
+        .with_state(state)
+        .split_for_parts();
+    let document = document
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    let v1 = v1.merge(platform::service::openapi_document(document));
     platform::service::finish(v1, platform::health::router(checks), request_timeout)
 }
 

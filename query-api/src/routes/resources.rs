@@ -11,12 +11,43 @@ use readmodel::projections::Projection;
 use super::{AppState, READERS, path_id};
 use crate::cursor;
 use crate::error::resource_not_found;
-use crate::params::{self, QueryParams};
+use crate::params::{self, MinPosition, Paging, QueryParams};
 use crate::store::resources::{self as store, ResourceFilter};
 use api::views::ResourceView;
 
 use crate::views::Page;
 
+/// `kind` of `GET /v1/resources`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "describes what the handler parses by hand (`QueryParams`)"
+)]
+struct KindFilter {
+    /// Only resources of this kind.
+    kind: Option<String>,
+}
+
+api::problems!(ListProblems = [InvalidCursor] + AUTHENTICATED, QUERY);
+api::problems!(
+    GetProblems = [ResourceNotFound] + AUTHENTICATED,
+    PATH,
+    QUERY
+);
+
+/// The tenant's resources, by id.
+#[utoipa::path(
+    get,
+    path = "/v1/resources",
+    tag = "resources",
+    operation_id = "list_resources",
+    params(KindFilter, Paging, MinPosition),
+    responses(
+        (status = 200, description = "A page of resources", body = Page<ResourceView>),
+        ListProblems,
+    ),
+)]
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
 pub async fn list(
     State(state): State<AppState>,
@@ -55,6 +86,15 @@ pub async fn list(
     .into_response())
 }
 
+/// A resource.
+#[utoipa::path(
+    get,
+    path = "/v1/resources/{id}",
+    tag = "resources",
+    operation_id = "get_resource",
+    params(("id" = uuid::Uuid, Path, description = "The resource."), MinPosition),
+    responses((status = 200, description = "The resource", body = ResourceView), GetProblems),
+)]
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant, resource.id = %id))]
 pub async fn get(
     State(state): State<AppState>,

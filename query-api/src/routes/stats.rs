@@ -27,7 +27,7 @@ use super::AppState;
 use crate::availability::window_too_large;
 use crate::compute::{Meter, Stop};
 use crate::error::resource_not_found;
-use crate::params::{self, QueryParams};
+use crate::params::{self, MinPosition, QueryParams};
 use crate::store::resources;
 use crate::store::stats::{self as store, StatsFilter};
 use crate::views::{DayStatsView, Items};
@@ -37,6 +37,41 @@ pub const MAX_DAYS: i64 = 366;
 /// The days covered when `from` is absent.
 const DEFAULT_DAYS: i64 = 30;
 
+/// The filters of `GET /v1/stats/daily`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "describes what the handler parses by hand (`QueryParams`)"
+)]
+struct StatsFilters {
+    /// The first local day; by default 29 days before `to`.
+    from: Option<NaiveDate>,
+    /// The last local day (included); by default today (UTC). At most 366 days from `from`.
+    to: Option<NaiveDate>,
+    /// Only this resource.
+    resource_id: Option<Uuid>,
+}
+
+api::problems!(
+    DailyProblems = [ResourceNotFound, InvalidPeriod, WindowTooLarge, TooMuchWork] + AUTHENTICATED,
+    QUERY
+);
+
+/// Per resource and local day: bookings, cancellations, booked unit-minutes and utilization
+/// (admins and viewers).
+#[utoipa::path(
+    get,
+    path = "/v1/stats/daily",
+    tag = "stats",
+    operation_id = "daily_stats",
+    params(StatsFilters, MinPosition),
+    responses(
+        (status = 200, description = "One item per resource and day with bookings",
+            body = Items<DayStatsView>),
+        DailyProblems,
+    ),
+)]
 #[tracing::instrument(skip_all, fields(tenant = %actor.tenant))]
 pub async fn daily(
     State(state): State<AppState>,

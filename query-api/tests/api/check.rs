@@ -174,6 +174,17 @@ async fn a_check_of_too_many_items_or_a_malformed_item_is_refused() {
     assert_eq!(reply.status, 422);
     assert_eq!(reply.field(), "items[0].quantity");
 
+    // More units than any resource can have (and past what a 32-bit signed integer holds).
+    let reply = app
+        .post(
+            "/v1/availability/check",
+            &app.admin(),
+            &json!({ "items": [item(resource, at(day, 10, 0), at(day, 11, 0), 2_147_483_648)] }),
+        )
+        .await;
+    assert_eq!(reply.status, 422);
+    assert_eq!(reply.field(), "items[0].quantity");
+
     let reply = app
         .post(
             "/v1/availability/check",
