@@ -123,6 +123,25 @@ pub async fn at(
     .await
 }
 
+/// The events stored at `positions` (those there are, in no particular order).
+pub async fn at_each(
+    conn: impl PgExecutor<'_>,
+    positions: &[Position],
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let globals: Vec<i64> = positions.iter().map(|p| p.global_position).collect();
+    let found: Vec<RecordedEvent> = sqlx::query_as(&format!(
+        "select {COLUMNS} from events where global_position = any($1)"
+    ))
+    .bind(&globals)
+    .fetch_all(conn)
+    .await?;
+    // The global position is the key; the pair must match too.
+    Ok(found
+        .into_iter()
+        .filter(|event| positions.contains(&event.position))
+        .collect())
+}
+
 /// The last position the store has written, committed or not ([`Position::START`] when empty):
 /// no reader's checkpoint and no client's token can be past it.
 pub async fn last_written(conn: impl PgExecutor<'_>) -> Result<Position, sqlx::Error> {

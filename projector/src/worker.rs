@@ -238,13 +238,12 @@ impl Worker {
             let mut tx = self.context.pool.begin().await?;
             let from = checkpoint::lock(&mut tx, self.projection.checkpoint()).await?;
             if first {
-                let duplicates = unchecked
+                let covered = unchecked
                     .iter()
                     .take_while(|d| d.claim.is_some_and(|c| c.position <= from))
                     .count();
-                unchecked.drain(..duplicates);
-                metrics::counter!("projector_duplicates_skipped_total", "projection" => self.projection.name())
-                    .increment(duplicates as u64);
+                let seen: Vec<&Delivery> = unchecked.drain(..covered).collect();
+                self.check_seen(&mut tx, &seen, from).await?;
                 first = false;
             }
             let events = eventstore::read::read_after(&mut tx, from, CHUNK).await?;
@@ -313,6 +312,39 @@ impl Worker {
             }
         }
         genuine
+    }
+
+    /// Checks messages that claim positions this projection has already applied (redeliveries,
+    /// or forgeries naming old positions): nothing of them is applied either way, but one that
+    /// is not the store's event there is refused and counted like any other.
+    async fn check_seen(
+        &self,
+        conn: &mut PgConnection,
+        seen: &[&Delivery],
+        checkpoint: Position,
+    ) -> anyhow::Result<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let claimed: Vec<Position> = seen
+            .iter()
+            .filter_map(|d| d.claim.map(|c| c.position))
+            .collect();
+        let stored = eventstore::read::at_each(&mut *conn, &claimed).await?;
+        let mut duplicates = 0;
+        for delivery in seen {
+            let Some(claim) = delivery.claim else {
+                continue;
+            };
+            let event = stored.iter().find(|e| e.position == claim.position);
+            match wire::judge(claim, &delivery.message.payload, event, checkpoint) {
+                Verdict::Genuine => duplicates += 1,
+                verdict => self.refuse(delivery, verdict),
+            }
+        }
+        metrics::counter!("projector_duplicates_skipped_total", "projection" => self.projection.name())
+            .increment(duplicates);
+        Ok(())
     }
 
     /// Counts and logs a message that is not what it claims to be; it is never applied.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream;
+use eventstore::RecordedEvent;
 use eventstore::wire;
 use serde_json::Value;
 
@@ -119,6 +120,24 @@ pub async fn forge(
         .await
         .expect("stored by JetStream");
     id
+}
+
+/// Publishes `event` again as the relay does (its id as the message id, its position header and
+/// body): a redelivery, no forgery.
+pub async fn republish(client: &async_nats::Client, subject: &str, event: &RecordedEvent) {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        async_nats::header::NATS_MESSAGE_ID,
+        event.event_id.to_string().as_str(),
+    );
+    headers.insert(wire::HEADER_POSITION, event.position.to_string().as_str());
+    let payload = serde_json::to_vec(event).expect("a JSON body");
+    jetstream::new(client.clone())
+        .publish_with_headers(subject.to_owned(), headers, payload.into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored by JetStream");
 }
 
 /// The stream the relay would create, created ahead of it (for tests whose relay is off).

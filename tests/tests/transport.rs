@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tests::nats::{assert_stream_matches_store, create_stream, forge};
+use tests::nats::{assert_stream_matches_store, create_stream, forge, republish};
 use tests::nats_server::NatsServer;
 use tests::{TestApp, day_at};
 
@@ -165,19 +165,34 @@ async fn messages_that_are_not_the_stores_events_are_refused_and_never_applied()
     let far = "9223372036854775000.1";
     forged.insert(forge(&app.nats, &subject, Some(far), None, &changed).await);
     forged.insert(forge(&app.nats, &subject, None, None, &json!({"not": "an event"})).await);
+    // And for a position it applied long ago: the resource's creation, changed, and as it was
+    // (a plain redelivery, which is no forgery).
+    let created = eventstore::read::load_stream(
+        &mut *app.pool.acquire().await.unwrap(),
+        "acme",
+        room["id"].as_str().unwrap().parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .remove(0);
+    let mut renamed = serde_json::to_value(&created).unwrap();
+    renamed["data"]["name"] = json!("Mallory's room");
+    let at = created.position.to_string();
+    forged.insert(forge(&app.nats, &subject, Some(&at), None, &renamed).await);
+    republish(&app.nats, &subject, &created).await;
 
     // The first message woke the projector: it applied the store's event, not the forgery.
     visible(&app, &id, Duration::from_secs(5)).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     for (name, status) in &app.projector().unwrap().status {
-        while status.refused() < 3 {
+        while status.refused() < 4 {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{name} refused the three forgeries"
+                "{name} refused the four forgeries"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(status.refused(), 3, "{name}");
+        assert_eq!(status.refused(), 4, "{name}: the redelivery is no forgery");
     }
     let booking = app.query(&format!("/v1/bookings/{id}"), &admin).await;
     assert_eq!(booking.body["customer_id"], "admin-1", "{}", booking.body);
