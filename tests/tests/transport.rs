@@ -168,7 +168,7 @@ async fn messages_that_are_not_the_stores_events_are_refused_and_never_applied()
     // And for a position it applied long ago: the resource's creation, changed, and as it was
     // (a plain redelivery, which is no forgery).
     let created = eventstore::read::load_stream(
-        &mut *app.pool.acquire().await.unwrap(),
+        &mut app.pool.acquire().await.unwrap(),
         "acme",
         room["id"].as_str().unwrap().parse().unwrap(),
     )
