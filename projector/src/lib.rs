@@ -2,7 +2,8 @@
 //!
 //! - [`projections`]: how each read model follows the events (a fold over typed rows).
 //! - [`worker`]: the live projector of one projection: a durable JetStream consumer applied in
-//!   checkpointed batches, with catch-up from Postgres and cache invalidation after commit.
+//!   checkpointed batches, reading the event store with NATS as a wake-up.
+//! - [`invalidations`]: the cache invalidations a batch owes, recorded with it and sent after.
 //! - [`replay`]: rebuild or verify read models straight from the event store.
 //! - [`app`]: the service (one worker per projection, health and metrics).
 //! - [`cli`]: the command line; [`config`]: the settings.
@@ -10,6 +11,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod invalidations;
 pub mod projections;
 pub mod replay;
 pub mod worker;

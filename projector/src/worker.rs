@@ -14,28 +14,25 @@
 //! inside the transaction) they are sent to Redis, announced to query-api with a "changed"
 //! notice, and deleted. Whatever a crash leaves recorded is sent at the next start.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
-use chrono::NaiveDate;
 use eventstore::db::DbSettings;
 use eventstore::wire::{self, Claim, Verdict};
-use eventstore::{Position, RecordedEvent, Xid8, checkpoint};
+use eventstore::{Position, RecordedEvent, checkpoint};
 use futures::StreamExt;
 use platform::leader::{LeaderWork, Role};
 use platform::trace::TraceContext;
 use readmodel::cache::RedisCache;
-use readmodel::notice::Changed;
 use readmodel::projections::Projection;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
+use crate::invalidations::{self, Invalidations};
 use crate::projections::{Applied, State, Touched, Write};
 
 /// Everything a worker needs besides its projection.
@@ -89,10 +86,8 @@ pub struct Worker {
     projection: Projection,
     context: WorkerContext,
     status: WorkerStatus,
+    invalidations: Invalidations,
 }
-
-/// A resource's cache entries to invalidate: one local day, or (`None`) the resource itself.
-type Invalidation = (String, Uuid, Option<NaiveDate>);
 
 /// A JetStream message and what it claims to be.
 struct Delivery {
@@ -106,15 +101,19 @@ const BATCH_LINGER: Duration = Duration::from_millis(2);
 /// The most events read from the store and applied in one transaction.
 const CHUNK: i64 = 5000;
 
-/// The most recorded invalidations sent in one pipelined round trip.
-const INVALIDATION_CHUNK: i64 = 500;
-
 impl Worker {
     pub fn new(projection: Projection, context: WorkerContext) -> Self {
+        let invalidations = Invalidations {
+            pool: context.pool.clone(),
+            cache: context.cache.clone(),
+            nats: context.nats.clone(),
+            changed_subject: context.changed_subject.clone(),
+        };
         Self {
             projection,
             context,
             status: WorkerStatus::default(),
+            invalidations,
         }
     }
 
@@ -139,7 +138,7 @@ impl Worker {
     /// what invalidations are still owed, and check that its leader connection is alive.
     async fn idle(&self, lock: &mut PgConnection) -> anyhow::Result<()> {
         self.catch_up().await?;
-        self.send_invalidations().await;
+        self.invalidations.send_owed().await;
         sqlx::query("select 1").execute(&mut *lock).await?;
         Ok(())
     }
@@ -256,7 +255,7 @@ impl Worker {
                 .caught_up_from_postgres
                 .fetch_add((count - told) as u64, Ordering::Relaxed);
             let touched = self.apply(&mut tx, events).await?;
-            let owed = record_invalidations(&mut tx, &touched, to).await?;
+            let owed = invalidations::record(&mut tx, &touched, to).await?;
             if !checkpoint::set(&mut tx, self.projection.checkpoint(), to).await? {
                 anyhow::bail!("the checkpoint would pass the store's head");
             }
@@ -264,7 +263,7 @@ impl Worker {
             if !owed.is_empty() {
                 platform::failpoint::hit(self.failpoint_after_commit());
             }
-            self.send(owed, to, touched).await;
+            self.invalidations.send(owed, to, touched).await;
             if (count as i64) < CHUNK {
                 break;
             }
@@ -425,102 +424,6 @@ impl Worker {
         }
         Ok(touched)
     }
-
-    /// After a commit: sends the invalidations the batch recorded, then one notice per changed
-    /// resource so query-api instances drop their in-process entries.
-    async fn send(&self, owed: Vec<Invalidation>, position: Position, touched: Touched) {
-        if self.invalidate(&owed, position).await {
-            self.forget(&owed, position).await;
-        }
-        for ((tenant, resource), days) in touched.resources {
-            self.announce(Changed {
-                tenant,
-                resource_id: resource,
-                days: days.map(|d| d.into_iter().collect()).unwrap_or_default(),
-                position,
-            })
-            .await;
-        }
-    }
-
-    /// Sends whatever invalidations are still recorded (left by a crash, or by Redis being
-    /// away), with their notices, a chunk at a time.
-    async fn send_invalidations(&self) {
-        loop {
-            let owed = match owed_invalidations(&self.context.pool, INVALIDATION_CHUNK).await {
-                Ok(owed) => owed,
-                Err(err) => {
-                    tracing::debug!(error = %err, "cannot read the owed cache invalidations");
-                    return;
-                }
-            };
-            let Some(position) = owed.iter().map(|(_, p)| *p).max() else {
-                return;
-            };
-            let days: Vec<Invalidation> = owed.iter().map(|(i, _)| i.clone()).collect();
-            if !self.invalidate(&days, position).await {
-                return;
-            }
-            let mut notices: BTreeMap<(String, Uuid), BTreeSet<NaiveDate>> = BTreeMap::new();
-            for (tenant, resource, day) in &days {
-                let entry = notices.entry((tenant.clone(), *resource)).or_default();
-                entry.extend(day);
-            }
-            for ((tenant, resource_id), days) in notices {
-                self.announce(Changed {
-                    tenant,
-                    resource_id,
-                    days: days.into_iter().collect(),
-                    position,
-                })
-                .await;
-            }
-            self.forget(&days, position).await;
-            if (owed.len() as i64) < INVALIDATION_CHUNK {
-                return;
-            }
-        }
-    }
-
-    /// Marks the recorded days invalid in Redis as of `position`; false if Redis could not be
-    /// reached (they stay recorded and are sent later).
-    async fn invalidate(&self, owed: &[Invalidation], position: Position) -> bool {
-        let days: Vec<(String, Uuid, NaiveDate)> = owed
-            .iter()
-            .filter_map(|(tenant, resource, day)| day.map(|day| (tenant.clone(), *resource, day)))
-            .collect();
-        for chunk in days.chunks(INVALIDATION_CHUNK as usize) {
-            // A marker at a later position than the change is still correct: it only refuses
-            // fills older than itself, and every such fill predates the commit.
-            if let Err(err) = self.context.cache.invalidate_many(chunk, position).await {
-                metrics::counter!("cache_invalidation_failures_total").increment(1);
-                tracing::debug!(error = %err, "cache invalidation failed; will retry");
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Deletes recorded invalidations that have been sent (unless a later batch recorded the
-    /// same day again since, at a later position).
-    async fn forget(&self, owed: &[Invalidation], position: Position) {
-        if owed.is_empty() {
-            return;
-        }
-        if let Err(err) = forget_invalidations(&self.context.pool, owed, position).await {
-            // Sent again later: harmless.
-            tracing::debug!(error = %err, "cannot delete sent cache invalidations");
-        }
-    }
-
-    async fn announce(&self, notice: Changed) {
-        if let Ok(payload) = serde_json::to_vec(&notice) {
-            let subject = readmodel::notice::subject(&self.context.changed_subject, &notice.tenant);
-            if let Err(err) = self.context.nats.publish(subject, payload.into()).await {
-                tracing::debug!(error = %err, "change notice not published");
-            }
-        }
-    }
 }
 
 fn parse(message: jetstream::Message) -> Delivery {
@@ -537,93 +440,6 @@ fn parse(message: jetstream::Message) -> Delivery {
         &message.payload,
     );
     Delivery { claim, message }
-}
-
-/// Records, in the batch's transaction, the invalidations `touched` calls for at `position`;
-/// returns them.
-async fn record_invalidations(
-    tx: &mut PgConnection,
-    touched: &Touched,
-    position: Position,
-) -> anyhow::Result<Vec<Invalidation>> {
-    let owed: Vec<Invalidation> = touched
-        .resources
-        .iter()
-        .flat_map(|((tenant, resource), days)| {
-            let days: Vec<Option<NaiveDate>> = match days {
-                Some(days) => days.iter().copied().map(Some).collect(),
-                None => vec![None],
-            };
-            days.into_iter()
-                .map(move |day| (tenant.clone(), *resource, day))
-        })
-        .collect();
-    if owed.is_empty() {
-        return Ok(owed);
-    }
-    let tenants: Vec<&str> = owed.iter().map(|(t, _, _)| t.as_str()).collect();
-    let resources: Vec<Uuid> = owed.iter().map(|(_, r, _)| *r).collect();
-    let days: Vec<Option<NaiveDate>> = owed.iter().map(|(_, _, d)| *d).collect();
-    sqlx::query(
-        "insert into read.cache_invalidations (tenant_id, resource_id, day, transaction_id, global_position)
-         select t, r, d, $4, $5 from unnest($1::text[], $2::uuid[], $3::date[]) as k(t, r, d)
-         on conflict (tenant_id, resource_id, day) do update
-         set transaction_id = excluded.transaction_id, global_position = excluded.global_position",
-    )
-    .bind(&tenants)
-    .bind(&resources)
-    .bind(&days)
-    .bind(position.xid())
-    .bind(position.global_position)
-    .execute(tx)
-    .await?;
-    Ok(owed)
-}
-
-/// Up to `limit` recorded invalidations, oldest first, each with its position.
-async fn owed_invalidations(
-    pool: &PgPool,
-    limit: i64,
-) -> Result<Vec<(Invalidation, Position)>, sqlx::Error> {
-    let rows: Vec<(String, Uuid, Option<NaiveDate>, Xid8, i64)> = sqlx::query_as(
-        "select tenant_id, resource_id, day, transaction_id, global_position
-         from read.cache_invalidations
-         order by transaction_id, global_position limit $1",
-    )
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(tenant, resource, day, Xid8(xid), global_position)| {
-            ((tenant, resource, day), Position::new(xid, global_position))
-        })
-        .collect())
-}
-
-/// Deletes the recorded invalidations of `owed` that are at or before `position`.
-async fn forget_invalidations(
-    pool: &PgPool,
-    owed: &[Invalidation],
-    position: Position,
-) -> Result<(), sqlx::Error> {
-    let tenants: Vec<&str> = owed.iter().map(|(t, _, _)| t.as_str()).collect();
-    let resources: Vec<Uuid> = owed.iter().map(|(_, r, _)| *r).collect();
-    let days: Vec<Option<NaiveDate>> = owed.iter().map(|(_, _, d)| *d).collect();
-    sqlx::query(
-        "delete from read.cache_invalidations c
-         using unnest($1::text[], $2::uuid[], $3::date[]) as k(t, r, d)
-         where c.tenant_id = k.t and c.resource_id = k.r and c.day is not distinct from k.d
-           and (c.transaction_id, c.global_position) <= ($4, $5)",
-    )
-    .bind(&tenants)
-    .bind(&resources)
-    .bind(&days)
-    .bind(position.xid())
-    .bind(position.global_position)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 async fn dead_letter(
@@ -679,7 +495,7 @@ impl LeaderWork for Worker {
         self.status.leading.store(true, Ordering::Relaxed);
         // What a predecessor committed but could not send to Redis, then what the store holds
         // beyond what JetStream may still have (purged, deleted, new).
-        self.send_invalidations().await;
+        self.invalidations.send_owed().await;
         self.catch_up().await?;
         loop {
             match self.consume(lock, shutdown).await {
