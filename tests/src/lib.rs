@@ -576,6 +576,26 @@ pub struct Reply {
     pub headers: HeaderMap,
 }
 
+/// Asserts the answer is a well-formed problem with this status and code.
+#[track_caller]
+pub fn assert_problem(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.code(), code, "{}", reply.body);
+    assert!(
+        reply.content_type().starts_with("application/problem+json"),
+        "{}",
+        reply.content_type()
+    );
+    for member in ["type", "title", "status", "detail"] {
+        assert!(
+            reply.body.get(member).is_some(),
+            "{member} missing in {}",
+            reply.body
+        );
+    }
+    assert_eq!(reply.body["status"], status.as_u16());
+}
+
 impl Reply {
     pub async fn read(response: reqwest::Response) -> Reply {
         let status = response.status();
