@@ -42,48 +42,12 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 }
 
 /// The `name=value` pairs of a query string, decoded as `application/x-www-form-urlencoded`
-/// (what `axum::extract::Query` does through `serde_urlencoded`, without the serde machinery
-/// on every request): empty pieces are skipped, a piece without `=` has an empty value, `+`
-/// is a space, `%XX` a byte (a `%` not followed by two hex digits stays as it is), and bytes
-/// that are not UTF-8 become U+FFFD.
+/// (empty pieces skipped, a piece without `=` has an empty value, `+` is a space, `%XX` a byte,
+/// bytes that are not UTF-8 become U+FFFD).
 fn pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|piece| !piece.is_empty())
-        .map(|piece| {
-            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-            (decode(name), decode(value))
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect()
-}
-
-fn decode(part: &str) -> String {
-    if !part.bytes().any(|b| b == b'+' || b == b'%') {
-        return part.to_owned();
-    }
-    let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
-    let bytes = part.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => decoded.push(b' '),
-            b'%' => match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
-                (Some(high), Some(low)) => {
-                    // Two hex digits: at most 0xff.
-                    decoded.push(u8::try_from(high * 16 + low).unwrap_or(u8::MAX));
-                    i += 2;
-                }
-                _ => decoded.push(b'%'),
-            },
-            byte => decoded.push(byte),
-        }
-        i += 1;
-    }
-    match String::from_utf8(decoded) {
-        Ok(decoded) => decoded,
-        Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
-    }
 }
 
 impl QueryParams {
