@@ -1,8 +1,9 @@
 //! Waking the relay after a commit, outside the command's transaction.
 //!
 //! A `pg_notify` inside every command transaction costs each commit a turn on Postgres's global
-//! notification queue lock (pgbench with the booking transaction: 1,623 tps with it, 1,934
-//! without). So a committed write only *signals* here. If this instance's relay is the leader it
+//! notification queue lock (a sixth of the booking transaction's throughput in pgbench: see
+//! BENCHMARKS.md, "Figures behind choices in the code"). So a committed write only *signals*
+//! here. If this instance's relay is the leader it
 //! is woken in process; otherwise one background task sends `NOTIFY events` for the leader in
 //! another instance, and every commit that lands while one is in flight is covered by the next
 //! one (a burst of commits costs a few notifications, not one each). Nothing depends on the wake

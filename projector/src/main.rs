@@ -1,8 +1,8 @@
 //! `projector`: its commands and settings are in [`projector::cli`] (`projector --help`).
 
 /// A replay decodes and folds millions of small JSON values on several threads (events are
-/// allocated by the reader and freed by the fold): with glibc's allocator a quarter of that CPU
-/// went to malloc and free; mimalloc takes about a quarter less CPU for the same fold.
+/// allocated by the reader and freed by the fold): glibc's malloc and free took a large share of
+/// that CPU, mimalloc much less (BENCHMARKS.md, "Figures behind choices in the code").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

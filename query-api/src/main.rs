@@ -1,7 +1,8 @@
 //! `query-api`: its commands and settings are in [`query_api::cli`] (`query-api --help`).
 
 /// Every connection allocates and frees its buffers on both worker threads; under the bench's
-/// 1,024-connection overload glibc malloc peaked at 98 MiB RSS, mimalloc at 85 (BENCHMARKS.md).
+/// connection overload mimalloc keeps the peak RSS lower than glibc's malloc (BENCHMARKS.md,
+/// "Figures behind choices in the code").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

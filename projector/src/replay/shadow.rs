@@ -90,8 +90,7 @@ pub(super) async fn load_shadow(
 /// Keys are kept up while the table loads because every load writes in key order (streams in
 /// id order, held rows from ordered maps), which only ever appends to the index. The other
 /// indexes would get their rows in random order: building them after the load is several times
-/// cheaper (even the GiST one: on 333,333 busy rows, 1.9 s after the load against 5.7 s kept up
-/// during it).
+/// cheaper, even the GiST one (BENCHMARKS.md, "Figures behind choices in the code").
 pub(super) async fn create_table(
     pool: &PgPool,
     schema: &str,
