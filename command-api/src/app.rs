@@ -1,13 +1,11 @@
 //! `Application`: command-api assembled from its settings: the pool (migrated), the NATS client,
 //! the router, the two single-leader workers (relay and hold sweeper) and the relay wake.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use axum::Router;
 use eventstore::db::DbSettings;
 use platform::auth::AuthState;
-use platform::health::Check;
+use platform::health::{self, Check};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -157,22 +155,5 @@ impl platform::chassis::Service for Application {
 }
 
 fn readiness_checks(pool: PgPool, nats: async_nats::Client) -> Vec<(&'static str, Check)> {
-    let postgres: Check = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move {
-            eventstore::db::ping(&pool)
-                .await
-                .map_err(|err| err.to_string())
-        })
-    });
-    let nats: Check = Arc::new(move || {
-        let state = nats.connection_state();
-        Box::pin(async move {
-            match state {
-                async_nats::connection::State::Connected => Ok(()),
-                other => Err(format!("{other}")),
-            }
-        })
-    });
-    vec![("postgres", postgres), ("nats", nats)]
+    vec![health::postgres(pool), health::nats(nats)]
 }

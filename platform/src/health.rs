@@ -19,6 +19,43 @@ use serde_json::json;
 pub type Check =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
+/// A named check from an async probe.
+pub fn check<F, Fut>(name: &'static str, probe: F) -> (&'static str, Check)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let check: Check = Arc::new(move || Box::pin(probe()));
+    (name, check)
+}
+
+/// Postgres answers `SELECT 1` through the service's pool.
+pub fn postgres(pool: sqlx::PgPool) -> (&'static str, Check) {
+    check("postgres", move || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("select 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|err| err.to_string())
+        }
+    })
+}
+
+/// The NATS client is connected.
+pub fn nats(client: async_nats::Client) -> (&'static str, Check) {
+    check("nats", move || {
+        let state = client.connection_state();
+        async move {
+            match state {
+                async_nats::connection::State::Connected => Ok(()),
+                other => Err(other.to_string()),
+            }
+        }
+    })
+}
+
 /// How long one readiness check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -1,12 +1,11 @@
 //! `Application`: the projector assembled: one worker per projection, plus health and metrics.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
 use eventstore::db::DbSettings;
-use platform::health::Check;
+use platform::health::{self, Check};
 use readmodel::cache::{Keys, RedisCache};
 use readmodel::projections::Projection;
 use sqlx::PgPool;
@@ -129,22 +128,9 @@ fn readiness_checks(
     nats: async_nats::Client,
     cache: RedisCache,
 ) -> Vec<(&'static str, Check)> {
-    let postgres: Check = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move { eventstore::db::ping(&pool).await.map_err(|e| e.to_string()) })
-    });
-    let nats: Check = Arc::new(move || {
-        let state = nats.connection_state();
-        Box::pin(async move {
-            match state {
-                async_nats::connection::State::Connected => Ok(()),
-                other => Err(other.to_string()),
-            }
-        })
-    });
-    let redis: Check = Arc::new(move || {
+    let redis = health::check("redis", move || {
         let cache = cache.clone();
-        Box::pin(async move { cache.ping().await.map_err(|e| e.to_string()) })
+        async move { cache.ping().await.map_err(|err| err.to_string()) }
     });
-    vec![("postgres", postgres), ("nats", nats), ("redis", redis)]
+    vec![health::postgres(pool), health::nats(nats), redis]
 }

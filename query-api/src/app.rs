@@ -8,7 +8,7 @@ use anyhow::Context;
 use axum::Router;
 use eventstore::db::DbSettings;
 use platform::auth::AuthState;
-use platform::health::Check;
+use platform::health::{self, Check};
 use readmodel::cache::{Keys, RedisCache};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::PgPool;
@@ -218,26 +218,9 @@ fn readiness_checks(
     nats: async_nats::Client,
     cache: Arc<DayCache>,
 ) -> Vec<(&'static str, Check)> {
-    let postgres: Check = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move {
-            eventstore::db::ping(&pool)
-                .await
-                .map_err(|err| err.to_string())
-        })
-    });
-    let nats: Check = Arc::new(move || {
-        let state = nats.connection_state();
-        Box::pin(async move {
-            match state {
-                async_nats::connection::State::Connected => Ok(()),
-                other => Err(format!("{other}")),
-            }
-        })
-    });
-    let redis: Check = Arc::new(move || {
+    let redis = health::check("redis", move || {
         let cache = cache.clone();
-        Box::pin(async move { cache.ping_redis().await })
+        async move { cache.ping_redis().await }
     });
-    vec![("postgres", postgres), ("nats", nats), ("redis", redis)]
+    vec![health::postgres(pool), health::nats(nats), redis]
 }
