@@ -10,11 +10,11 @@ use domain::booking::{Booking, BookingCommand, BookingError, plan_placement};
 use domain::event::BookingStatus;
 use domain::ids::{BookingId, CustomerId};
 use domain::resource::{Resource, ResourceError};
-use eventstore::{Appended, ExpectedVersion};
+use eventstore::{ExpectedVersion, Position};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Command, Done, Effect, evolved, follow_allocation, load};
+use super::{Command, Done, Effect, commit, evolved, follow_allocation, load};
 use crate::error::CommandError;
 use crate::store::guard::{self, Allocated};
 use crate::store::{self, CommandMeta, aggregates};
@@ -45,13 +45,13 @@ async fn load_booking(
     Ok(booking)
 }
 
-fn answer(effect: Effect, booking: &Booking, appended: Appended) -> Done<BookingAnswer> {
+fn answer(effect: Effect, booking: &Booking, position: Position) -> Done<BookingAnswer> {
     Done {
         effect,
         answer: BookingAnswer {
             booking: BookingView::from(booking),
         },
-        position: appended.position,
+        position,
     }
 }
 
@@ -148,7 +148,7 @@ impl Command for PlaceBooking {
                 other => other,
             })?;
         let booking: Booking = evolved(None, &events, meta.now)?;
-        Ok(answer(effect, &booking, appended))
+        Ok(answer(effect, &booking, appended.position))
     }
 }
 
@@ -201,19 +201,11 @@ impl Command for TransitionBooking {
             },
         };
         let events = <Booking as Aggregate>::decide(Some(&booking), command, meta.now)?;
-        let appended = store::append(
-            conn,
-            meta,
-            booking.id.0,
-            ExpectedVersion::Exact(booking.version),
-            &events,
-        )
-        .await?;
         for event in &events {
             follow_allocation(conn, booking.id.0, event).await?;
         }
-        let booking = evolved(Some(booking), &events, meta.now)?;
-        Ok(answer(Effect::Changed, &booking, appended))
+        let (booking, position) = commit(conn, meta, booking, &events).await?;
+        Ok(answer(Effect::Changed, &booking, position))
     }
 }
 
@@ -254,16 +246,8 @@ impl Command for RescheduleBooking {
         )
         .await?;
         let events = [booking.rescheduled(plan, units)];
-        let appended = store::append(
-            conn,
-            meta,
-            booking.id.0,
-            ExpectedVersion::Exact(booking.version),
-            &events,
-        )
-        .await?;
-        let booking = evolved(Some(booking), &events, meta.now)?;
-        Ok(answer(Effect::Changed, &booking, appended))
+        let (booking, position) = commit(conn, meta, booking, &events).await?;
+        Ok(answer(Effect::Changed, &booking, position))
     }
 }
 
@@ -283,7 +267,7 @@ impl ExpireHold {
         conn: &mut PgConnection,
         meta: &CommandMeta,
         booking_id: BookingId,
-    ) -> Result<(Booking, Appended), CommandError> {
+    ) -> Result<(Booking, Position), CommandError> {
         eventstore::append::lock_streams(conn, &[booking_id.0]).await?;
         if store::stream_newer_than_transaction(conn, booking_id.0).await? {
             return Err(CommandError::Retry);
@@ -293,18 +277,10 @@ impl ExpireHold {
             .ok_or(BookingError::NotFound)?;
         let events =
             <Booking as Aggregate>::decide(Some(&booking), BookingCommand::Expire, meta.now)?;
-        let appended = store::append(
-            conn,
-            meta,
-            booking_id.0,
-            ExpectedVersion::Exact(booking.version),
-            &events,
-        )
-        .await?;
         for event in &events {
             follow_allocation(conn, booking_id.0, event).await?;
         }
-        Ok((evolved(Some(booking), &events, meta.now)?, appended))
+        commit(conn, meta, booking, &events).await
     }
 }
 
@@ -320,7 +296,7 @@ impl Command for ExpireHold {
         conn: &mut PgConnection,
         meta: &CommandMeta,
     ) -> Result<Done<BookingAnswer>, CommandError> {
-        let (booking, appended) = Self::expire(conn, meta, self.booking_id).await?;
-        Ok(answer(Effect::Changed, &booking, appended))
+        let (booking, position) = Self::expire(conn, meta, self.booking_id).await?;
+        Ok(answer(Effect::Changed, &booking, position))
     }
 }

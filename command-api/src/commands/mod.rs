@@ -11,8 +11,10 @@ use std::future::Future;
 
 use domain::Event;
 use domain::aggregate::Aggregate;
+use domain::booking::Booking;
 use domain::lifecycle::{self, Allocation};
-use eventstore::Position;
+use domain::resource::Resource;
+use eventstore::{ExpectedVersion, Position};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -21,7 +23,7 @@ pub use bookings::{ExpireHold, PlaceBooking, RescheduleBooking, TransitionBookin
 pub use resources::{AddBlackout, CreateResource, RemoveBlackout, UpdateResource};
 
 use crate::error::CommandError;
-use crate::store::{CommandMeta, aggregates, guard};
+use crate::store::{self, CommandMeta, aggregates, guard};
 
 /// A command.
 pub trait Command: Send + Sync {
@@ -82,6 +84,51 @@ fn evolved<A: Aggregate>(
         .iter()
         .fold(state, |state, event| A::evolve(state, event, at))
         .ok_or(CommandError::Defect("decided events that start no stream"))
+}
+
+/// An aggregate loaded for a command: its stream, and the version it was at.
+trait Loaded: Aggregate {
+    fn stream(&self) -> Uuid;
+    fn version(&self) -> i64;
+}
+
+impl Loaded for Resource {
+    fn stream(&self) -> Uuid {
+        self.id.0
+    }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+impl Loaded for Booking {
+    fn stream(&self) -> Uuid {
+        self.id.0
+    }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+/// Appends the events a command decided against `state` to its stream (expected at the version
+/// it was loaded at), and returns the state they lead to and the position of the write.
+async fn commit<A: Loaded>(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    state: A,
+    events: &[Event],
+) -> Result<(A, Position), CommandError> {
+    let appended = store::append(
+        conn,
+        meta,
+        state.stream(),
+        ExpectedVersion::Exact(state.version()),
+        events,
+    )
+    .await?;
+    Ok((evolved(Some(state), events, meta.now)?, appended.position))
 }
 
 /// What a booking's event does to its guard rows, as the lifecycle says. (A move takes its new

@@ -12,7 +12,7 @@ use eventstore::ExpectedVersion;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Command, Done, Effect, evolved, load};
+use super::{Command, Done, Effect, commit, evolved, load};
 use crate::error::CommandError;
 use crate::store::{self, CommandMeta, guard};
 
@@ -108,21 +108,13 @@ impl Command for UpdateResource {
                 "bookings that have not ended use units above the new capacity; cancel or move them first",
             ));
         }
-        let appended = store::append(
-            conn,
-            meta,
-            resource.id.0,
-            ExpectedVersion::Exact(resource.version),
-            &events,
-        )
-        .await?;
-        let resource = evolved(Some(resource), &events, meta.now)?;
+        let (resource, position) = commit(conn, meta, resource, &events).await?;
         Ok(Done {
             effect: Effect::Changed,
             answer: ResourceAnswer {
                 resource: ResourceView::from(&resource),
             },
-            position: appended.position,
+            position,
         })
     }
 }
@@ -154,14 +146,7 @@ impl Command for AddBlackout {
             reason: self.reason.clone(),
         };
         let events = Resource::decide(Some(&resource), command)?;
-        let appended = store::append(
-            conn,
-            meta,
-            resource.id.0,
-            ExpectedVersion::Exact(resource.version),
-            &events,
-        )
-        .await?;
+        let (_, position) = commit(conn, meta, resource, &events).await?;
         let blackout = Blackout {
             id: self.blackout_id,
             period: self.period,
@@ -172,7 +157,7 @@ impl Command for AddBlackout {
             answer: BlackoutAnswer {
                 blackout: BlackoutView::from(&blackout),
             },
-            position: appended.position,
+            position,
         })
     }
 }
@@ -200,18 +185,11 @@ impl Command for RemoveBlackout {
             blackout_id: self.blackout_id,
         };
         let events = Resource::decide(Some(&resource), command)?;
-        let appended = store::append(
-            conn,
-            meta,
-            resource.id.0,
-            ExpectedVersion::Exact(resource.version),
-            &events,
-        )
-        .await?;
+        let (_, position) = commit(conn, meta, resource, &events).await?;
         Ok(Done {
             effect: Effect::Changed,
             answer: Nothing {},
-            position: appended.position,
+            position,
         })
     }
 }
