@@ -28,7 +28,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{AppState, READERS, path_id};
+use super::{AppState, path_id};
 use crate::availability::{self, SlotRequest};
 use crate::cache::CachedDay;
 use crate::cache::CachedResource;
@@ -208,7 +208,6 @@ pub async fn one(
     ApiPath(id): ApiPath<String>,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
-    actor.require_any(READERS)?;
     let id = path_id(&id, resource_not_found)?;
     let request = Request::take(&mut query)?;
     query.finish()?;
@@ -262,7 +261,6 @@ pub async fn many(
     actor: Actor,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
-    actor.require_any(READERS)?;
     let ids = query
         .parse("resource_ids", resource_ids)?
         .ok_or_else(|| Problem::invalid_field("resource_ids", "is required"))?;
@@ -521,7 +519,6 @@ pub async fn check(
     actor: Actor,
     ApiJson(body): ApiJson<CheckBody>,
 ) -> Result<Response, Problem> {
-    actor.require_any(READERS)?;
     if body.items.len() > MAX_BATCH {
         return Err(Problem::invalid_field(
             "items",

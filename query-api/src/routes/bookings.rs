@@ -16,7 +16,7 @@ use platform::auth::Actor;
 use platform::path::ApiPath;
 use readmodel::projections::Projection;
 
-use super::{AppState, READERS, path_id, sees_all_bookings};
+use super::{AppState, path_id, read_after, sees_all_bookings};
 use domain::event::BookingStatus;
 
 use crate::cursor;
@@ -62,16 +62,10 @@ pub async fn get(
     State(state): State<AppState>,
     actor: Actor,
     ApiPath(id): ApiPath<String>,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> Result<Response, Problem> {
-    actor.require_any(READERS)?;
     let id = path_id(&id, booking_not_found)?;
-    let min_position = query.parse("min_position", params::position)?;
-    query.finish()?;
-    state
-        .freshness
-        .wait(&state.pool, &[Projection::Bookings], min_position)
-        .await?;
+    read_after(&state, query, &[Projection::Bookings]).await?;
     let booking = store::get(&state.pool, &actor.tenant, id)
         .await?
         .filter(|booking| sees_all_bookings(&actor) || booking.customer_id == actor.id)
@@ -121,7 +115,6 @@ pub async fn list(
     actor: Actor,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
-    actor.require_any(READERS)?;
     let resource_id = query.parse("resource_id", params::uuid)?;
     let mut customer_id = query.take("customer_id")?;
     let status = query.parse("status", status)?;

@@ -19,6 +19,7 @@ use axum::middleware::from_fn_with_state;
 use platform::Problem;
 use platform::auth::{Actor, AuthState, RequireRole, Role};
 use platform::health::Check;
+use readmodel::projections::Projection;
 use sqlx::PgPool;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::Required;
@@ -32,6 +33,7 @@ use crate::cache::DayCache;
 use crate::cache::ResourceCache;
 use crate::compute::Compute;
 use crate::consistency::Freshness;
+use crate::params::{self, QueryParams};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -121,6 +123,21 @@ const STATS_READERS: &[Role] = &[Role::Admin, Role::Viewer];
 /// Whether the actor sees every booking of its tenant (admins and viewers) or only its own.
 fn sees_all_bookings(actor: &Actor) -> bool {
     actor.has(Role::Admin) || actor.has(Role::Viewer)
+}
+
+/// Takes `min_position` (the last parameter of a query string), refuses any parameter left, and
+/// waits until `projections` have reached it.
+async fn read_after(
+    state: &AppState,
+    mut query: QueryParams,
+    projections: &[Projection],
+) -> Result<(), Problem> {
+    let min_position = query.parse("min_position", params::position)?;
+    query.finish()?;
+    state
+        .freshness
+        .wait(&state.pool, projections, min_position)
+        .await
 }
 
 /// Path ids: anything that is not a UUID names nothing, so it is the same `404`.

@@ -8,7 +8,7 @@ use platform::auth::Actor;
 use platform::path::ApiPath;
 use readmodel::projections::Projection;
 
-use super::{AppState, READERS, path_id};
+use super::{AppState, path_id, read_after};
 use crate::cursor;
 use crate::error::resource_not_found;
 use crate::params::{self, MinPosition, Paging, QueryParams};
@@ -54,18 +54,12 @@ pub async fn list(
     actor: Actor,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
-    actor.require_any(READERS)?;
     let kind = query.take("kind")?;
     let limit = query
         .parse("limit", params::limit)?
         .unwrap_or(params::DEFAULT_LIMIT);
     let after = query.parse("cursor", cursor::parse_resource)?;
-    let min_position = query.parse("min_position", params::position)?;
-    query.finish()?;
-    state
-        .freshness
-        .wait(&state.pool, &[Projection::Resources], min_position)
-        .await?;
+    read_after(&state, query, &[Projection::Resources]).await?;
     let filter = ResourceFilter {
         tenant: actor.tenant,
         kind,
@@ -100,16 +94,10 @@ pub async fn get(
     State(state): State<AppState>,
     actor: Actor,
     ApiPath(id): ApiPath<String>,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> Result<Response, Problem> {
-    actor.require_any(READERS)?;
     let id = path_id(&id, resource_not_found)?;
-    let min_position = query.parse("min_position", params::position)?;
-    query.finish()?;
-    state
-        .freshness
-        .wait(&state.pool, &[Projection::Resources], min_position)
-        .await?;
+    read_after(&state, query, &[Projection::Resources]).await?;
     let resource = store::get(&state.pool, &actor.tenant, id)
         .await?
         .ok_or_else(resource_not_found)?;
