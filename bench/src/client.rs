@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use domain::ids::TenantId;
 use platform::auth::{Claims, Role, TokenKeys};
 use serde_json::{Value, json};
 
@@ -21,7 +22,7 @@ pub struct Client {
 impl Client {
     /// A client for a new tenant named after `tag`, with `count` tokens of `role`.
     pub fn new(engine: &Engine, tag: &str, count: usize, role: Role) -> anyhow::Result<Client> {
-        let tenant = format!("{tag}{}", chrono::Utc::now().timestamp_micros());
+        let tenant = TenantId::parse(format!("{tag}{}", chrono::Utc::now().timestamp_micros()))?;
         let keys = TokenKeys::new(&engine.secret);
         let sign = |sub: String, role: Role| {
             keys.sign(&Claims {

@@ -63,7 +63,7 @@ fn admin() -> HeaderMap {
     let token = TokenKeys::new(SECRET)
         .sign(&Claims {
             sub: "openapi-test".into(),
-            tenant: "openapi".into(),
+            tenant: "openapi".parse().expect("a tenant in the safe alphabet"),
             roles: vec![Role::Admin],
             exp: chrono::Utc::now().timestamp() + 600,
         })

@@ -21,7 +21,7 @@ fn token(tenant: &str, sub: &str, roles: &[Role]) -> String {
     TokenKeys::new(SECRET)
         .sign(&Claims {
             sub: sub.to_owned(),
-            tenant: tenant.to_owned(),
+            tenant: tenant.parse().expect("a test tenant in the safe alphabet"),
             roles: roles.to_vec(),
             exp: Utc::now().timestamp() + 3600,
         })

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use command_api::relay::RelayStatus;
+use domain::ids::TenantId;
 use platform::auth::{AuthSettings, Claims, Role, TokenKeys};
 use platform::nats::{EventStreamSettings, NatsSettings};
 use platform::rate_limit::RateLimitSettings;
@@ -26,8 +27,9 @@ pub mod nats_server;
 pub mod proxy;
 pub mod tls;
 
-/// At least 32 bytes, as the services require outside development mode.
-const SECRET: &str = "end-to-end-test-secret-0123456789abcdef";
+/// The HS256 secret every end-to-end service is started with, and [`sign`] signs with: at least
+/// 32 bytes, as the services require outside development mode.
+pub const SECRET: &str = "end-to-end-test-secret-0123456789abcdef";
 const STALE_AFTER_SECS: i64 = 2 * 3600;
 
 /// Where the test infrastructure is.
@@ -545,7 +547,7 @@ pub fn sign(tenant: &str, sub: &str, roles: &[Role], exp: i64) -> String {
     TokenKeys::new(SECRET)
         .sign(&Claims {
             sub: sub.to_owned(),
-            tenant: tenant.to_owned(),
+            tenant: TenantId::parse(tenant).expect("a test tenant in the safe alphabet"),
             roles: roles.to_vec(),
             exp,
         })

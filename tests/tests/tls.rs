@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
-use platform::auth::{AuthSettings, Claims, Role, TokenKeys};
+use platform::auth::{AuthSettings, Role};
 use platform::nats::{NatsSettings, connect_options};
 use platform::rate_limit::RateLimitSettings;
 use platform::settings::{DatabaseSettings, RedisSettings};
@@ -20,7 +20,7 @@ use tests::nats_server::NatsServer;
 use tests::tls::{Certificates, PostgresServer, RedisServer};
 use tokio_util::sync::CancellationToken;
 
-const SECRET: &str = "tls-test-secret-0123456789abcdef0123";
+use tests::SECRET;
 
 /// The TLS-only servers and the settings that reach them with `ca`.
 struct World {
@@ -114,14 +114,12 @@ impl World {
 }
 
 fn admin_token() -> String {
-    TokenKeys::new(SECRET)
-        .sign(&Claims {
-            sub: "admin-1".into(),
-            tenant: "acme".into(),
-            roles: vec![Role::Admin, Role::Client],
-            exp: Utc::now().timestamp() + 3600,
-        })
-        .expect("a token")
+    tests::sign(
+        "acme",
+        "admin-1",
+        &[Role::Admin, Role::Client],
+        Utc::now().timestamp() + 3600,
+    )
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> Value {

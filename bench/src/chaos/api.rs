@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use domain::ids::TenantId;
 use platform::auth::{Claims, Role, TokenKeys};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -210,7 +211,7 @@ pub async fn query_at(
 fn sign(keys: &TokenKeys, tenant: &str, sub: &str, role: Role) -> anyhow::Result<String> {
     Ok(keys.sign(&Claims {
         sub: sub.to_owned(),
-        tenant: tenant.to_owned(),
+        tenant: TenantId::parse(tenant)?,
         roles: vec![role],
         exp: chrono::Utc::now().timestamp() + 6 * 3600,
     })?)

@@ -140,7 +140,7 @@ fn command_request(
     };
     Ok(CommandRequest {
         meta: CommandMeta {
-            tenant: actor.tenant.clone(),
+            tenant: actor.tenant.to_string(),
             actor: actor.id.clone(),
             command_id,
             correlation_id,

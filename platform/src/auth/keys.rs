@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::jwks::Jwks;
 use super::settings::{AuthSettings, ConfigError};
-use super::{Claims, Role, valid_tenant};
+use domain::ids::TenantId;
+
+use super::{Claims, Role};
 
 /// Clock skew tolerated on `exp` and `nbf` (API.md v1.1).
 pub const LEEWAY_SECONDS: i64 = 60;
@@ -243,14 +245,12 @@ impl TokenKeys {
                 "sub must be 1 to 255 characters, none of them control characters",
             ));
         }
-        if !valid_tenant(&claims.tenant) {
-            return Err(TokenError::InvalidClaims(
-                "tenant must be 1 to 64 characters of a-z, A-Z, 0-9, _ or -",
-            ));
-        }
+        let tenant = TenantId::parse(claims.tenant).map_err(|_| {
+            TokenError::InvalidClaims("tenant must be 1 to 64 characters of a-z, A-Z, 0-9, _ or -")
+        })?;
         Ok(Claims {
             sub: claims.sub,
-            tenant: claims.tenant,
+            tenant,
             roles: claims.roles,
             exp: claims.exp,
         })

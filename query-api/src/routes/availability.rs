@@ -211,7 +211,7 @@ pub async fn one(
     let id = path_id(&id, resource_not_found)?;
     let request = Request::take(&mut query)?;
     query.finish()?;
-    let key = request.key(&actor.tenant, id);
+    let key = request.key(actor.tenant.as_str(), id);
     if let Some(answer) = state.answers.get(&key, request.min_position).await {
         return Ok(json_answer(answer.body, true));
     }
@@ -268,7 +268,7 @@ pub async fn many(
     query.finish()?;
     let keys: Vec<AnswerKey<&str>> = ids
         .iter()
-        .map(|id| request.key(&actor.tenant, *id))
+        .map(|id| request.key(actor.tenant.as_str(), *id))
         .collect();
     let mut cached = Vec::with_capacity(ids.len());
     for key in &keys {
@@ -278,7 +278,7 @@ pub async fn many(
         let bodies = cached.into_iter().flatten().map(|a| a.body).collect();
         return Ok(json_items(bodies, true));
     }
-    many_made(&state, &actor.tenant, &ids, &keys, cached, &request).await
+    many_made(&state, actor.tenant.as_str(), &ids, &keys, cached, &request).await
 }
 
 /// Several resources' answers when some rendered ones (`cached`, by index) would not do.
@@ -545,7 +545,7 @@ pub async fn check(
     // The write side's view, in one snapshot with the allocations read below: a resource
     // created or changed a moment ago counts as it is now, whatever the read models say.
     let mut snapshot = guard::begin(&state.pool).await?;
-    let found = guard::resources(&mut snapshot, &actor.tenant, &ids).await?;
+    let found = guard::resources(&mut snapshot, actor.tenant.as_str(), &ids).await?;
     let pending: Vec<Pending> = body
         .items
         .iter()
@@ -577,7 +577,7 @@ pub async fn check(
             Pending::Decided(_) => None,
         })
         .collect();
-    let busy = guard::busy_units(&mut snapshot, &actor.tenant, &probes, now).await?;
+    let busy = guard::busy_units(&mut snapshot, actor.tenant.as_str(), &probes, now).await?;
     // Read only: ending it either way releases the snapshot.
     snapshot
         .commit()

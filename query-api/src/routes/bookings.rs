@@ -66,7 +66,7 @@ pub async fn get(
 ) -> Result<Response, Problem> {
     let id = path_id(&id, booking_not_found)?;
     read_after(&state, query, &[Projection::Bookings]).await?;
-    let booking = store::get(&state.pool, &actor.tenant, id)
+    let booking = store::get(&state.pool, actor.tenant.as_str(), id)
         .await?
         .filter(|booking| sees_all_bookings(&actor) || booking.customer_id == actor.id)
         .ok_or_else(booking_not_found)?;
@@ -145,7 +145,7 @@ pub async fn list(
         .wait(&state.pool, &[Projection::Bookings], min_position)
         .await?;
     let filter = BookingFilter {
-        tenant: actor.tenant,
+        tenant: actor.tenant.into(),
         resource_id,
         customer_id,
         status,

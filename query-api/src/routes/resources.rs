@@ -61,7 +61,7 @@ pub async fn list(
     let after = query.parse("cursor", cursor::parse_resource)?;
     read_after(&state, query, &[Projection::Resources]).await?;
     let filter = ResourceFilter {
-        tenant: actor.tenant,
+        tenant: actor.tenant.into(),
         kind,
         after,
         // One more than asked tells whether there is a next page.
@@ -98,7 +98,7 @@ pub async fn get(
 ) -> Result<Response, Problem> {
     let id = path_id(&id, resource_not_found)?;
     read_after(&state, query, &[Projection::Resources]).await?;
-    let resource = store::get(&state.pool, &actor.tenant, id)
+    let resource = store::get(&state.pool, actor.tenant.as_str(), id)
         .await?
         .ok_or_else(resource_not_found)?;
     Ok(Json(ResourceView::from(&resource)).into_response())

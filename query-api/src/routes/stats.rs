@@ -99,14 +99,14 @@ pub async fn daily(
         .wait(&state.pool, &[Projection::DailyStats], min_position)
         .await?;
     if let Some(id) = resource_id
-        && resources::get(&state.pool, &actor.tenant, id)
+        && resources::get(&state.pool, actor.tenant.as_str(), id)
             .await?
             .is_none()
     {
         return Err(resource_not_found());
     }
     let filter = StatsFilter {
-        tenant: actor.tenant.clone(),
+        tenant: actor.tenant.to_string(),
         from,
         to,
         resource_id,
@@ -132,7 +132,7 @@ pub async fn daily(
     let mut ids: Vec<_> = days.iter().map(|d| d.resource_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let found = resources::get_many(&state.pool, &actor.tenant, &ids).await?;
+    let found = resources::get_many(&state.pool, actor.tenant.as_str(), &ids).await?;
     let items = job.run(move |meter| items(&days, found, meter)).await?;
     Ok(Json(Items { items }).into_response())
 }
