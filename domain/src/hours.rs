@@ -4,6 +4,7 @@
 //! their JSON form and validation) and the wall-clock → UTC rules for DST days: a time inside a
 //! DST gap moves forward to the end of the gap, an ambiguous time takes its first occurrence.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -201,35 +202,39 @@ impl OpeningHours {
     }
 }
 
-/// The JSON shape of [`OpeningHours`]; unknown keys such as "monday" are rejected rather than
-/// silently leaving a day closed.
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WeekTable {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    mon: Vec<(LocalTime, LocalTime)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    tue: Vec<(LocalTime, LocalTime)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    wed: Vec<(LocalTime, LocalTime)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    thu: Vec<(LocalTime, LocalTime)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    fri: Vec<(LocalTime, LocalTime)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    sat: Vec<(LocalTime, LocalTime)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    sun: Vec<(LocalTime, LocalTime)>,
+/// The JSON shape of [`OpeningHours`]: weekday keys to intervals. Unknown keys such as "monday"
+/// are rejected rather than silently leaving a day closed; closed days are left out.
+type WeekTable = BTreeMap<DayKey, Vec<(LocalTime, LocalTime)>>;
+
+/// A weekday as a JSON key, in the week's order (so a [`WeekTable`] prints Monday first).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum DayKey {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
 }
+
+const DAY_KEYS: [DayKey; 7] = [
+    DayKey::Mon,
+    DayKey::Tue,
+    DayKey::Wed,
+    DayKey::Thu,
+    DayKey::Fri,
+    DayKey::Sat,
+    DayKey::Sun,
+];
 
 impl TryFrom<WeekTable> for OpeningHours {
     type Error = InvalidOpeningHours;
 
     fn try_from(table: WeekTable) -> Result<Self, Self::Error> {
-        let days = [
-            table.mon, table.tue, table.wed, table.thu, table.fri, table.sat, table.sun,
-        ];
-        OpeningHours::new(WEEK.into_iter().zip(days).flat_map(|(day, intervals)| {
+        OpeningHours::new(table.into_iter().flat_map(|(key, intervals)| {
+            let day = WEEK[key as usize];
             intervals
                 .into_iter()
                 .map(move |(start, end)| (day, start, end))
@@ -239,16 +244,11 @@ impl TryFrom<WeekTable> for OpeningHours {
 
 impl From<OpeningHours> for WeekTable {
     fn from(hours: OpeningHours) -> Self {
-        let [mon, tue, wed, thu, fri, sat, sun] = hours.days;
-        WeekTable {
-            mon,
-            tue,
-            wed,
-            thu,
-            fri,
-            sat,
-            sun,
-        }
+        DAY_KEYS
+            .into_iter()
+            .zip(hours.days)
+            .filter(|(_, intervals)| !intervals.is_empty())
+            .collect()
     }
 }
 
@@ -381,18 +381,8 @@ mod tests {
         s.parse().expect("valid local time")
     }
 
-    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
-            .single()
-            .expect("valid UTC time")
-    }
-
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
-    }
-
-    fn period(start: DateTime<Utc>, end: DateTime<Utc>) -> Period {
-        Period::new(start, end).expect("non-empty period")
     }
 
     fn hours(json: &str) -> OpeningHours {
@@ -485,169 +475,147 @@ mod tests {
 
     #[test]
     fn no_hours_means_open_for_the_whole_window() {
-        let window = period(utc(2026, 3, 1, 5, 17), utc(2026, 3, 9, 0, 0));
+        let window = span("2026-03-01 05:17..2026-03-09 00:00");
         assert_eq!(open_periods(None, BERLIN, window), vec![window]);
     }
 
-    #[test]
-    fn weekday_hours_become_utc_periods_clipped_to_the_window() {
-        // 2026-12-07 is a Monday; Berlin is UTC+1 in winter.
-        let h = hours(r#"{"mon":[["08:00","18:00"]],"tue":[["08:00","18:00"]]}"#);
-        let window = period(utc(2026, 12, 7, 10, 0), utc(2026, 12, 9, 0, 0));
-        assert_eq!(
-            open_periods(Some(&h), BERLIN, window),
-            vec![
-                period(utc(2026, 12, 7, 10, 0), utc(2026, 12, 7, 17, 0)),
-                period(utc(2026, 12, 8, 7, 0), utc(2026, 12, 8, 17, 0)),
-            ]
-        );
+    /// `"2026-03-29 01:00"` as a UTC instant.
+    fn at(utc: &str) -> DateTime<Utc> {
+        NaiveDateTime::parse_from_str(utc, "%Y-%m-%d %H:%M")
+            .expect("a UTC time as YYYY-MM-DD HH:MM")
+            .and_utc()
+    }
+
+    /// Opening hours in a zone, looked at through a UTC window, give these open UTC periods (and,
+    /// where the case is about a day's length, this many hours in all).
+    ///
+    /// A case is one line: `zone | hours | window | open periods (a..b, …) | total hours or -`,
+    /// with instants as `YYYY-MM-DD HH:MM` in UTC.
+    const OPEN_PERIOD_CASES: &str = r#"
+        # weekday hours become UTC periods clipped to the window (2026-12-07 is a Monday; Berlin is UTC+1)
+        Europe/Berlin | {"mon":[["08:00","18:00"]],"tue":[["08:00","18:00"]]} | 2026-12-07 10:00..2026-12-09 00:00 | 2026-12-07 10:00..2026-12-07 17:00, 2026-12-08 07:00..2026-12-08 17:00 | -
+        # intervals touching across midnight merge: Sunday all day and Monday morning are one stretch
+        Europe/Berlin | {"sun":[["00:00","24:00"]],"mon":[["00:00","06:00"]]} | 2026-12-12 00:00..2026-12-15 00:00 | 2026-12-12 23:00..2026-12-14 05:00 | -
+        # spring forward (Sunday 2026-03-29, 02:00 CET to 03:00 CEST) skips the missing hour
+        Europe/Berlin | {"sun":[["00:00","24:00"]]} | 2026-03-27 00:00..2026-04-01 00:00 | 2026-03-28 23:00..2026-03-29 22:00 | 23
+        # fall back (Sunday 2026-10-25, 03:00 CEST to 02:00 CET) makes a 25-hour day
+        Europe/Berlin | {"sun":[["00:00","24:00"]]} | 2026-10-23 00:00..2026-10-28 00:00 | 2026-10-24 22:00..2026-10-25 23:00 | 25
+        # an interval inside the gap never opens
+        Europe/Berlin | {"sun":[["02:00","02:45"],["09:00","10:00"]]} | 2026-03-28 00:00..2026-03-30 00:00 | 2026-03-29 07:00..2026-03-29 08:00 | -
+        # an interval straddling the gap is an hour shorter
+        Europe/Berlin | {"sun":[["01:00","04:00"]]} | 2026-03-28 00:00..2026-03-30 00:00 | 2026-03-29 00:00..2026-03-29 02:00 | 2
+        # an interval spanning the repeated hour is an hour longer
+        Europe/Berlin | {"sun":[["01:00","04:00"]]} | 2026-10-24 00:00..2026-10-26 00:00 | 2026-10-24 23:00..2026-10-25 03:00 | 4
+        # New York springs forward on Sunday 2026-03-08 (a 23-hour day) ...
+        America/New_York | {"sun":[["00:00","24:00"]]} | 2026-03-07 00:00..2026-03-10 00:00 | 2026-03-08 05:00..2026-03-09 04:00 | 23
+        # ... and falls back on Sunday 2026-11-01 (a 25-hour day)
+        America/New_York | {"sun":[["00:00","24:00"]]} | 2026-10-31 00:00..2026-11-03 00:00 | 2026-11-01 04:00..2026-11-02 05:00 | 25
+    "#;
+
+    fn span(text: &str) -> Period {
+        let (start, end) = text.trim().split_once("..").expect("a period as a..b");
+        Period::new(at(start), at(end)).expect("non-empty period")
     }
 
     #[test]
-    fn intervals_touching_across_midnight_merge() {
-        // Sunday 2026-12-13 all day and Monday morning form one stretch.
-        let h = hours(r#"{"sun":[["00:00","24:00"]],"mon":[["00:00","06:00"]]}"#);
-        let window = period(utc(2026, 12, 12, 0, 0), utc(2026, 12, 15, 0, 0));
-        assert_eq!(
-            open_periods(Some(&h), BERLIN, window),
-            vec![period(utc(2026, 12, 12, 23, 0), utc(2026, 12, 14, 5, 0))]
-        );
+    fn opening_hours_become_utc_periods_across_weekdays_midnight_and_dst() {
+        let cases = OPEN_PERIOD_CASES.lines().map(str::trim);
+        let (mut why, mut checked) = ("", 0);
+        for line in cases.filter(|line| !line.is_empty()) {
+            if let Some(comment) = line.strip_prefix('#') {
+                why = comment.trim();
+                continue;
+            }
+            let fields: Vec<&str> = line.split(" | ").collect();
+            let [zone, json, window, open, total_hours] = fields[..] else {
+                panic!("a case has five fields: {line}");
+            };
+            let zone: Tz = zone.parse().expect("a time zone");
+            let found = open_periods(Some(&hours(json)), zone, span(window));
+            let expected: Vec<Period> = open.split(", ").map(span).collect();
+            assert_eq!(found, expected, "{why}");
+            if let Ok(hours) = total_hours.parse() {
+                assert_eq!(total(&found), Duration::hours(hours), "{why}");
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 9, "every case line is read");
     }
 
     #[test]
-    fn spring_forward_day_skips_the_missing_hour() {
-        // 2026-03-29 is a Sunday; Berlin jumps from 02:00 CET to 03:00 CEST (01:00 UTC).
-        let h = hours(r#"{"sun":[["00:00","24:00"]]}"#);
-        let window = period(utc(2026, 3, 27, 0, 0), utc(2026, 4, 1, 0, 0));
-        let open = open_periods(Some(&h), BERLIN, window);
-        assert_eq!(
-            open,
-            vec![period(utc(2026, 3, 28, 23, 0), utc(2026, 3, 29, 22, 0))]
-        );
-        assert_eq!(total(&open), Duration::hours(23));
-    }
-
-    #[test]
-    fn fall_back_day_lasts_twenty_five_hours() {
-        // 2026-10-25 is a Sunday; Berlin falls back from 03:00 CEST to 02:00 CET (01:00 UTC).
-        let h = hours(r#"{"sun":[["00:00","24:00"]]}"#);
-        let window = period(utc(2026, 10, 23, 0, 0), utc(2026, 10, 28, 0, 0));
-        let open = open_periods(Some(&h), BERLIN, window);
-        assert_eq!(
-            open,
-            vec![period(utc(2026, 10, 24, 22, 0), utc(2026, 10, 25, 23, 0))]
-        );
-        assert_eq!(total(&open), Duration::hours(25));
-    }
-
-    #[test]
-    fn a_time_in_the_dst_gap_maps_to_the_transition_instant() {
-        assert_eq!(
-            local_to_utc(BERLIN, date(2026, 3, 29), t("02:30")),
-            utc(2026, 3, 29, 1, 0)
-        );
-        assert_eq!(
-            local_to_utc(BERLIN, date(2026, 3, 29), t("02:00")),
-            utc(2026, 3, 29, 1, 0)
-        );
-        assert_eq!(
-            local_to_utc(BERLIN, date(2026, 3, 29), t("03:00")),
-            utc(2026, 3, 29, 1, 0)
-        );
-        assert_eq!(
-            local_to_utc(BERLIN, date(2026, 3, 29), t("01:59")),
-            utc(2026, 3, 29, 0, 59)
-        );
-    }
-
-    #[test]
-    fn an_ambiguous_time_takes_its_first_occurrence() {
-        // 02:30 happens at 00:30 UTC (CEST) and again at 01:30 UTC (CET).
-        assert_eq!(
-            local_to_utc(BERLIN, date(2026, 10, 25), t("02:30")),
-            utc(2026, 10, 25, 0, 30)
-        );
-        assert_eq!(
-            local_to_utc(BERLIN, date(2026, 10, 25), t("03:00")),
-            utc(2026, 10, 25, 2, 0)
-        );
-    }
-
-    #[test]
-    fn twenty_four_hundred_is_the_next_local_midnight() {
-        assert_eq!(
-            local_to_utc(BERLIN, date(2026, 12, 31), t("24:00")),
-            utc(2026, 12, 31, 23, 0)
-        );
+    fn local_times_in_gaps_repeats_and_at_twenty_four_hundred_follow_one_rule() {
+        // (zone, local date and time, the UTC instant it maps to, why)
+        let cases = [
+            (
+                BERLIN,
+                "2026-03-29 02:30",
+                "2026-03-29 01:00",
+                "in the gap: the transition",
+            ),
+            (
+                BERLIN,
+                "2026-03-29 02:00",
+                "2026-03-29 01:00",
+                "the gap's start: the transition",
+            ),
+            (
+                BERLIN,
+                "2026-03-29 03:00",
+                "2026-03-29 01:00",
+                "the gap's end: the transition",
+            ),
+            (
+                BERLIN,
+                "2026-03-29 01:59",
+                "2026-03-29 00:59",
+                "before the gap: CET",
+            ),
+            (
+                BERLIN,
+                "2026-10-25 02:30",
+                "2026-10-25 00:30",
+                "repeated: the first (CEST)",
+            ),
+            (
+                BERLIN,
+                "2026-10-25 03:00",
+                "2026-10-25 02:00",
+                "after the repeat: CET",
+            ),
+            (
+                BERLIN,
+                "2026-12-31 24:00",
+                "2026-12-31 23:00",
+                "24:00: next local midnight",
+            ),
+            (
+                BERLIN,
+                "2026-03-28 24:00",
+                "2026-03-28 23:00",
+                "24:00 before the gap",
+            ),
+            (
+                NEW_YORK,
+                "2026-03-08 02:30",
+                "2026-03-08 07:00",
+                "New York's gap",
+            ),
+            (
+                NEW_YORK,
+                "2026-11-01 01:30",
+                "2026-11-01 05:30",
+                "New York's repeat: EDT",
+            ),
+        ];
+        for (zone, local, utc, why) in cases {
+            let (day, time) = local.split_once(' ').expect("a local date and time");
+            let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("a date");
+            assert_eq!(local_to_utc(zone, day, t(time)), at(utc), "{why}");
+        }
         assert_eq!(
             local_to_utc(BERLIN, date(2026, 3, 28), t("24:00")),
-            local_to_utc(BERLIN, date(2026, 3, 29), t("00:00"))
-        );
-    }
-
-    #[test]
-    fn an_interval_inside_the_gap_never_opens() {
-        let h = hours(r#"{"sun":[["02:00","02:45"],["09:00","10:00"]]}"#);
-        let window = period(utc(2026, 3, 28, 0, 0), utc(2026, 3, 30, 0, 0));
-        assert_eq!(
-            open_periods(Some(&h), BERLIN, window),
-            vec![period(utc(2026, 3, 29, 7, 0), utc(2026, 3, 29, 8, 0))]
-        );
-    }
-
-    #[test]
-    fn an_interval_straddling_the_gap_is_an_hour_shorter() {
-        let h = hours(r#"{"sun":[["01:00","04:00"]]}"#);
-        let window = period(utc(2026, 3, 28, 0, 0), utc(2026, 3, 30, 0, 0));
-        let open = open_periods(Some(&h), BERLIN, window);
-        assert_eq!(
-            open,
-            vec![period(utc(2026, 3, 29, 0, 0), utc(2026, 3, 29, 2, 0))]
-        );
-    }
-
-    #[test]
-    fn an_interval_spanning_the_repeated_hour_is_an_hour_longer() {
-        let h = hours(r#"{"sun":[["01:00","04:00"]]}"#);
-        let window = period(utc(2026, 10, 24, 0, 0), utc(2026, 10, 26, 0, 0));
-        let open = open_periods(Some(&h), BERLIN, window);
-        assert_eq!(
-            open,
-            vec![period(utc(2026, 10, 24, 23, 0), utc(2026, 10, 25, 3, 0))]
-        );
-        assert_eq!(total(&open), Duration::hours(4));
-    }
-
-    #[test]
-    fn new_york_dst_days_are_twenty_three_and_twenty_five_hours() {
-        // US DST 2026: spring forward Sunday March 8, fall back Sunday November 1 (both 02:00).
-        let h = hours(r#"{"sun":[["00:00","24:00"]]}"#);
-        let march = period(utc(2026, 3, 7, 0, 0), utc(2026, 3, 10, 0, 0));
-        let spring = open_periods(Some(&h), NEW_YORK, march);
-        assert_eq!(
-            spring,
-            vec![period(utc(2026, 3, 8, 5, 0), utc(2026, 3, 9, 4, 0))]
-        );
-        assert_eq!(total(&spring), Duration::hours(23));
-
-        let november = period(utc(2026, 10, 31, 0, 0), utc(2026, 11, 3, 0, 0));
-        let fall = open_periods(Some(&h), NEW_YORK, november);
-        assert_eq!(
-            fall,
-            vec![period(utc(2026, 11, 1, 4, 0), utc(2026, 11, 2, 5, 0))]
-        );
-        assert_eq!(total(&fall), Duration::hours(25));
-    }
-
-    #[test]
-    fn new_york_gap_and_repeated_hour_follow_the_same_rules() {
-        assert_eq!(
-            local_to_utc(NEW_YORK, date(2026, 3, 8), t("02:30")),
-            utc(2026, 3, 8, 7, 0)
-        );
-        assert_eq!(
-            local_to_utc(NEW_YORK, date(2026, 11, 1), t("01:30")),
-            utc(2026, 11, 1, 5, 30)
+            local_to_utc(BERLIN, date(2026, 3, 29), t("00:00")),
+            "24:00 is the next day's 00:00"
         );
     }
 
@@ -657,8 +625,11 @@ mod tests {
             r#"{"mon":[["09:00","17:00"]],"tue":[["09:00","17:00"]],"wed":[["09:00","17:00"]],
                 "thu":[["09:00","17:00"]],"fri":[["09:00","12:00"],["13:00","17:00"]]}"#,
         );
-        let window = period(utc(2026, 12, 6, 0, 0), utc(2026, 12, 13, 0, 0));
-        let open = open_periods(Some(&h), NEW_YORK, window);
+        let open = open_periods(
+            Some(&h),
+            NEW_YORK,
+            span("2026-12-06 00:00..2026-12-13 00:00"),
+        );
         assert_eq!(open.len(), 6);
         assert_eq!(total(&open), Duration::hours(39));
     }

@@ -416,6 +416,24 @@ mod tests {
         }
     }
 
+    /// A resource just created from [`spec`].
+    fn created() -> Resource {
+        Resource::created(
+            &Resource::create(ResourceId::generate(), spec()).unwrap(),
+            Utc::now(),
+        )
+    }
+
+    /// The update that patches `resource`'s policy to `{key: 10}`.
+    fn with_policy(resource: &Resource, key: &str) -> Result<ResourceUpdated, ResourceError> {
+        let mut patch = serde_json::Map::new();
+        patch.insert(key.into(), 10.into());
+        resource.update(ResourceChanges {
+            policy: Some(patch),
+            ..ResourceChanges::default()
+        })
+    }
+
     #[test]
     fn a_resource_without_a_name_or_capacity_is_refused_naming_both_fields() {
         let mut bad = spec();
@@ -431,45 +449,24 @@ mod tests {
 
     #[test]
     fn a_policy_patch_changes_only_the_given_fields() {
-        let resource = Resource::created(
-            &Resource::create(ResourceId::generate(), spec()).unwrap(),
-            Utc::now(),
-        );
-        let mut patch = serde_json::Map::new();
-        patch.insert("buffer_after_minutes".into(), 10.into());
-        let updated = resource
-            .update(ResourceChanges {
-                policy: Some(patch),
-                ..ResourceChanges::default()
-            })
-            .unwrap();
+        let resource = created();
+        let updated = with_policy(&resource, "buffer_after_minutes").unwrap();
         assert_eq!(updated.spec.policy.buffer_after_minutes, 10);
         assert_eq!(updated.spec.policy.slot_step_minutes, 15);
     }
 
     #[test]
     fn a_policy_patch_with_an_unknown_field_is_refused() {
-        let resource = Resource::created(
-            &Resource::create(ResourceId::generate(), spec()).unwrap(),
-            Utc::now(),
-        );
-        let mut patch = serde_json::Map::new();
-        patch.insert("buffer_afterr_minutes".into(), 10.into());
+        let resource = created();
         assert!(matches!(
-            resource.update(ResourceChanges {
-                policy: Some(patch),
-                ..ResourceChanges::default()
-            }),
+            with_policy(&resource, "buffer_afterr_minutes"),
             Err(ResourceError::Invalid(_))
         ));
     }
 
     #[test]
     fn removing_an_unknown_blackout_is_refused() {
-        let resource = Resource::created(
-            &Resource::create(ResourceId::generate(), spec()).unwrap(),
-            Utc::now(),
-        );
+        let resource = created();
         assert_eq!(
             resource.remove_blackout(BlackoutId::generate()),
             Err(ResourceError::BlackoutNotFound)
