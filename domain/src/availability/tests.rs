@@ -278,14 +278,18 @@ fn nonsensical_queries_find_nothing() {
     assert!(slots(&open, &[], 0, &query(60, 60, 1, chrono_tz::UTC)).is_empty());
 }
 
+/// The hour-long slots, one an hour, of a Berlin resource open `hours` within `window`.
+fn berlin_hourly_slots(hours: &str, window: Period) -> Vec<Period> {
+    let hours: OpeningHours = serde_json::from_str(hours).expect("valid");
+    let open = open_periods(Some(&hours), BERLIN, window);
+    slots(&open, &[], 1, &query(60, 60, 1, BERLIN))
+}
+
 #[test]
 fn spring_forward_day_has_no_slots_in_the_missing_hour() {
     // Berlin, Sunday 2026-03-29, open 00:00-06:00 local = 23:00 UTC (Sat) to 04:00 UTC.
-    let hours: OpeningHours =
-        serde_json::from_str(r#"{"sun":[["00:00","06:00"]]}"#).expect("valid");
     let window = period(utc(2026, 3, 28, 0, 0), utc(2026, 3, 30, 0, 0));
-    let open = open_periods(Some(&hours), BERLIN, window);
-    let found = slots(&open, &[], 1, &query(60, 60, 1, BERLIN));
+    let found = berlin_hourly_slots(r#"{"sun":[["00:00","06:00"]]}"#, window);
     assert_eq!(
         local_starts(&found, BERLIN, "%H:%M"),
         ["00:00", "01:00", "03:00", "04:00", "05:00"]
@@ -296,11 +300,8 @@ fn spring_forward_day_has_no_slots_in_the_missing_hour() {
 #[test]
 fn fall_back_day_offers_the_repeated_hour_twice() {
     // Berlin, Sunday 2026-10-25, open 01:00-04:00 local = 23:00 UTC (Sat) to 03:00 UTC.
-    let hours: OpeningHours =
-        serde_json::from_str(r#"{"sun":[["01:00","04:00"]]}"#).expect("valid");
     let window = period(utc(2026, 10, 24, 0, 0), utc(2026, 10, 26, 0, 0));
-    let open = open_periods(Some(&hours), BERLIN, window);
-    let found = slots(&open, &[], 1, &query(60, 60, 1, BERLIN));
+    let found = berlin_hourly_slots(r#"{"sun":[["01:00","04:00"]]}"#, window);
     assert_eq!(
         local_starts(&found, BERLIN, "%H:%M %Z"),
         ["01:00 CEST", "02:00 CEST", "02:00 CET", "03:00 CET"]
