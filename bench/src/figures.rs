@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
+
+use crate::load::{Run, ms};
 
 /// One measured number.
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +43,9 @@ impl Unit {
     }
 }
 
+/// The median and the 99th percentile, the latencies every scenario reports.
+pub const P50_P99: [(&str, f64); 2] = [("p50", 0.50), ("p99", 0.99)];
+
 impl Figure {
     pub fn new(key: impl Into<String>, label: impl Into<String>, unit: Unit, value: f64) -> Figure {
         Figure {
@@ -48,6 +54,51 @@ impl Figure {
             unit,
             value,
         }
+    }
+
+    /// The `quantiles` (named, as in [`P50_P99`]) of a histogram of microseconds: figures
+    /// `{key}.{name}_ms` labelled `{label} {name}`.
+    pub fn latencies<'a>(
+        key: &'a str,
+        label: &'a str,
+        histogram: &'a Histogram<u64>,
+        quantiles: &'a [(&str, f64)],
+    ) -> impl Iterator<Item = Figure> + 'a {
+        quantiles.iter().map(move |(name, quantile)| {
+            Figure::new(
+                format!("{key}.{name}_ms"),
+                format!("{label} {name}"),
+                Unit::Millis,
+                ms(histogram.value_at_quantile(*quantile)),
+            )
+        })
+    }
+
+    /// What a closed-loop run at saturation shows: answers per second, p50 and p99, failures.
+    pub fn of_run(key: &str, label: &str, run: &Run) -> Vec<Figure> {
+        let per_second = Figure::new(
+            format!("{key}.per_s"),
+            label,
+            Unit::PerSecond,
+            run.ok_per_second(),
+        );
+        let label_colon = format!("{label}:");
+        let latencies = Figure::latencies(key, &label_colon, &run.latency, &P50_P99);
+        std::iter::once(per_second)
+            .chain(latencies)
+            .chain([Figure::failed(key, label, run.failed as f64)])
+            .collect()
+    }
+
+    /// `{key}.failed`: the requests that got no valid answer (a scenario's run is only as good
+    /// as this is small).
+    pub fn failed(key: &str, label: &str, failed: f64) -> Figure {
+        Figure::new(
+            format!("{key}.failed"),
+            format!("{label}: failed requests"),
+            Unit::Count,
+            failed,
+        )
     }
 }
 

@@ -41,16 +41,17 @@ pub async fn seed(url: &str, events: u64, resources: u64, tenant: &str) -> anyho
     while first <= bookings {
         let last = (first + chunk - 1).min(bookings);
         let mut tx = conn.begin().await?;
-        sqlx::query(
+        // Every statement of a chunk takes the tenant and the chunk's first and last booking
+        // numbers ($1 to $3).
+        let statement = |sql| sqlx::query(sql).bind(tenant).bind(first).bind(last);
+        statement(
             "insert into streams (stream_id, tenant_id, stream_type, version)
-             select md5($1 || 'b' || i)::uuid, $1, 'booking', 1 + (i % 2) from generate_series($2, $3) i",
+             select md5($1 || 'b' || i)::uuid, $1, 'booking', 1 + (i % 2)
+             from generate_series($2, $3) i",
         )
-        .bind(tenant)
-        .bind(first)
-        .bind(last)
         .execute(&mut *tx)
         .await?;
-        let placed = sqlx::query(
+        let placed = statement(
             "with b as (
                  select i, md5($1 || 'b' || i)::uuid as id, md5($1 || 'r' || (1 + i % $4))::uuid as resource,
                         date_trunc('day', now()) + interval '1 day'
@@ -69,22 +70,16 @@ pub async fn seed(url: &str, events: u64, resources: u64, tenant: &str) -> anyho
                         'status', 'confirmed', 'expires_at', null, 'metadata', '{}'::jsonb)
              from b order by i",
         )
-        .bind(tenant)
-        .bind(first)
-        .bind(last)
         .bind(resources)
         .execute(&mut *tx)
         .await?;
-        let cancelled = sqlx::query(
+        let cancelled = statement(
             "insert into events (tenant_id, stream_id, stream_version, event_id, event_type, schema_version, payload)
              select $1, md5($1 || 'b' || i)::uuid, 2, gen_random_uuid(), 'BookingCancelled', 1,
                     jsonb_build_object('booking_id', md5($1 || 'b' || i)::uuid,
                                        'resource_id', md5($1 || 'r' || (1 + i % $4))::uuid)
              from generate_series($2, $3) i where i % 2 = 1 order by i",
         )
-        .bind(tenant)
-        .bind(first)
-        .bind(last)
         .bind(resources)
         .execute(&mut *tx)
         .await?;

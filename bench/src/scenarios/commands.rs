@@ -27,32 +27,7 @@ pub async fn saturation(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     };
     let (run, _) = place_many(ctx, load).await?;
     let label = format!("booking commands at saturation ({})", load.describe());
-    Ok(vec![
-        Figure::new(
-            "commands.saturation.per_s",
-            label.clone(),
-            Unit::PerSecond,
-            run.ok_per_second(),
-        ),
-        Figure::new(
-            "commands.saturation.p50_ms",
-            format!("{label}: p50"),
-            Unit::Millis,
-            ms(run.latency.value_at_quantile(0.50)),
-        ),
-        Figure::new(
-            "commands.saturation.p99_ms",
-            format!("{label}: p99"),
-            Unit::Millis,
-            ms(run.latency.value_at_quantile(0.99)),
-        ),
-        Figure::new(
-            "commands.saturation.failed",
-            format!("{label}: failed requests"),
-            Unit::Count,
-            run.failed as f64,
-        ),
-    ])
+    Ok(Figure::of_run("commands.saturation", &label, &run))
 }
 
 pub async fn at_rate(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
@@ -64,29 +39,16 @@ pub async fn at_rate(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     let (run, lags) = place_many(ctx, load).await?;
     let label = format!("booking commands, {}", load.describe());
     let key = "commands.at_1000";
-    let mut figures: Vec<Figure> = [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)]
-        .into_iter()
-        .map(|(name, q)| {
-            Figure::new(
-                format!("{key}.{name}_ms"),
-                format!("{label}: {name}"),
-                Unit::Millis,
-                ms(run.latency.value_at_quantile(q)),
-            )
-        })
-        .collect();
+    let quantiles = [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)];
+    let mut figures: Vec<Figure> =
+        Figure::latencies(key, &format!("{label}:"), &run.latency, &quantiles).collect();
     figures.push(Figure::new(
         format!("{key}.max_ms"),
         format!("{label}: max"),
         Unit::Millis,
         ms(run.latency.max()),
     ));
-    figures.push(Figure::new(
-        format!("{key}.failed"),
-        format!("{label}: failed requests"),
-        Unit::Count,
-        run.failed as f64,
-    ));
+    figures.push(Figure::failed(key, &label, run.failed as f64));
     for (name, histogram, unseen) in [
         ("relay_lag", &lags.relay, lags.relay_unseen),
         ("projection_lag", &lags.projection, lags.projection_unseen),

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::Ctx;
 use crate::client::{Client, midnight};
-use crate::figures::{Figure, Unit};
-use crate::load::{Outcome, histogram, ms};
+use crate::figures::{Figure, P50_P99, Unit};
+use crate::load::{Outcome, histogram};
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     let clients: usize = 200;
@@ -71,29 +71,20 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             Unit::PerSecond,
             refused.len() as f64 / seconds,
         ),
-        Figure::new(
-            "hot.refusal.p50_ms",
-            format!("{label}: refusal p50"),
-            Unit::Millis,
-            ms(refused.value_at_quantile(0.50)),
-        ),
-        Figure::new(
-            "hot.refusal.p99_ms",
-            format!("{label}: refusal p99"),
-            Unit::Millis,
-            ms(refused.value_at_quantile(0.99)),
-        ),
-        Figure::new(
-            "hot.winner.p50_ms",
-            format!("{label}: winner p50"),
-            Unit::Millis,
-            ms(won.value_at_quantile(0.50)),
-        ),
-        Figure::new(
-            "hot.failed",
-            format!("{label}: failed requests"),
-            Unit::Count,
-            f64::from(failed),
-        ),
-    ])
+    ]
+    .into_iter()
+    .chain(Figure::latencies(
+        "hot.refusal",
+        &format!("{label}: refusal"),
+        &refused,
+        &P50_P99,
+    ))
+    .chain(Figure::latencies(
+        "hot.winner",
+        &format!("{label}: winner"),
+        &won,
+        &P50_P99[..1],
+    ))
+    .chain([Figure::failed("hot", &label, f64::from(failed))])
+    .collect())
 }

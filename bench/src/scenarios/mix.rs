@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use crate::Ctx;
 use crate::client::{Zipf, midnight, unit};
-use crate::figures::{Figure, Unit};
-use crate::load::{self, Latencies, Load, ms};
+use crate::figures::{Figure, P50_P99, Unit};
+use crate::load::{self, Latencies, Load};
 use crate::scenarios::reads::{Fixture, availability_url, get};
 
 const DAYS: usize = 14;
@@ -81,30 +81,6 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             run.answered_per_second(),
         ),
         Figure::new(
-            "mix.read.p50_ms",
-            format!("{label}: read p50"),
-            Unit::Millis,
-            ms(reads.value_at_quantile(0.50)),
-        ),
-        Figure::new(
-            "mix.read.p99_ms",
-            format!("{label}: read p99"),
-            Unit::Millis,
-            ms(reads.value_at_quantile(0.99)),
-        ),
-        Figure::new(
-            "mix.write.p50_ms",
-            format!("{label}: write p50"),
-            Unit::Millis,
-            ms(writes.value_at_quantile(0.50)),
-        ),
-        Figure::new(
-            "mix.write.p99_ms",
-            format!("{label}: write p99"),
-            Unit::Millis,
-            ms(writes.value_at_quantile(0.99)),
-        ),
-        Figure::new(
             "mix.write.refused_ratio",
             format!("{label}: share of writes refused (slot taken)"),
             Unit::Ratio,
@@ -116,11 +92,20 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             Unit::Ratio,
             hits.load(Ordering::Relaxed) as f64 / read_count,
         ),
-        Figure::new(
-            "mix.failed",
-            format!("{label}: failed requests"),
-            Unit::Count,
-            run.failed as f64,
-        ),
-    ])
+        Figure::failed("mix", &label, run.failed as f64),
+    ]
+    .into_iter()
+    .chain(Figure::latencies(
+        "mix.read",
+        &format!("{label}: read"),
+        &reads,
+        &P50_P99,
+    ))
+    .chain(Figure::latencies(
+        "mix.write",
+        &format!("{label}: write"),
+        &writes,
+        &P50_P99,
+    ))
+    .collect())
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::Ctx;
 use crate::client::{Client, midnight};
 use crate::figures::{Figure, Unit};
-use crate::load::{self, Load, Outcome, Run, ms};
+use crate::load::{self, Load, Outcome, Run};
 
 /// Resources with three bookings on the first day each (so the answer has gaps to compute).
 pub struct Fixture {
@@ -169,36 +169,12 @@ pub async fn miss(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
 
 fn read_figures(key: &str, label: &str, run: &Run, hits: &AtomicU64) -> Vec<Figure> {
     let answered = run.ok.max(1) as f64;
-    vec![
-        Figure::new(
-            format!("{key}.per_s"),
-            label,
-            Unit::PerSecond,
-            run.ok_per_second(),
-        ),
-        Figure::new(
-            format!("{key}.p50_ms"),
-            format!("{label}: p50"),
-            Unit::Millis,
-            ms(run.latency.value_at_quantile(0.50)),
-        ),
-        Figure::new(
-            format!("{key}.p99_ms"),
-            format!("{label}: p99"),
-            Unit::Millis,
-            ms(run.latency.value_at_quantile(0.99)),
-        ),
-        Figure::new(
-            format!("{key}.cache_hit_ratio"),
-            format!("{label}: share answered `X-Cache: hit`"),
-            Unit::Ratio,
-            hits.load(Ordering::Relaxed) as f64 / answered,
-        ),
-        Figure::new(
-            format!("{key}.failed"),
-            format!("{label}: failed requests"),
-            Unit::Count,
-            run.failed as f64,
-        ),
-    ]
+    let mut figures = Figure::of_run(key, label, run);
+    figures.push(Figure::new(
+        format!("{key}.cache_hit_ratio"),
+        format!("{label}: share answered `X-Cache: hit`"),
+        Unit::Ratio,
+        hits.load(Ordering::Relaxed) as f64 / answered,
+    ));
+    figures
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::Ctx;
-use crate::figures::{Figure, Unit};
-use crate::load::{self, Load, ms};
+use crate::figures::{Figure, P50_P99, Unit};
+use crate::load::{self, Load};
 use crate::pgbench;
 use crate::scenarios::reads::{Fixture, availability_url, get};
 
@@ -155,18 +155,15 @@ pub async fn http(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             Unit::PerSecond,
             run.ok_per_second(),
         ));
-        figures.push(Figure::new(
-            format!("reference.{name}.p99_ms"),
-            format!("{label}: p99"),
-            Unit::Millis,
-            ms(run.latency.value_at_quantile(0.99)),
+        let key = format!("reference.{name}");
+        let p99 = &P50_P99[1..];
+        figures.extend(Figure::latencies(
+            &key,
+            &format!("{label}:"),
+            &run.latency,
+            p99,
         ));
-        figures.push(Figure::new(
-            format!("reference.{name}.failed"),
-            format!("{label}: failed requests"),
-            Unit::Count,
-            run.failed as f64,
-        ));
+        figures.push(Figure::failed(&key, &label, run.failed as f64));
     }
     server.kill().await?;
     let _: Result<(), _> = redis::cmd("DEL").arg(&key).query_async(&mut conn).await;
