@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
+use domain::ids::{ResourceId, TenantId};
 use eventstore::{Position, Xid8};
-use readmodel::cache::RedisCache;
+use readmodel::cache::{RedisCache, ResourceDay};
 use readmodel::notice::Changed;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -39,9 +40,13 @@ impl Invalidations {
             self.forget(&owed, position).await;
         }
         for ((tenant, resource), days) in touched.resources {
+            // Command-api checks every tenant; one it never wrote has no cache to drop.
+            let Ok(tenant) = TenantId::parse(tenant) else {
+                continue;
+            };
             self.announce(Changed {
                 tenant,
-                resource_id: resource,
+                resource_id: ResourceId(resource),
                 days: days.map(|d| d.into_iter().collect()).unwrap_or_default(),
                 position,
             })
@@ -73,9 +78,12 @@ impl Invalidations {
                 entry.extend(day);
             }
             for ((tenant, resource_id), days) in notices {
+                let Ok(tenant) = TenantId::parse(tenant) else {
+                    continue;
+                };
                 self.announce(Changed {
                     tenant,
-                    resource_id,
+                    resource_id: ResourceId(resource_id),
                     days: days.into_iter().collect(),
                     position,
                 })
@@ -91,9 +99,15 @@ impl Invalidations {
     /// Marks the recorded days invalid in Redis as of `position`; false if Redis could not be
     /// reached (they stay recorded and are sent later).
     async fn invalidate(&self, owed: &[Invalidation], position: Position) -> bool {
-        let days: Vec<(String, Uuid, NaiveDate)> = owed
+        let days: Vec<ResourceDay> = owed
             .iter()
-            .filter_map(|(tenant, resource, day)| day.map(|day| (tenant.clone(), *resource, day)))
+            .filter_map(|(tenant, resource, day)| {
+                Some(ResourceDay {
+                    tenant: TenantId::parse(tenant.as_str()).ok()?,
+                    resource: ResourceId(*resource),
+                    date: (*day)?,
+                })
+            })
             .collect();
         for chunk in days.chunks(INVALIDATION_CHUNK as usize) {
             // A marker at a later position than the change is still correct: it only refuses

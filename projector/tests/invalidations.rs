@@ -7,8 +7,9 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+use domain::ids::ResourceId;
 use eventstore::Position;
-use readmodel::cache::{DayEntry, Keys, Lookup, RedisCache};
+use readmodel::cache::{DayEntry, Keys, Lookup, RedisCache, ResourceDay};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -82,10 +83,15 @@ async fn a_projector_killed_between_its_commit_and_redis_leaves_no_stale_day(poo
     )
     .expect("a Redis URL");
     let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("a date");
+    let acme_room_day = ResourceDay {
+        tenant: "acme".parse().expect("a tenant"),
+        resource: ResourceId(room),
+        date: day,
+    };
     let free = DayEntry { busy: Vec::new() };
     assert!(
         cache
-            .fill("acme", room, day, Position::new(1, 1), &free)
+            .fill(&acme_room_day, Position::new(1, 1), &free)
             .await
             .expect("Redis")
     );
@@ -120,7 +126,7 @@ async fn a_projector_killed_between_its_commit_and_redis_leaves_no_stale_day(poo
     );
     assert!(
         matches!(
-            cache.get("acme", room, day).await.expect("Redis"),
+            cache.get(&acme_room_day).await.expect("Redis"),
             Lookup::Hit { .. }
         ),
         "Redis still holds the stale day: the crash came before the invalidation"
@@ -141,13 +147,13 @@ async fn a_projector_killed_between_its_commit_and_redis_leaves_no_stale_day(poo
     let _ = restarted.kill();
     let _ = restarted.wait();
     assert_eq!(
-        cache.get("acme", room, day).await.expect("Redis"),
+        cache.get(&acme_room_day).await.expect("Redis"),
         Lookup::Miss,
         "the stale day is gone"
     );
     assert!(
         !cache
-            .fill("acme", room, day, Position::new(1, 1), &free)
+            .fill(&acme_room_day, Position::new(1, 1), &free)
             .await
             .expect("Redis"),
         "and a late fill from before the booking cannot bring it back"

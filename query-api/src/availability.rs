@@ -296,31 +296,29 @@ mod tests {
         .stable_until
     }
 
+    /// Slots every `step` minutes, bookable from `notice` minutes ahead to a day ahead.
+    fn a_day_ahead(step: u32, notice: u32) -> Policy {
+        Policy {
+            slot_step_minutes: step,
+            min_notice_minutes: notice,
+            max_advance_days: 1,
+            ..Policy::default()
+        }
+    }
+
     #[test]
     fn slots_stay_the_same_until_one_falls_within_the_notice_or_one_comes_within_the_advance() {
         let t = |s: &str| Some(s.parse::<DateTime<Utc>>().unwrap());
         // At 09:10 with 30 minutes' notice the first slot is 10:00; it drops out after 09:30.
         // (The first beyond a day's advance, tomorrow 10:00, would come in at 10:00.)
-        let policy = Policy {
-            slot_step_minutes: 60,
-            min_notice_minutes: 30,
-            max_advance_days: 1,
-            ..Policy::default()
-        };
         assert_eq!(
-            stable_until(policy, "2026-12-01T09:10:00Z"),
+            stable_until(a_day_ahead(60, 30), "2026-12-01T09:10:00Z"),
             t("2026-12-01T09:30:00Z")
         );
         // Every 15 minutes with 10 minutes' notice: the first slot is 09:30 (until 09:20), but
         // tomorrow 09:15 comes within the day's advance at 09:15.
-        let policy = Policy {
-            slot_step_minutes: 15,
-            min_notice_minutes: 10,
-            max_advance_days: 1,
-            ..Policy::default()
-        };
         assert_eq!(
-            stable_until(policy, "2026-12-01T09:10:00Z"),
+            stable_until(a_day_ahead(15, 10), "2026-12-01T09:10:00Z"),
             t("2026-12-01T09:15:00Z")
         );
         // Without slots, or with none that the clock can change, an answer stays the same.

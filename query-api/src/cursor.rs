@@ -9,6 +9,7 @@ use api::ErrorCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, Utc};
+use domain::ids::{BookingId, ResourceId};
 use platform::Problem;
 use platform::problem::FieldError;
 use uuid::Uuid;
@@ -17,12 +18,12 @@ use uuid::Uuid;
 const MAX_LEN: usize = 128;
 
 /// The cursor after a resource: its id.
-pub fn resource(id: Uuid) -> String {
+pub fn resource(id: ResourceId) -> String {
     URL_SAFE_NO_PAD.encode(format!("r:{id}"))
 }
 
 /// The cursor after a booking: its `(start_at, booking_id)`, the start in microseconds.
-pub fn booking(start: DateTime<Utc>, id: Uuid) -> String {
+pub fn booking(start: DateTime<Utc>, id: BookingId) -> String {
     URL_SAFE_NO_PAD.encode(format!("b:{}:{id}", start.timestamp_micros()))
 }
 
@@ -56,16 +57,20 @@ fn plausible_start(start: &DateTime<Utc>) -> bool {
 }
 
 /// Parses a resource list's cursor.
-pub fn parse_resource(name: &'static str, value: &str) -> Result<Uuid, Problem> {
+pub fn parse_resource(name: &'static str, value: &str) -> Result<ResourceId, Problem> {
     decode(value)
         .as_deref()
         .and_then(|raw| raw.strip_prefix("r:"))
         .and_then(|id| Uuid::parse_str(id).ok())
+        .map(ResourceId)
         .ok_or_else(|| invalid(name))
 }
 
 /// Parses a booking list's cursor.
-pub fn parse_booking(name: &'static str, value: &str) -> Result<(DateTime<Utc>, Uuid), Problem> {
+pub fn parse_booking(
+    name: &'static str,
+    value: &str,
+) -> Result<(DateTime<Utc>, BookingId), Problem> {
     let raw = decode(value).ok_or_else(|| invalid(name))?;
     let (micros, id) = raw
         .strip_prefix("b:")
@@ -78,7 +83,7 @@ pub fn parse_booking(name: &'static str, value: &str) -> Result<(DateTime<Utc>, 
         .filter(plausible_start)
         .ok_or_else(|| invalid(name))?;
     let id = Uuid::parse_str(id).map_err(|_| invalid(name))?;
-    Ok((start, id))
+    Ok((start, BookingId(id)))
 }
 
 #[cfg(test)]
@@ -90,17 +95,20 @@ mod tests {
         let id = Uuid::new_v4();
         let start: DateTime<Utc> = "2026-12-01T09:00:00.123456Z".parse().unwrap();
         assert_eq!(
-            parse_booking("cursor", &booking(start, id)).unwrap(),
-            (start, id)
+            parse_booking("cursor", &booking(start, BookingId(id))).unwrap(),
+            (start, BookingId(id))
         );
-        assert_eq!(parse_resource("cursor", &resource(id)).unwrap(), id);
-        assert!(parse_resource("cursor", &booking(start, id)).is_err());
+        assert_eq!(
+            parse_resource("cursor", &resource(ResourceId(id))).unwrap(),
+            ResourceId(id)
+        );
+        assert!(parse_resource("cursor", &booking(start, BookingId(id))).is_err());
         assert!(parse_booking("cursor", "garbage!").is_err());
     }
 
     #[test]
     fn a_start_postgresql_cannot_store_is_an_invalid_cursor() {
-        let id = Uuid::new_v4();
+        let id = BookingId(Uuid::new_v4());
         // Within chrono's range (±262,000 years) but before PostgreSQL's (4713 BC).
         let ancient = URL_SAFE_NO_PAD.encode(format!("b:{}:{id}", -8_000_000_000_000_000_000i64));
         assert_eq!(

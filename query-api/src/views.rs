@@ -33,8 +33,8 @@ pub fn booking_view(row: BookingRow) -> Result<BookingView, StoreError> {
         }
     };
     Ok(BookingView {
-        id: row.booking_id,
-        resource_id: row.resource_id,
+        id: row.booking_id.0,
+        resource_id: row.resource_id.0,
         start: row.start_at,
         end: row.end_at,
         quantity,

@@ -26,12 +26,12 @@ use std::time::Duration;
 use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use domain::Period;
+use domain::ids::{ResourceId, TenantId};
 use eventstore::Position;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 /// The version of the cached entry's format; bump it when [`DayEntry`] changes.
 pub const VERSION: u32 = 1;
@@ -54,6 +54,15 @@ pub struct DayEntry {
     pub busy: Vec<BusyInterval>,
 }
 
+/// One resource's local day (in the resource's zone): what one entry holds the busy timeline of,
+/// and what an invalidation names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceDay {
+    pub tenant: TenantId,
+    pub resource: ResourceId,
+    pub date: NaiveDate,
+}
+
 /// Names keys; the prefix isolates deployments (and tests) sharing one Redis.
 #[derive(Clone, Debug, Default)]
 pub struct Keys {
@@ -67,16 +76,16 @@ impl Keys {
         }
     }
 
-    pub fn day(&self, tenant: &str, resource: Uuid, day: NaiveDate) -> String {
+    pub fn day(&self, day: &ResourceDay) -> String {
         format!(
             "{}{}",
-            self.resource_prefix(tenant, resource),
-            day.format("%Y-%m-%d")
+            self.resource_prefix(&day.tenant, day.resource),
+            day.date.format("%Y-%m-%d")
         )
     }
 
     /// What every day key of one resource starts with.
-    pub fn resource_prefix(&self, tenant: &str, resource: Uuid) -> String {
+    pub fn resource_prefix(&self, tenant: &TenantId, resource: ResourceId) -> String {
         format!("{}avail:v{VERSION}:{tenant}:{resource}:", self.prefix)
     }
 }
@@ -228,15 +237,9 @@ impl RedisCache {
         &self.keys
     }
 
-    pub async fn get(
-        &self,
-        tenant: &str,
-        resource: Uuid,
-        day: NaiveDate,
-    ) -> redis::RedisResult<Lookup> {
+    pub async fn get(&self, day: &ResourceDay) -> redis::RedisResult<Lookup> {
         let mut connection = self.connection().await?;
-        let raw: Option<String> =
-            self.note(connection.get(self.keys.day(tenant, resource, day)).await)?;
+        let raw: Option<String> = self.note(connection.get(self.keys.day(day)).await)?;
         Ok(raw.as_deref().map_or(Lookup::Miss, parse))
     }
 
@@ -244,33 +247,29 @@ impl RedisCache {
     /// Returns whether it was stored.
     pub async fn fill(
         &self,
-        tenant: &str,
-        resource: Uuid,
-        day: NaiveDate,
+        day: &ResourceDay,
         position: Position,
         entry: &DayEntry,
     ) -> redis::RedisResult<bool> {
         let body = serde_json::to_string(entry).unwrap_or_default();
-        self.compare_and_set(&self.keys.day(tenant, resource, day), position, &body)
+        self.compare_and_set(&self.keys.day(day), position, &body)
             .await
     }
 
     /// Marks the day invalid as of `position` (the projector's commit that changed it).
     pub async fn invalidate(
         &self,
-        tenant: &str,
-        resource: Uuid,
-        day: NaiveDate,
+        day: &ResourceDay,
         position: Position,
     ) -> redis::RedisResult<bool> {
-        self.compare_and_set(&self.keys.day(tenant, resource, day), position, "")
+        self.compare_and_set(&self.keys.day(day), position, "")
             .await
     }
 
     /// Marks many days invalid as of `position` in one round trip (a projector batch).
     pub async fn invalidate_many(
         &self,
-        days: &[(String, Uuid, NaiveDate)],
+        days: &[ResourceDay],
         position: Position,
     ) -> redis::RedisResult<()> {
         if days.is_empty() {
@@ -278,13 +277,13 @@ impl RedisCache {
         }
         let mut connection = self.connection().await?;
         let mut pipe = redis::pipe();
-        for (tenant, resource, day) in days {
+        for day in days {
             // EVAL rather than EVALSHA: no NOSCRIPT dance after a Redis restart, and Redis
             // caches the compiled script by its hash anyway.
             pipe.cmd("EVAL")
                 .arg(COMPARE_AND_SET)
                 .arg(1)
-                .arg(self.keys.day(tenant, *resource, *day))
+                .arg(self.keys.day(day))
                 .arg(position.transaction_id)
                 .arg(position.global_position)
                 .arg("")

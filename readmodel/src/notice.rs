@@ -3,21 +3,21 @@
 //! and every query-api instance drops those entries from its in-process cache.
 
 use chrono::NaiveDate;
+use domain::ids::{ResourceId, TenantId};
 use eventstore::Position;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// One resource's changed days (empty `days` = the resource itself changed: drop all of it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changed {
-    pub tenant: String,
-    pub resource_id: Uuid,
+    pub tenant: TenantId,
+    pub resource_id: ResourceId,
     pub days: Vec<NaiveDate>,
     pub position: Position,
 }
 
 /// The subject notices go to: `{prefix}.{tenant}`.
-pub fn subject(prefix: &str, tenant: &str) -> String {
+pub fn subject(prefix: &str, tenant: &TenantId) -> String {
     format!("{prefix}.{tenant}")
 }
 

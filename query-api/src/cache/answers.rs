@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
+use domain::ids::{ResourceId, TenantId};
 use eventstore::Position;
 use metrics::Counter;
 use moka::future::Cache;
 use moka::{Equivalent, Expiry};
-use uuid::Uuid;
 
 use crate::params::Bound;
 
@@ -52,19 +52,19 @@ const ENTRY_OVERHEAD: usize = 160;
 /// (`(duration_minutes, quantity)`, absent without a duration: `quantity` alone changes
 /// nothing). `min_position` is not part of it: it asks for freshness, not for another answer.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct AnswerKey<T = Box<str>> {
+pub struct AnswerKey<T = TenantId> {
     pub tenant: T,
-    pub resource: Uuid,
+    pub resource: ResourceId,
     pub from: Bound,
     pub to: Bound,
     pub slots: Option<(u32, u32)>,
 }
 
-impl AnswerKey<&str> {
+impl AnswerKey<&TenantId> {
     /// The owned key, for an insertion.
     pub fn to_owned_key(&self) -> AnswerKey {
         AnswerKey {
-            tenant: self.tenant.into(),
+            tenant: self.tenant.clone(),
             resource: self.resource,
             from: self.from,
             to: self.to,
@@ -74,14 +74,14 @@ impl AnswerKey<&str> {
 }
 
 /// A lookup borrows the tenant (no allocation on a hit). The derived `Hash` of both forms hashes
-/// the same `str`, as `Equivalent` requires.
-impl Equivalent<AnswerKey> for AnswerKey<&str> {
+/// the same `TenantId`, as `Equivalent` requires.
+impl Equivalent<AnswerKey> for AnswerKey<&TenantId> {
     fn equivalent(&self, key: &AnswerKey) -> bool {
         self.resource == key.resource
             && self.from == key.from
             && self.to == key.to
             && self.slots == key.slots
-            && self.tenant == &*key.tenant
+            && *self.tenant == key.tenant
     }
 }
 
@@ -151,7 +151,7 @@ impl AnswerCache {
         let answers = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &AnswerKey, answer: &Answer| {
-                let bytes = answer.body.len() + key.tenant.len() + ENTRY_OVERHEAD;
+                let bytes = answer.body.len() + key.tenant.as_str().len() + ENTRY_OVERHEAD;
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .expire_after(AnswerExpiry)
@@ -169,7 +169,7 @@ impl AnswerCache {
     }
 
     /// The stored answer for `key`, if its inputs are unchanged and it is at `min` or newer.
-    pub async fn get(&self, key: &AnswerKey<&str>, min: Option<Position>) -> Option<Answer> {
+    pub async fn get(&self, key: &AnswerKey<&TenantId>, min: Option<Position>) -> Option<Answer> {
         if !self.generations.notices_live() {
             self.misses.increment(1);
             return None;
@@ -189,13 +189,13 @@ impl AnswerCache {
     }
 
     /// The generation of `resource`'s inputs now; read it before gathering them.
-    pub fn stamp(&self, resource: Uuid) -> Stamp {
+    pub fn stamp(&self, resource: ResourceId) -> Stamp {
         self.generations.stamp(resource)
     }
 
     /// Keeps `rendered` for later reads of `key`, unless its inputs already changed or it would
     /// expire at once.
-    pub async fn insert(&self, key: &AnswerKey<&str>, rendered: Rendered) {
+    pub async fn insert(&self, key: &AnswerKey<&TenantId>, rendered: Rendered) {
         if !self.keeps {
             return;
         }
@@ -260,10 +260,10 @@ impl Default for Generations {
 }
 
 impl Generations {
-    fn stripe(&self, resource: Uuid) -> &AtomicU64 {
+    fn stripe(&self, resource: ResourceId) -> &AtomicU64 {
         // Ids may be chosen by clients (sequential, say), so they are mixed (Fibonacci hashing),
         // not truncated.
-        let id = resource.as_u128();
+        let id = resource.0.as_u128();
         let folded = (id as u64) ^ ((id >> 64) as u64);
         let index = folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - STRIPES.trailing_zeros());
         &self.stripes[usize::try_from(index).unwrap_or(0) & (STRIPES - 1)]
@@ -271,19 +271,19 @@ impl Generations {
 
     // SeqCst throughout: a stamp read after a bump must see the drop before it, and a check
     // after a bump must see the bump.
-    pub fn stamp(&self, resource: Uuid) -> Stamp {
+    pub fn stamp(&self, resource: ResourceId) -> Stamp {
         Stamp {
             everything: self.everything.load(Ordering::SeqCst),
             stripe: self.stripe(resource).load(Ordering::SeqCst),
         }
     }
 
-    pub fn is_current(&self, resource: Uuid, stamp: Stamp) -> bool {
+    pub fn is_current(&self, resource: ResourceId, stamp: Stamp) -> bool {
         self.stamp(resource) == stamp
     }
 
     /// Call after dropping or replacing a cached input of `resource`.
-    pub fn changed(&self, resource: Uuid) {
+    pub fn changed(&self, resource: ResourceId) {
         self.stripe(resource).fetch_add(1, Ordering::SeqCst);
     }
 
@@ -307,12 +307,18 @@ impl Generations {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
-    fn key(tenant: &str, slots: Option<(u32, u32)>) -> AnswerKey<&str> {
+    fn resource(n: u128) -> ResourceId {
+        ResourceId(Uuid::from_u128(n))
+    }
+
+    fn key(tenant: &str, slots: Option<(u32, u32)>) -> AnswerKey<&'static TenantId> {
         let day = Bound::Date("2026-12-01".parse().unwrap());
         AnswerKey {
-            tenant,
-            resource: Uuid::from_u128(7),
+            // A test's few keys live as long as it does.
+            tenant: Box::leak(Box::new(TenantId::parse(tenant).unwrap())),
+            resource: resource(7),
             from: day,
             to: day,
             slots,
@@ -323,7 +329,7 @@ mod tests {
         Rendered {
             body: Bytes::from_static(body.as_bytes()),
             fresh_at,
-            stamp: cache.stamp(Uuid::from_u128(7)),
+            stamp: cache.stamp(resource(7)),
             oldest_input: Instant::now(),
             stable_until: None,
         }
@@ -364,14 +370,14 @@ mod tests {
         cache
             .insert(&key, rendered(&cache, "a", Position::new(1, 1)))
             .await;
-        generations.changed(Uuid::from_u128(8));
+        generations.changed(resource(8));
         // Another resource: unless it shares the stripe, nothing happens.
         let shares = std::ptr::eq(
-            generations.stripe(Uuid::from_u128(8)),
-            generations.stripe(Uuid::from_u128(7)),
+            generations.stripe(resource(8)),
+            generations.stripe(resource(7)),
         );
         assert_eq!(cache.get(&key, None).await.is_some(), !shares);
-        generations.changed(Uuid::from_u128(7));
+        generations.changed(resource(7));
         assert!(cache.get(&key, None).await.is_none());
 
         cache
@@ -388,7 +394,7 @@ mod tests {
         let cache = AnswerCache::new(1 << 20, Duration::from_secs(60), generations.clone());
         let key = key("acme", None);
         let late = rendered(&cache, "late", Position::new(1, 1));
-        generations.changed(Uuid::from_u128(7));
+        generations.changed(resource(7));
         cache.insert(&key, late).await;
         assert!(cache.get(&key, None).await.is_none());
     }

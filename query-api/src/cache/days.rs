@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use domain::ids::{ResourceId, TenantId};
 use eventstore::Position;
 use moka::future::Cache;
-use readmodel::cache::{DayEntry, Keys, Lookup, RedisCache, day_span};
+use readmodel::cache::{DayEntry, Keys, Lookup, RedisCache, ResourceDay, day_span};
 use readmodel::notice::Changed;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::answers::Generations;
+use super::{Positioned, all_fresh};
 use crate::store::StoreError;
 use crate::store::busy;
 
@@ -51,7 +52,22 @@ struct L1Value {
     loaded_at: Instant,
 }
 
+impl Positioned for L1Value {
+    fn position(&self) -> Position {
+        self.position
+    }
+}
+
 impl L1Value {
+    /// A value loaded just now.
+    fn loaded(position: Position, entry: DayEntry) -> Self {
+        Self {
+            position,
+            entry: Arc::new(entry),
+            loaded_at: Instant::now(),
+        }
+    }
+
     fn day(self, tier: Tier) -> CachedDay {
         CachedDay {
             position: self.position,
@@ -73,6 +89,14 @@ pub struct DayCache {
     notices: NoticeLog,
     generations: Arc<Generations>,
     pool: PgPool,
+}
+
+/// One lookup: a resource's local day (in its zone `tz`), at `min` or newer.
+#[derive(Clone, Debug)]
+pub struct DayLookup {
+    pub day: ResourceDay,
+    pub tz: Tz,
+    pub min: Option<Position>,
 }
 
 /// What the cache needs to know.
@@ -115,32 +139,17 @@ impl DayCache {
         self.redis.cache.keys()
     }
 
-    /// The busy timeline of `resource` (in zone `tz`) on the local `day`, at `min` or newer.
-    pub async fn day(
-        &self,
-        tenant: &str,
-        tz: Tz,
-        resource: Uuid,
-        day: NaiveDate,
-        min: Option<Position>,
-    ) -> Result<CachedDay, Arc<StoreError>> {
-        let fresh_enough = |position: Position| min.is_none_or(|min| position >= min);
+    /// The busy timeline of the day `lookup` names.
+    pub async fn day(&self, lookup: &DayLookup) -> Result<CachedDay, Arc<StoreError>> {
+        let (min, resource) = (lookup.min, lookup.day.resource);
         if !self.generations.notices_live() {
             // No change notices: L1 could not learn of a change (see `Generations`).
-            let (position, entry, tier) = self
-                .load(tenant, tz, resource, day, min)
-                .await
-                .map_err(Arc::new)?;
-            return Ok(CachedDay {
-                position,
-                entry: Arc::new(entry),
-                tier,
-                loaded_at: Instant::now(),
-            });
+            let (value, tier) = self.load(lookup).await.map_err(Arc::new)?;
+            return Ok(value.day(tier));
         }
-        let key = self.keys().day(tenant, resource, day);
+        let key = self.keys().day(&lookup.day);
         if let Some(value) = self.l1.get(&key).await {
-            if fresh_enough(value.position) {
+            if value.is_fresh(min) {
                 metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "hit")
                     .increment(1);
                 return Ok(value.day(Tier::L1));
@@ -158,39 +167,25 @@ impl DayCache {
         let value = self
             .l1
             .try_get_with(key.clone(), async {
-                let (position, entry, tier) = self.load(tenant, tz, resource, day, min).await?;
+                let (value, tier) = self.load(lookup).await?;
                 let _ = loaded_from.set(tier);
-                Ok::<_, StoreError>(L1Value {
-                    position,
-                    entry: Arc::new(entry),
-                    loaded_at: Instant::now(),
-                })
+                Ok::<_, StoreError>(value)
             })
             .await?;
         if let Some(tier) = loaded_from.get() {
-            self.forget_if_overtaken(&key, tenant, resource, since)
-                .await;
+            self.forget_if_overtaken(&key, &lookup.day, since).await;
             return Ok(value.day(*tier));
         }
-        if fresh_enough(value.position) {
+        if value.is_fresh(min) {
             return Ok(value.day(Tier::L1));
         }
         // Joined a load that started without our `min_position` and found something older.
         let since = self.notices.current();
-        let (position, entry, tier) = self
-            .load(tenant, tz, resource, day, min)
-            .await
-            .map_err(Arc::new)?;
-        let value = L1Value {
-            position,
-            entry: Arc::new(entry),
-            loaded_at: Instant::now(),
-        };
+        let (value, tier) = self.load(lookup).await.map_err(Arc::new)?;
         self.l1.insert(key.clone(), value.clone()).await;
         // It replaced the older entry.
         self.generations.changed(resource);
-        self.forget_if_overtaken(&key, tenant, resource, since)
-            .await;
+        self.forget_if_overtaken(&key, &lookup.day, since).await;
         Ok(value.day(tier))
     }
 
@@ -198,65 +193,58 @@ impl DayCache {
     /// (nothing is loaded, Redis is not asked).
     pub async fn cached_days(
         &self,
-        tenant: &str,
-        resource: Uuid,
+        tenant: &TenantId,
+        resource: ResourceId,
         days: &[NaiveDate],
         min: Option<Position>,
     ) -> Option<Vec<CachedDay>> {
-        if !self.generations.notices_live() {
-            return None;
-        }
-        let mut found = Vec::with_capacity(days.len());
-        for day in days {
-            let value = self
-                .l1
-                .get(&self.keys().day(tenant, resource, *day))
-                .await
-                .filter(|value| min.is_none_or(|min| value.position >= min))?;
-            found.push(value.day(Tier::L1));
-        }
+        let keys = days.iter().map(|date| {
+            self.keys().day(&ResourceDay {
+                tenant: tenant.clone(),
+                resource,
+                date: *date,
+            })
+        });
+        let found = all_fresh(&self.l1, &self.generations, keys, min).await?;
         metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "hit")
             .increment(found.len() as u64);
-        Some(found)
+        Some(found.into_iter().map(|value| value.day(Tier::L1)).collect())
     }
 
     /// A change notice that arrived while the entry was being loaded may describe a change the
     /// load did not see; then the entry must not stay in L1 (it was inserted when the load
     /// finished, possibly after the notice dropped the key).
-    async fn forget_if_overtaken(&self, key: &str, tenant: &str, resource: Uuid, since: u64) {
-        if self.notices.changed_since(tenant, resource, since).await {
+    async fn forget_if_overtaken(&self, key: &str, day: &ResourceDay, since: u64) {
+        if self
+            .notices
+            .changed_since(&day.tenant, day.resource, since)
+            .await
+        {
             self.l1.invalidate(key).await;
-            self.generations.changed(resource);
+            self.generations.changed(day.resource);
         }
     }
 
-    /// Redis, then Postgres (filling Redis).
-    async fn load(
-        &self,
-        tenant: &str,
-        tz: Tz,
-        resource: Uuid,
-        day: NaiveDate,
-        min: Option<Position>,
-    ) -> Result<(Position, DayEntry, Tier), StoreError> {
-        match self.redis.get(tenant, resource, day).await {
+    /// Redis, then Postgres (filling Redis): a value loaded now, and where from.
+    async fn load(&self, lookup: &DayLookup) -> Result<(L1Value, Tier), StoreError> {
+        let DayLookup { day, tz, min } = lookup;
+        match self.redis.get(day).await {
             Some(Lookup::Hit { position, entry }) if min.is_none_or(|min| position >= min) => {
                 metrics::counter!("query_cache_lookups_total", "tier" => "redis", "result" => "hit")
                     .increment(1);
-                return Ok((position, entry, Tier::Redis));
+                return Ok((L1Value::loaded(position, entry), Tier::Redis));
             }
             _ => {
                 metrics::counter!("query_cache_lookups_total", "tier" => "redis", "result" => "miss")
                     .increment(1);
             }
         }
-        let span = day_span(tz, day)
-            .ok_or_else(|| StoreError::corrupt("day", format!("{day} has no span in {tz}")))?;
-        let (position, entry) = busy::load_day(&self.pool, tenant, resource, span).await?;
-        self.redis
-            .fill(tenant, resource, day, position, &entry)
-            .await;
-        Ok((position, entry, Tier::Postgres))
+        let date = day.date;
+        let span = day_span(*tz, date)
+            .ok_or_else(|| StoreError::corrupt("day", format!("{date} has no span in {tz}")))?;
+        let (position, entry) = busy::load_day(&self.pool, &day.tenant, day.resource, span).await?;
+        self.redis.fill(day, position, &entry).await;
+        Ok((L1Value::loaded(position, entry), Tier::Postgres))
     }
 
     /// A change notice: drops the L1 entries of the days it names (every day of the resource
@@ -270,15 +258,18 @@ impl DayCache {
             self.forget_resource(&changed.tenant, changed.resource_id);
             return;
         }
-        for day in &changed.days {
-            self.l1
-                .invalidate(&self.keys().day(&changed.tenant, changed.resource_id, *day))
-                .await;
+        for date in &changed.days {
+            let day = ResourceDay {
+                tenant: changed.tenant.clone(),
+                resource: changed.resource_id,
+                date: *date,
+            };
+            self.l1.invalidate(&self.keys().day(&day)).await;
         }
         self.generations.changed(changed.resource_id);
     }
 
-    fn forget_resource(&self, tenant: &str, resource: Uuid) {
+    fn forget_resource(&self, tenant: &TenantId, resource: ResourceId) {
         let prefix = self.keys().resource_prefix(tenant, resource);
         let dropped = self
             .l1
@@ -335,48 +326,42 @@ impl RedisTier {
         }
     }
 
-    async fn get(&self, tenant: &str, resource: Uuid, day: NaiveDate) -> Option<Lookup> {
+    /// `call` within the deadline, unless Redis is paused; a failure pauses it.
+    async fn call<T>(
+        &self,
+        what: &'static str,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Skipped> {
         if self.paused() {
-            return None;
+            return Err(Skipped::Paused);
         }
-        match tokio::time::timeout(self.timeout, self.cache.get(tenant, resource, day)).await {
-            Ok(Ok(lookup)) => Some(lookup),
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => {
-                self.failed("get", &err.to_string());
-                None
+                self.failed(what, &err.to_string());
+                Err(Skipped::Failed)
             }
             Err(_) => {
-                self.failed("get", "timed out");
-                None
+                self.failed(what, "timed out");
+                Err(Skipped::Failed)
             }
         }
     }
 
-    async fn fill(
-        &self,
-        tenant: &str,
-        resource: Uuid,
-        day: NaiveDate,
-        position: Position,
-        entry: &DayEntry,
-    ) {
-        if self.paused() {
-            metrics::counter!("query_cache_fills_total", "result" => "skipped").increment(1);
-            return;
-        }
-        let fill = self.cache.fill(tenant, resource, day, position, entry);
-        let result = match tokio::time::timeout(self.timeout, fill).await {
-            Ok(Ok(true)) => "stored",
+    async fn get(&self, day: &ResourceDay) -> Option<Lookup> {
+        self.call("get", self.cache.get(day)).await.ok()
+    }
+
+    async fn fill(&self, day: &ResourceDay, position: Position, entry: &DayEntry) {
+        let result = match self
+            .call("fill", self.cache.fill(day, position, entry))
+            .await
+        {
+            Ok(true) => "stored",
             // A newer entry or invalidation marker is there: this fill was stale.
-            Ok(Ok(false)) => "rejected",
-            Ok(Err(err)) => {
-                self.failed("fill", &err.to_string());
-                "error"
-            }
-            Err(_) => {
-                self.failed("fill", "timed out");
-                "error"
-            }
+            Ok(false) => "rejected",
+            Err(Skipped::Paused) => "skipped",
+            Err(Skipped::Failed) => "error",
         };
         metrics::counter!("query_cache_fills_total", "result" => result).increment(1);
     }
@@ -398,6 +383,14 @@ impl RedisTier {
     }
 }
 
+/// Why a Redis call was not made or gave nothing.
+enum Skipped {
+    /// Redis failed a moment ago: not asked.
+    Paused,
+    /// It failed or missed its deadline now.
+    Failed,
+}
+
 /// Which resources had a change notice, in arrival order.
 ///
 /// A load notes [`NoticeLog::current`] before it starts; if a notice for its resource arrives
@@ -407,7 +400,7 @@ impl RedisTier {
 /// concern it.
 pub(crate) struct NoticeLog {
     sequence: AtomicU64,
-    last: Cache<(String, Uuid), u64>,
+    last: Cache<(TenantId, ResourceId), u64>,
 }
 
 impl NoticeLog {
@@ -427,16 +420,19 @@ impl NoticeLog {
         self.sequence.load(Ordering::SeqCst)
     }
 
-    pub(crate) async fn record(&self, tenant: &str, resource: Uuid) {
+    pub(crate) async fn record(&self, tenant: &TenantId, resource: ResourceId) {
         let sequence = self.sequence.fetch_add(1, Ordering::SeqCst) + 1;
-        self.last
-            .insert((tenant.to_owned(), resource), sequence)
-            .await;
+        self.last.insert((tenant.clone(), resource), sequence).await;
     }
 
-    pub(crate) async fn changed_since(&self, tenant: &str, resource: Uuid, since: u64) -> bool {
+    pub(crate) async fn changed_since(
+        &self,
+        tenant: &TenantId,
+        resource: ResourceId,
+        since: u64,
+    ) -> bool {
         self.last
-            .get(&(tenant.to_owned(), resource))
+            .get(&(tenant.clone(), resource))
             .await
             .is_some_and(|sequence| sequence > since)
     }

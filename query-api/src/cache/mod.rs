@@ -26,6 +26,44 @@ pub mod notices;
 pub mod resources;
 
 pub use answers::{Answer, AnswerCache, AnswerKey, Generations, Rendered, Stamp};
-pub use days::{CacheSettings, CachedDay, DayCache, Tier};
+pub use days::{CacheSettings, CachedDay, DayCache, DayLookup, Tier};
 pub use notices::NoticeListener;
 pub use resources::{CachedResource, ResourceCache};
+
+use std::hash::Hash;
+
+use eventstore::Position;
+use moka::future::Cache;
+
+/// An in-process entry, which knows the read-model position it was read at.
+trait Positioned {
+    fn position(&self) -> Position;
+
+    /// Whether it may answer a request that asks for `min` (or for nothing in particular).
+    fn is_fresh(&self, min: Option<Position>) -> bool {
+        min.is_none_or(|min| self.position() >= min)
+    }
+}
+
+/// The entries of `keys`, in that order, when every one is in `cache` at `min` or newer: the
+/// in-process tier alone answers, nothing is loaded. Never while change notices are not
+/// arriving (see [`Generations`]).
+async fn all_fresh<K, V>(
+    cache: &Cache<K, V>,
+    generations: &Generations,
+    keys: impl Iterator<Item = K>,
+    min: Option<Position>,
+) -> Option<Vec<V>>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Positioned + Clone + Send + Sync + 'static,
+{
+    if !generations.notices_live() {
+        return None;
+    }
+    let mut found = Vec::with_capacity(keys.size_hint().0);
+    for key in keys {
+        found.push(cache.get(&key).await.filter(|entry| entry.is_fresh(min))?);
+    }
+    Some(found)
+}

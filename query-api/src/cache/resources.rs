@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use domain::ids::{ResourceId, TenantId};
 use domain::resource::Resource;
 use eventstore::Position;
 use futures::FutureExt;
@@ -25,10 +26,10 @@ use moka::Expiry;
 use moka::future::Cache;
 use readmodel::notice::Changed;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::answers::Generations;
 use super::days::{CacheSettings, NoticeLog};
+use super::{Positioned, all_fresh};
 use crate::store::{StoreError, resources};
 
 /// How long "no such resource" is kept at most: long enough to absorb a burst of requests for
@@ -44,10 +45,16 @@ pub struct CachedResource {
     pub loaded_at: Instant,
 }
 
-type Key = (String, Uuid);
+impl Positioned for CachedResource {
+    fn position(&self) -> Position {
+        self.position
+    }
+}
+
+type Key = (TenantId, ResourceId);
 
 /// One load: the checkpoint, the rows found by id, and when.
-type Loaded = Arc<(Position, HashMap<Uuid, Arc<Resource>>, Instant)>;
+type Loaded = Arc<(Position, HashMap<ResourceId, Arc<Resource>>, Instant)>;
 
 /// Misses expire after [`MISS_TTL`]; rows after the cache's TTL.
 struct MissesExpireSooner {
@@ -110,22 +117,12 @@ impl ResourceCache {
     /// The rows of `ids` when every one is in the cache at `min` or newer; nothing is loaded.
     pub async fn cached(
         &self,
-        tenant: &str,
-        ids: &[Uuid],
+        tenant: &TenantId,
+        ids: &[ResourceId],
         min: Option<Position>,
     ) -> Option<Vec<CachedResource>> {
-        if !self.generations.notices_live() {
-            return None;
-        }
-        let mut found = Vec::with_capacity(ids.len());
-        for id in ids {
-            let entry = self
-                .entries
-                .get(&(tenant.to_owned(), *id))
-                .await
-                .filter(|entry| min.is_none_or(|min| entry.position >= min))?;
-            found.push(entry);
-        }
+        let keys = ids.iter().map(|id| (tenant.clone(), *id));
+        let found = all_fresh(&self.entries, &self.generations, keys, min).await?;
         count("hit", found.len());
         Some(found)
     }
@@ -135,11 +132,10 @@ impl ResourceCache {
     /// `resources` projection has reached `min`.
     pub async fn get_many(
         &self,
-        tenant: &str,
-        ids: &[Uuid],
+        tenant: &TenantId,
+        ids: &[ResourceId],
         min: Option<Position>,
     ) -> Result<Vec<CachedResource>, Arc<StoreError>> {
-        let fresh_enough = |entry: &CachedResource| min.is_none_or(|min| entry.position >= min);
         if !self.generations.notices_live() {
             // No change notices: the cache could not learn of a change (see `Generations`).
             count("miss", ids.len());
@@ -149,9 +145,9 @@ impl ResourceCache {
         let mut found: Vec<Option<CachedResource>> = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         for (index, id) in ids.iter().enumerate() {
-            let key = (tenant.to_owned(), *id);
+            let key = (tenant.clone(), *id);
             match self.entries.get(&key).await {
-                Some(entry) if fresh_enough(&entry) => {
+                Some(entry) if entry.is_fresh(min) => {
                     found.push(Some(entry));
                     continue;
                 }
@@ -172,7 +168,7 @@ impl ResourceCache {
         count("miss", missing.len());
 
         let since = self.notices.current();
-        let wanted: Vec<Uuid> = missing.iter().map(|&index| ids[index]).collect();
+        let wanted: Vec<ResourceId> = missing.iter().map(|&index| ids[index]).collect();
         // Every missing key is loaded through the cache (so a concurrent miss of the same key
         // waits for this load instead of making its own), and the keys whose load runs here
         // share one statement, made at most once.
@@ -180,17 +176,16 @@ impl ResourceCache {
         let loads = wanted.iter().map(|id| {
             let batch = batch.clone();
             let id = *id;
-            self.entries
-                .try_get_with((tenant.to_owned(), id), async move {
-                    let loaded = batch.await?;
-                    Ok::<_, Arc<StoreError>>(entry_of(&loaded, id))
-                })
+            self.entries.try_get_with((tenant.clone(), id), async move {
+                let loaded = batch.await?;
+                Ok::<_, Arc<StoreError>>(entry_of(&loaded, id))
+            })
         });
         let results = futures::future::join_all(loads).await;
         let mut stale = Vec::new();
         for (&index, result) in missing.iter().zip(results) {
             let entry = result.map_err(|err| Arc::clone(&*err))?;
-            if fresh_enough(&entry) {
+            if entry.is_fresh(min) {
                 found[index] = Some(entry);
             } else {
                 // Joined a load that started without our `min_position` and found something
@@ -199,12 +194,12 @@ impl ResourceCache {
             }
         }
         if !stale.is_empty() {
-            let wanted: Vec<Uuid> = stale.iter().map(|&index| ids[index]).collect();
+            let wanted: Vec<ResourceId> = stale.iter().map(|&index| ids[index]).collect();
             let loaded = self.load(tenant, &wanted).await?;
             for &index in &stale {
                 let entry = entry_of(&loaded, ids[index]);
                 self.entries
-                    .insert((tenant.to_owned(), ids[index]), entry.clone())
+                    .insert((tenant.clone(), ids[index]), entry.clone())
                     .await;
                 self.generations.changed(ids[index]);
                 found[index] = Some(entry);
@@ -213,7 +208,7 @@ impl ResourceCache {
         // A notice that arrived while loading may describe a change the load did not see.
         for id in &wanted {
             if self.notices.changed_since(tenant, *id, since).await {
-                self.entries.invalidate(&(tenant.to_owned(), *id)).await;
+                self.entries.invalidate(&(tenant.clone(), *id)).await;
                 self.generations.changed(*id);
             }
         }
@@ -233,11 +228,11 @@ impl ResourceCache {
     /// One statement for `ids`, owning what it needs (it is shared between cache loads).
     fn load(
         &self,
-        tenant: &str,
-        ids: &[Uuid],
+        tenant: &TenantId,
+        ids: &[ResourceId],
     ) -> BoxFuture<'static, Result<Loaded, Arc<StoreError>>> {
         let pool = self.pool.clone();
-        let tenant = tenant.to_owned();
+        let tenant = tenant.clone();
         let ids = ids.to_vec();
         async move {
             let (position, rows) = resources::get_many_at_checkpoint(&pool, &tenant, &ids)
@@ -245,7 +240,7 @@ impl ResourceCache {
                 .map_err(Arc::new)?;
             let rows = rows
                 .into_iter()
-                .map(|resource| (resource.id.0, Arc::new(resource)))
+                .map(|resource| (resource.id, Arc::new(resource)))
                 .collect();
             Ok(Arc::new((position, rows, Instant::now())))
         }
@@ -275,7 +270,7 @@ impl ResourceCache {
     }
 }
 
-fn entry_of(loaded: &Loaded, id: Uuid) -> CachedResource {
+fn entry_of(loaded: &Loaded, id: ResourceId) -> CachedResource {
     let (position, rows, loaded_at) = &**loaded;
     CachedResource {
         position: *position,

@@ -17,12 +17,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use domain::Period;
 use domain::booking::check_period;
+use domain::ids::{ResourceId, TenantId};
 use eventstore::Position;
 use futures::{StreamExt, TryStreamExt};
 use platform::Problem;
 use platform::auth::Actor;
 use platform::json::ApiJson;
 use platform::path::ApiPath;
+use readmodel::cache::ResourceDay;
 use readmodel::projections::Projection;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -30,9 +32,9 @@ use uuid::Uuid;
 
 use super::{AppState, path_id};
 use crate::availability::{self, SlotRequest};
-use crate::cache::CachedDay;
 use crate::cache::CachedResource;
 use crate::cache::{Answer, AnswerKey, Rendered, Stamp};
+use crate::cache::{CachedDay, DayLookup};
 use crate::compute::Job;
 use crate::consistency::Gate;
 use crate::error::resource_not_found;
@@ -96,7 +98,7 @@ impl Request {
     }
 
     /// The key of this request's answer about `resource`.
-    fn key<'a>(&self, tenant: &'a str, resource: Uuid) -> AnswerKey<&'a str> {
+    fn key<'a>(&self, tenant: &'a TenantId, resource: ResourceId) -> AnswerKey<&'a TenantId> {
         AnswerKey {
             tenant,
             resource,
@@ -211,7 +213,7 @@ pub async fn one(
     let id = path_id(&id, resource_not_found)?;
     let request = Request::take(&mut query)?;
     query.finish()?;
-    let key = request.key(actor.tenant.as_str(), id);
+    let key = request.key(&actor.tenant, ResourceId(id));
     if let Some(answer) = state.answers.get(&key, request.min_position).await {
         return Ok(json_answer(answer.body, true));
     }
@@ -222,7 +224,7 @@ pub async fn one(
 #[tracing::instrument(skip_all, fields(tenant = %key.tenant, resource.id = %key.resource))]
 async fn one_made(
     state: &AppState,
-    key: &AnswerKey<&str>,
+    key: &AnswerKey<&TenantId>,
     request: &Request,
 ) -> Result<Response, Problem> {
     // Read before anything the answer is made from (see `cache::answers`).
@@ -266,9 +268,9 @@ pub async fn many(
         .ok_or_else(|| Problem::invalid_field("resource_ids", "is required"))?;
     let request = Request::take(&mut query)?;
     query.finish()?;
-    let keys: Vec<AnswerKey<&str>> = ids
+    let keys: Vec<AnswerKey<&TenantId>> = ids
         .iter()
-        .map(|id| request.key(actor.tenant.as_str(), *id))
+        .map(|id| request.key(&actor.tenant, *id))
         .collect();
     let mut cached = Vec::with_capacity(ids.len());
     for key in &keys {
@@ -278,16 +280,16 @@ pub async fn many(
         let bodies = cached.into_iter().flatten().map(|a| a.body).collect();
         return Ok(json_items(bodies, true));
     }
-    many_made(&state, actor.tenant.as_str(), &ids, &keys, cached, &request).await
+    many_made(&state, &actor.tenant, &ids, &keys, cached, &request).await
 }
 
 /// Several resources' answers when some rendered ones (`cached`, by index) would not do.
 #[tracing::instrument(skip_all, fields(tenant = %tenant))]
 async fn many_made(
     state: &AppState,
-    tenant: &str,
-    ids: &[Uuid],
-    keys: &[AnswerKey<&str>],
+    tenant: &TenantId,
+    ids: &[ResourceId],
+    keys: &[AnswerKey<&TenantId>],
     cached: Vec<Option<Answer>>,
     request: &Request,
 ) -> Result<Response, Problem> {
@@ -334,11 +336,11 @@ async fn many_made(
 }
 
 /// `resource_ids=a,b,…`: 1 to [`MAX_BATCH`] UUIDs, duplicates dropped.
-fn resource_ids(name: &'static str, value: &str) -> Result<Vec<Uuid>, Problem> {
+fn resource_ids(name: &'static str, value: &str) -> Result<Vec<ResourceId>, Problem> {
     let mut seen = HashSet::new();
     let mut ids = Vec::new();
     for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let id = params::uuid(name, part)?;
+        let id = ResourceId(params::uuid(name, part)?);
         if seen.insert(id) {
             ids.push(id);
         }
@@ -358,8 +360,8 @@ fn resource_ids(name: &'static str, value: &str) -> Result<Vec<Uuid>, Problem> {
 async fn resource_rows(
     state: &AppState,
     gate: &Gate<'_>,
-    tenant: &str,
-    ids: &[Uuid],
+    tenant: &TenantId,
+    ids: &[ResourceId],
 ) -> Result<Vec<CachedResource>, Problem> {
     let min = gate.min();
     if min.is_some()
@@ -388,7 +390,7 @@ struct Made<'a> {
 async fn answer(
     state: &AppState,
     made: &Made<'_>,
-    key: &AnswerKey<&str>,
+    key: &AnswerKey<&TenantId>,
     row: CachedResource,
     stamp: Stamp,
     request: &Request,
@@ -396,7 +398,7 @@ async fn answer(
     let (gate, now) = (made.gate, made.now);
     let resource = row.resource.ok_or_else(resource_not_found)?;
     let tz = resource.spec.time_zone;
-    let id = resource.id.0;
+    let id = resource.id;
     let window = availability::window(tz, request.from, request.to)?;
     let needed = availability::days_needed(tz, window);
     let min = request.min_position;
@@ -410,7 +412,18 @@ async fn answer(
         None => {
             gate.reached(Projection::Bookings).await?;
             futures::stream::iter(needed)
-                .map(|day| state.cache.day(key.tenant, tz, id, day, min))
+                .map(|date| {
+                    let lookup = DayLookup {
+                        day: ResourceDay {
+                            tenant: key.tenant.clone(),
+                            resource: id,
+                            date,
+                        },
+                        tz,
+                        min,
+                    };
+                    async move { state.cache.day(&lookup).await }
+                })
                 .buffered(DAYS_IN_FLIGHT)
                 .try_collect()
                 .await
@@ -443,7 +456,7 @@ async fn answer(
         })
         .await?;
     let view = AvailabilityView {
-        resource_id: id,
+        resource_id: id.0,
         time_zone: resource.spec.time_zone.name(),
         from: window.start(),
         to: window.end(),
@@ -539,13 +552,17 @@ pub async fn check(
         ));
     }
     let now = Utc::now();
-    let mut ids: Vec<Uuid> = body.items.iter().map(|item| item.resource_id).collect();
+    let mut ids: Vec<ResourceId> = body
+        .items
+        .iter()
+        .map(|item| ResourceId(item.resource_id))
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     // The write side's view, in one snapshot with the allocations read below: a resource
     // created or changed a moment ago counts as it is now, whatever the read models say.
     let mut snapshot = guard::begin(&state.pool).await?;
-    let found = guard::resources(&mut snapshot, actor.tenant.as_str(), &ids).await?;
+    let found = guard::resources(&mut snapshot, &actor.tenant, &ids).await?;
     let pending: Vec<Pending> = body
         .items
         .iter()
@@ -562,7 +579,7 @@ pub async fn check(
             let policy = &resource.spec.policy;
             Pending::Probe {
                 probe: Probe {
-                    resource_id: resource.id.0,
+                    resource_id: resource.id,
                     blocked: period.widen(policy.buffer_before(), policy.buffer_after()),
                     capacity: resource.spec.capacity,
                 },
@@ -577,7 +594,7 @@ pub async fn check(
             Pending::Decided(_) => None,
         })
         .collect();
-    let busy = guard::busy_units(&mut snapshot, actor.tenant.as_str(), &probes, now).await?;
+    let busy = guard::busy_units(&mut snapshot, &actor.tenant, &probes, now).await?;
     // Read only: ending it either way releases the snapshot.
     snapshot
         .commit()

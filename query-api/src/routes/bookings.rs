@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
+use domain::ids::{BookingId, ResourceId};
 use platform::Problem;
 use platform::auth::Actor;
 use platform::path::ApiPath;
@@ -66,7 +67,7 @@ pub async fn get(
 ) -> Result<Response, Problem> {
     let id = path_id(&id, booking_not_found)?;
     read_after(&state, query, &[Projection::Bookings]).await?;
-    let booking = store::get(&state.pool, actor.tenant.as_str(), id)
+    let booking = store::get(&state.pool, &actor.tenant, BookingId(id))
         .await?
         .filter(|booking| sees_all_bookings(&actor) || booking.customer_id == actor.id)
         .ok_or_else(booking_not_found)?;
@@ -115,7 +116,7 @@ pub async fn list(
     actor: Actor,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
-    let resource_id = query.parse("resource_id", params::uuid)?;
+    let resource_id = query.parse("resource_id", params::uuid)?.map(ResourceId);
     let mut customer_id = query.take("customer_id")?;
     let status = query.parse("status", status)?;
     let from = query
@@ -145,7 +146,7 @@ pub async fn list(
         .wait(&state.pool, &[Projection::Bookings], min_position)
         .await?;
     let filter = BookingFilter {
-        tenant: actor.tenant.into(),
+        tenant: actor.tenant,
         resource_id,
         customer_id,
         status,

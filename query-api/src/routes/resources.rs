@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use domain::ids::ResourceId;
 use platform::Problem;
 use platform::auth::Actor;
 use platform::path::ApiPath;
@@ -61,7 +62,7 @@ pub async fn list(
     let after = query.parse("cursor", cursor::parse_resource)?;
     read_after(&state, query, &[Projection::Resources]).await?;
     let filter = ResourceFilter {
-        tenant: actor.tenant.into(),
+        tenant: actor.tenant,
         kind,
         after,
         // One more than asked tells whether there is a next page.
@@ -71,7 +72,7 @@ pub async fn list(
     let more = resources.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     resources.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = more
-        .then(|| resources.last().map(|r| cursor::resource(r.id.0)))
+        .then(|| resources.last().map(|r| cursor::resource(r.id)))
         .flatten();
     Ok(Json(Page {
         items: resources.iter().map(ResourceView::from).collect(),
@@ -98,7 +99,7 @@ pub async fn get(
 ) -> Result<Response, Problem> {
     let id = path_id(&id, resource_not_found)?;
     read_after(&state, query, &[Projection::Resources]).await?;
-    let resource = store::get(&state.pool, actor.tenant.as_str(), id)
+    let resource = store::get(&state.pool, &actor.tenant, ResourceId(id))
         .await?
         .ok_or_else(resource_not_found)?;
     Ok(Json(ResourceView::from(&resource)).into_response())

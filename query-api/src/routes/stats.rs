@@ -16,6 +16,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate, Utc, Weekday};
+use domain::ids::ResourceId;
 use domain::resource::Resource;
 use platform::Problem;
 use platform::auth::Actor;
@@ -80,7 +81,7 @@ pub async fn daily(
 ) -> Result<Response, Problem> {
     let from = query.parse("from", params::date)?;
     let to = query.parse("to", params::date)?;
-    let resource_id = query.parse("resource_id", params::uuid)?;
+    let resource_id = query.parse("resource_id", params::uuid)?.map(ResourceId);
     let min_position = query.parse("min_position", params::position)?;
     query.finish()?;
     let to = to.unwrap_or_else(|| Utc::now().date_naive());
@@ -99,14 +100,14 @@ pub async fn daily(
         .wait(&state.pool, &[Projection::DailyStats], min_position)
         .await?;
     if let Some(id) = resource_id
-        && resources::get(&state.pool, actor.tenant.as_str(), id)
+        && resources::get(&state.pool, &actor.tenant, id)
             .await?
             .is_none()
     {
         return Err(resource_not_found());
     }
     let filter = StatsFilter {
-        tenant: actor.tenant.to_string(),
+        tenant: actor.tenant.clone(),
         from,
         to,
         resource_id,
@@ -132,7 +133,7 @@ pub async fn daily(
     let mut ids: Vec<_> = days.iter().map(|d| d.resource_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let found = resources::get_many(&state.pool, actor.tenant.as_str(), &ids).await?;
+    let found = resources::get_many(&state.pool, &actor.tenant, &ids).await?;
     let items = job.run(move |meter| items(&days, found, meter)).await?;
     Ok(Json(Items { items }).into_response())
 }
@@ -156,7 +157,7 @@ fn items(
     found: Vec<Resource>,
     meter: &Meter,
 ) -> Result<Vec<DayStatsView>, Stop> {
-    let found: HashMap<Uuid, Resource> = found.into_iter().map(|r| (r.id.0, r)).collect();
+    let found: HashMap<ResourceId, Resource> = found.into_iter().map(|r| (r.id, r)).collect();
     let mut items = Vec::with_capacity(days.len());
     for (index, d) in days.iter().enumerate() {
         if index.is_multiple_of(CHECK_EVERY) {
@@ -170,7 +171,7 @@ fn items(
             None => 0.0,
         };
         items.push(DayStatsView {
-            resource_id: d.resource_id,
+            resource_id: d.resource_id.0,
             day: d.day,
             bookings: d.bookings,
             cancellations: d.cancellations,
@@ -185,17 +186,8 @@ fn items(
 /// every day) and its opening intervals.
 fn day_cost(resource: &Resource) -> u64 {
     let intervals = resource.spec.opening_hours.as_ref().map_or(1, |hours| {
-        let week = [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-            Weekday::Sat,
-            Weekday::Sun,
-        ];
-        week.iter()
-            .map(|day| hours.intervals(*day).len())
+        let week = std::iter::successors(Some(Weekday::Mon), |day| Some(day.succ())).take(7);
+        week.map(|day| hours.intervals(day).len())
             .max()
             .unwrap_or(0)
             + 1

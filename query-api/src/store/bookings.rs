@@ -2,6 +2,7 @@
 //! or the whole tenant, each ordered by `(start_at, booking_id)` straight from its index.
 
 use chrono::{DateTime, Utc};
+use domain::ids::{BookingId, ResourceId, TenantId};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -14,8 +15,10 @@ const COLUMNS: &str = "booking_id, resource_id, customer_id, status, start_at, e
 /// A booking as the read model holds it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct BookingRow {
-    pub booking_id: Uuid,
-    pub resource_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub booking_id: BookingId,
+    #[sqlx(try_from = "Uuid")]
+    pub resource_id: ResourceId,
     pub customer_id: String,
     pub status: String,
     pub start_at: DateTime<Utc>,
@@ -29,21 +32,25 @@ pub struct BookingRow {
 }
 
 /// The booking, if it exists in `tenant` (primary key).
-pub async fn get(pool: &PgPool, tenant: &str, id: Uuid) -> Result<Option<BookingRow>, StoreError> {
+pub async fn get(
+    pool: &PgPool,
+    tenant: &TenantId,
+    id: BookingId,
+) -> Result<Option<BookingRow>, StoreError> {
     Ok(sqlx::query_as(&format!(
         "select {COLUMNS} from read.bookings where booking_id = $1 and tenant_id = $2"
     ))
-    .bind(id)
-    .bind(tenant)
+    .bind(id.0)
+    .bind(tenant.as_str())
     .fetch_optional(pool)
     .await?)
 }
 
 /// What `GET /v1/bookings` asks for (a client's `customer_id` is already forced to itself).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct BookingFilter {
-    pub tenant: String,
-    pub resource_id: Option<Uuid>,
+    pub tenant: TenantId,
+    pub resource_id: Option<ResourceId>,
     pub customer_id: Option<String>,
     pub status: Option<String>,
     /// Bookings starting at or after this instant.
@@ -51,8 +58,24 @@ pub struct BookingFilter {
     /// Bookings starting before this instant.
     pub to: Option<DateTime<Utc>>,
     /// Keyset: only bookings after this `(start_at, booking_id)`.
-    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub after: Option<(DateTime<Utc>, BookingId)>,
     pub limit: i64,
+}
+
+impl BookingFilter {
+    /// At most `limit` of the tenant's bookings, unfiltered.
+    pub fn new(tenant: TenantId, limit: i64) -> Self {
+        Self {
+            tenant,
+            resource_id: None,
+            customer_id: None,
+            status: None,
+            from: None,
+            to: None,
+            after: None,
+            limit,
+        }
+    }
 }
 
 /// The list query. With the tenant and the most selective equality filter leading, one of
@@ -64,9 +87,9 @@ pub fn list_query<'a>(prefix: &str, filter: &'a BookingFilter) -> QueryBuilder<'
     let mut query = QueryBuilder::new(format!(
         "{prefix}select {COLUMNS} from read.bookings where tenant_id = "
     ));
-    query.push_bind(&filter.tenant);
+    query.push_bind(filter.tenant.as_str());
     if let Some(resource_id) = filter.resource_id {
-        query.push(" and resource_id = ").push_bind(resource_id);
+        query.push(" and resource_id = ").push_bind(resource_id.0);
     }
     if let Some(customer_id) = &filter.customer_id {
         query.push(" and customer_id = ").push_bind(customer_id);
@@ -85,7 +108,7 @@ pub fn list_query<'a>(prefix: &str, filter: &'a BookingFilter) -> QueryBuilder<'
             .push(" and (start_at, booking_id) > (")
             .push_bind(start)
             .push(", ")
-            .push_bind(id)
+            .push_bind(id.0)
             .push(")");
     }
     query

@@ -5,12 +5,12 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use domain::Period;
+use domain::ids::{ResourceId, TenantId};
 use eventstore::{Position, Xid8};
 use readmodel::cache::{BusyInterval, DayEntry};
 use readmodel::projections::Projection;
 use sqlx::PgPool;
 use sqlx::postgres::types::PgRange;
-use uuid::Uuid;
 
 use super::StoreError;
 
@@ -41,14 +41,14 @@ type DayRow = (
 /// The busy timeline of `resource` over `span` (one local day), and the position it reflects.
 pub async fn load_day(
     pool: &PgPool,
-    tenant: &str,
-    resource: Uuid,
+    tenant: &TenantId,
+    resource: ResourceId,
     span: Period,
 ) -> Result<(Position, DayEntry), StoreError> {
     let rows: Vec<DayRow> = sqlx::query_as(DAY_SQL.as_str())
         .bind(Projection::Bookings.checkpoint())
-        .bind(resource)
-        .bind(tenant)
+        .bind(resource.0)
+        .bind(tenant.as_str())
         .bind(PgRange::from(span.start()..span.end()))
         .fetch_all(pool)
         .await?;

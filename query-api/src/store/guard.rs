@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use domain::Event;
 use domain::Period;
 use domain::aggregate::Aggregate;
+use domain::ids::{ResourceId, TenantId};
 use domain::resource::Resource;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -26,12 +27,12 @@ pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Stor
 /// out; a stream that is not a resource's folds to nothing).
 pub async fn resources(
     conn: &mut PgConnection,
-    tenant: &str,
-    ids: &[Uuid],
+    tenant: &TenantId,
+    ids: &[ResourceId],
 ) -> Result<Vec<Resource>, StoreError> {
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
-        let stored = eventstore::read::load_stream(conn, tenant, *id).await?;
+        let stored = eventstore::read::load_stream(conn, tenant.as_str(), id.0).await?;
         let mut resource = None;
         for event in &stored {
             let decoded = Event::decode(&event.event_type, event.schema_version, &event.payload)
@@ -49,7 +50,7 @@ pub async fn resources(
 /// resource's buffers, as the guard stores bookings).
 #[derive(Clone, Copy, Debug)]
 pub struct Probe {
-    pub resource_id: Uuid,
+    pub resource_id: ResourceId,
     pub blocked: Period,
     pub capacity: u32,
 }
@@ -60,14 +61,14 @@ pub struct Probe {
 /// index lookup on the exclusion constraint's GiST index `(resource_id, unit, during)`.
 pub async fn busy_units(
     conn: &mut PgConnection,
-    tenant: &str,
+    tenant: &TenantId,
     probes: &[Probe],
     now: DateTime<Utc>,
 ) -> Result<Vec<u32>, StoreError> {
     if probes.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = probes.iter().map(|p| p.resource_id).collect();
+    let ids: Vec<Uuid> = probes.iter().map(|p| p.resource_id.0).collect();
     let starts: Vec<DateTime<Utc>> = probes.iter().map(|p| p.blocked.start()).collect();
     let ends: Vec<DateTime<Utc>> = probes.iter().map(|p| p.blocked.end()).collect();
     let capacities: Vec<i32> = probes
@@ -89,7 +90,7 @@ pub async fn busy_units(
     .bind(&starts)
     .bind(&ends)
     .bind(&capacities)
-    .bind(tenant)
+    .bind(tenant.as_str())
     .bind(now)
     .fetch_all(conn)
     .await?;

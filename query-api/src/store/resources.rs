@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use domain::hours::OpeningHours;
-use domain::ids::ResourceId;
+use domain::ids::{ResourceId, TenantId};
 use domain::resource::{Blackout, Policy, Resource, ResourceSpec};
 use eventstore::{Position, Xid8};
 use readmodel::projections::Projection;
@@ -76,31 +76,33 @@ impl TryFrom<Row> for Resource {
 }
 
 /// The resource, if it exists in `tenant` (primary key).
-pub async fn get(pool: &PgPool, tenant: &str, id: Uuid) -> Result<Option<Resource>, StoreError> {
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from read.resources where resource_id = $1 and tenant_id = $2"
-    ))
-    .bind(id)
-    .bind(tenant)
-    .fetch_optional(pool)
-    .await?;
-    row.map(Resource::try_from).transpose()
+pub async fn get(
+    pool: &PgPool,
+    tenant: &TenantId,
+    id: ResourceId,
+) -> Result<Option<Resource>, StoreError> {
+    Ok(get_many(pool, tenant, &[id]).await?.pop())
 }
 
 /// The resources of `tenant` among `ids` (primary key), in no particular order.
 pub async fn get_many(
     pool: &PgPool,
-    tenant: &str,
-    ids: &[Uuid],
+    tenant: &TenantId,
+    ids: &[ResourceId],
 ) -> Result<Vec<Resource>, StoreError> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "select {COLUMNS} from read.resources where resource_id = any($1) and tenant_id = $2"
     ))
-    .bind(ids)
-    .bind(tenant)
+    .bind(uuids(ids))
+    .bind(tenant.as_str())
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(Resource::try_from).collect()
+}
+
+/// The ids as Postgres binds them.
+fn uuids(ids: &[ResourceId]) -> Vec<Uuid> {
+    ids.iter().map(|id| id.0).collect()
 }
 
 /// The resources of `tenant` among `ids` together with the `resources` projection's checkpoint,
@@ -142,13 +144,13 @@ impl<'r> FromRow<'r, PgRow> for CheckpointedRow {
 /// `resources` projection they reflect.
 pub async fn get_many_at_checkpoint(
     pool: &PgPool,
-    tenant: &str,
-    ids: &[Uuid],
+    tenant: &TenantId,
+    ids: &[ResourceId],
 ) -> Result<(Position, Vec<Resource>), StoreError> {
     let rows: Vec<CheckpointedRow> = sqlx::query_as(AT_CHECKPOINT_SQL.as_str())
         .bind(Projection::Resources.checkpoint())
-        .bind(ids)
-        .bind(tenant)
+        .bind(uuids(ids))
+        .bind(tenant.as_str())
         .fetch_all(pool)
         .await?;
     let at = match rows.first() {
@@ -170,10 +172,10 @@ pub async fn get_many_at_checkpoint(
 /// What `GET /v1/resources` asks for.
 #[derive(Clone, Debug)]
 pub struct ResourceFilter {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub kind: Option<String>,
     /// Keyset: only resources with a larger id.
-    pub after: Option<Uuid>,
+    pub after: Option<ResourceId>,
     pub limit: i64,
 }
 
@@ -184,12 +186,12 @@ pub fn list_query<'a>(prefix: &str, filter: &'a ResourceFilter) -> QueryBuilder<
     let mut query = QueryBuilder::new(format!(
         "{prefix}select {COLUMNS} from read.resources where tenant_id = "
     ));
-    query.push_bind(&filter.tenant);
+    query.push_bind(filter.tenant.as_str());
     if let Some(kind) = &filter.kind {
         query.push(" and kind = ").push_bind(kind);
     }
     if let Some(after) = filter.after {
-        query.push(" and resource_id > ").push_bind(after);
+        query.push(" and resource_id > ").push_bind(after.0);
     }
     query
         .push(" order by resource_id limit ")

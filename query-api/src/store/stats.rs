@@ -1,6 +1,7 @@
 //! `read.daily_stats`: per resource and local day, the counts and booked unit-minutes.
 
 use chrono::NaiveDate;
+use domain::ids::{ResourceId, TenantId};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -9,7 +10,8 @@ use super::StoreError;
 /// One resource's day.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DayStats {
-    pub resource_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub resource_id: ResourceId,
     pub day: NaiveDate,
     pub bookings: i32,
     pub cancellations: i32,
@@ -19,10 +21,10 @@ pub struct DayStats {
 /// What `GET /v1/stats/daily` asks for: local days `from..=to`.
 #[derive(Clone, Debug)]
 pub struct StatsFilter {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub resource_id: Option<Uuid>,
+    pub resource_id: Option<ResourceId>,
 }
 
 /// The stats query: `daily_stats_tenant_day_idx` for a tenant's range (or the primary key
@@ -32,11 +34,11 @@ pub fn query<'a>(prefix: &str, filter: &'a StatsFilter) -> QueryBuilder<'a, Post
         "{prefix}select resource_id, day, bookings, cancellations, booked_minutes \
          from read.daily_stats where tenant_id = "
     ));
-    query.push_bind(&filter.tenant);
+    query.push_bind(filter.tenant.as_str());
     query.push(" and day >= ").push_bind(filter.from);
     query.push(" and day <= ").push_bind(filter.to);
     if let Some(resource_id) = filter.resource_id {
-        query.push(" and resource_id = ").push_bind(resource_id);
+        query.push(" and resource_id = ").push_bind(resource_id.0);
     }
     query.push(" order by day, resource_id");
     query

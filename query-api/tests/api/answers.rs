@@ -3,12 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use domain::ids::ResourceId;
 use eventstore::Position;
 use readmodel::notice::Changed;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Booking, Reply, TestApp, at, monday_after, rfc};
+use crate::harness::{Booking, Reply, TestApp, acme_day, at, monday_after, rfc};
 
 fn free(start: &str, end: &str, units: u64) -> Value {
     json!({ "start": start, "end": end, "units_free": units })
@@ -33,7 +34,7 @@ async fn projector_invalidates(
 ) {
     assert!(
         app.redis
-            .invalidate("acme", resource, day, at)
+            .invalidate(&acme_day(resource, day), at)
             .await
             .expect("invalidate in Redis")
     );
@@ -102,8 +103,8 @@ async fn a_booking_retires_the_rendered_answer_for_reads_with_and_without_min_po
     app.all_checkpoints(Position::new(10, 3)).await;
     projector_invalidates(&app, resource, day, Position::new(10, 3)).await;
     let changed = Changed {
-        tenant: "acme".into(),
-        resource_id: resource,
+        tenant: "acme".parse().unwrap(),
+        resource_id: ResourceId(resource),
         days: vec![day],
         position: Position::new(10, 3),
     };

@@ -2,13 +2,14 @@
 
 use std::time::{Duration, Instant};
 
+use domain::ids::ResourceId;
 use eventstore::Position;
 use readmodel::cache::{DayEntry, Lookup};
 use readmodel::notice::Changed;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::harness::{Booking, TestApp, at, monday_after};
+use crate::harness::{Booking, TestApp, acme_day, at, monday_after};
 
 #[tokio::test]
 async fn a_repeated_request_is_a_hit_and_another_instance_finds_the_days_in_redis() {
@@ -25,7 +26,7 @@ async fn a_repeated_request_is_a_hit_and_another_instance_finds_the_days_in_redi
     assert_eq!(second.body, first.body);
 
     // The fill reached Redis with the checkpoint's position.
-    match app.redis.get("acme", resource, day).await.unwrap() {
+    match app.redis.get(&acme_day(resource, day)).await.unwrap() {
         Lookup::Hit { position, entry } => {
             assert_eq!(position, Position::new(10, 1));
             assert_eq!(entry, DayEntry { busy: vec![] });
@@ -75,7 +76,7 @@ async fn a_change_notice_drops_the_in_process_entry() {
     app.all_checkpoints(Position::new(10, 2)).await;
     assert!(
         app.redis
-            .invalidate("acme", resource, day, Position::new(10, 2))
+            .invalidate(&acme_day(resource, day), Position::new(10, 2))
             .await
             .unwrap()
     );
@@ -85,8 +86,8 @@ async fn a_change_notice_drops_the_in_process_entry() {
     assert_eq!(stale.body["free"], before.body["free"]);
 
     let changed = Changed {
-        tenant: "acme".into(),
-        resource_id: resource,
+        tenant: "acme".parse().unwrap(),
+        resource_id: ResourceId(resource),
         days: vec![day],
         position: Position::new(10, 2),
     };
@@ -113,7 +114,7 @@ async fn a_change_notice_drops_the_in_process_entry() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     app.redis
-        .invalidate("acme", resource, day, Position::new(10, 3))
+        .invalidate(&acme_day(resource, day), Position::new(10, 3))
         .await
         .unwrap();
     let whole = Changed {
@@ -143,24 +144,24 @@ async fn a_fill_older_than_an_invalidation_is_not_stored() {
     // A query read the day at 20.5; meanwhile the projector committed 20.6 and invalidated.
     assert!(
         app.redis
-            .invalidate("acme", resource, day, Position::new(20, 6))
+            .invalidate(&acme_day(resource, day), Position::new(20, 6))
             .await
             .unwrap()
     );
     let stored = app
         .redis
-        .fill("acme", resource, day, Position::new(20, 5), &entry)
+        .fill(&acme_day(resource, day), Position::new(20, 5), &entry)
         .await
         .unwrap();
     assert!(!stored, "a stale fill overwrote the invalidation marker");
     assert_eq!(
-        app.redis.get("acme", resource, day).await.unwrap(),
+        app.redis.get(&acme_day(resource, day)).await.unwrap(),
         Lookup::Miss
     );
     // A fill after the marker lands.
     assert!(
         app.redis
-            .fill("acme", resource, day, Position::new(20, 7), &entry)
+            .fill(&acme_day(resource, day), Position::new(20, 7), &entry)
             .await
             .unwrap()
     );
@@ -169,7 +170,7 @@ async fn a_fill_older_than_an_invalidation_is_not_stored() {
     // 20.8, so its fill is refused and Redis keeps the marker.
     let later = day + chrono::Duration::days(7);
     app.redis
-        .invalidate("acme", resource, later, Position::new(20, 8))
+        .invalidate(&acme_day(resource, later), Position::new(20, 8))
         .await
         .unwrap();
     app.all_checkpoints(Position::new(20, 5)).await;
@@ -182,7 +183,7 @@ async fn a_fill_older_than_an_invalidation_is_not_stored() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.cache(), "miss");
     assert_eq!(
-        app.redis.get("acme", resource, later).await.unwrap(),
+        app.redis.get(&acme_day(resource, later)).await.unwrap(),
         Lookup::Miss
     );
     app.cleanup().await;
@@ -282,7 +283,7 @@ async fn a_redis_that_comes_back_is_used_again() {
             .await;
         assert_eq!(reply.status, 200);
         if matches!(
-            app.redis.get("acme", up, day).await.unwrap(),
+            app.redis.get(&acme_day(up, day)).await.unwrap(),
             Lookup::Hit { .. }
         ) {
             break;

@@ -2,6 +2,7 @@
 //! busy rows) and 100,000 daily stats rows, analyzed, no plan scans a whole table.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::ids::{BookingId, ResourceId, TenantId};
 use query_api::store::{bookings, busy, resources, stats};
 use readmodel::projections::Projection;
 use sqlx::postgres::types::PgRange;
@@ -150,17 +151,17 @@ async fn every_read_model_query_uses_its_index() {
     );
     assert_indexed("the resource rows", &plan, "resources_pkey");
 
-    let base = bookings::BookingFilter {
-        tenant: "acme".into(),
-        limit: 51,
-        ..bookings::BookingFilter::default()
-    };
-    let after = Some(("2025-01-10T00:00:00Z".parse().unwrap(), Uuid::nil()));
+    let acme: TenantId = "acme".parse().unwrap();
+    let base = bookings::BookingFilter::new(acme.clone(), 51);
+    let after = Some((
+        "2025-01-10T00:00:00Z".parse().unwrap(),
+        BookingId(Uuid::nil()),
+    ));
     let cases = [
         (
             "bookings by resource",
             bookings::BookingFilter {
-                resource_id: Some(resource(7)),
+                resource_id: Some(ResourceId(resource(7))),
                 ..base.clone()
             },
             "bookings_resource_start_idx",
@@ -168,7 +169,7 @@ async fn every_read_model_query_uses_its_index() {
         (
             "bookings by resource, next page",
             bookings::BookingFilter {
-                resource_id: Some(resource(7)),
+                resource_id: Some(ResourceId(resource(7))),
                 after,
                 ..base.clone()
             },
@@ -216,7 +217,7 @@ async fn every_read_model_query_uses_its_index() {
 
     let day = |s: &str| s.parse::<NaiveDate>().unwrap();
     let month = stats::StatsFilter {
-        tenant: "acme".into(),
+        tenant: acme,
         from: day("2025-06-01"),
         to: day("2025-06-30"),
         resource_id: None,
@@ -224,7 +225,7 @@ async fn every_read_model_query_uses_its_index() {
     let plan = plan_of(&app.pool, stats::query("explain ", &month)).await;
     assert_indexed("stats of a month", &plan, "daily_stats_");
     let one = stats::StatsFilter {
-        resource_id: Some(resource(7)),
+        resource_id: Some(ResourceId(resource(7))),
         ..month
     };
     let plan = plan_of(&app.pool, stats::query("explain ", &one)).await;

@@ -12,7 +12,7 @@ use platform::nats::NatsSettings;
 use platform::rate_limit::RateLimitSettings;
 use platform::settings::{DatabaseSettings, RedisSettings};
 use query_api::{Application, Settings};
-use readmodel::cache::{Keys, RedisCache};
+use readmodel::cache::{Keys, RedisCache, ResourceDay};
 use readmodel::notice::Changed;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -511,6 +511,15 @@ impl Booking {
     pub fn tenant(mut self, tenant: &str) -> Self {
         self.tenant = tenant.into();
         self
+    }
+}
+
+/// The cache's day of `resource` in tenant `acme`.
+pub fn acme_day(resource: Uuid, date: NaiveDate) -> ResourceDay {
+    ResourceDay {
+        tenant: "acme".parse().expect("a test tenant in the safe alphabet"),
+        resource: domain::ids::ResourceId(resource),
+        date,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use domain::ids::ResourceId;
 use eventstore::Position;
 use readmodel::notice::Changed;
 use serde_json::{Value, json};
@@ -73,8 +74,8 @@ async fn a_resource_change_notice_makes_the_next_availability_use_the_new_hours_
 
     // A notice naming no days: the resource itself changed.
     let changed = Changed {
-        tenant: "acme".into(),
-        resource_id: resource,
+        tenant: "acme".parse().unwrap(),
+        resource_id: ResourceId(resource),
         days: vec![],
         position: Position::new(400, 2),
     };
