@@ -9,19 +9,15 @@ use domain::aggregate::Aggregate;
 use domain::booking::{Booking, BookingCommand, BookingError, plan_placement};
 use domain::event::BookingStatus;
 use domain::ids::{BookingId, CustomerId};
-use domain::resource::{Resource, ResourceError};
-use eventstore::{ExpectedVersion, Position};
+use domain::resource::Resource;
+use eventstore::Position;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Command, Done, Effect, commit, evolved, follow_allocation, load};
+use super::{Command, Done, Effect, commit, follow_allocation, load, start};
 use crate::error::CommandError;
-use crate::store::guard::{self, Allocated};
-use crate::store::{self, CommandMeta, aggregates};
-
-fn resource_not_found() -> CommandError {
-    ResourceError::NotFound.into()
-}
+use crate::store::guard::{self, Allocated, Reservation};
+use crate::store::{self, CommandMeta, StreamId};
 
 fn already_exists() -> CommandError {
     CommandError::refused(
@@ -38,7 +34,7 @@ async fn load_booking(
     id: BookingId,
     owner: Option<&CustomerId>,
 ) -> Result<Booking, CommandError> {
-    let booking: Booking = load(conn, meta, id.0, || BookingError::NotFound.into()).await?;
+    let booking: Booking = load(conn, meta, id).await?;
     if owner.is_some_and(|owner| *owner != booking.customer_id) {
         return Err(BookingError::NotFound.into());
     }
@@ -55,29 +51,22 @@ fn answer(effect: Effect, booking: &Booking, position: Position) -> Done<Booking
     }
 }
 
-/// Takes `quantity` units over `blocked` for the booking; holds past their TTL in the way are
-/// expired first (each as an [`ExpireHold`] of its own in this transaction).
+/// Takes the units `wanted` on the resource; holds past their TTL in the way are expired first
+/// (each as an [`ExpireHold`] of its own in this transaction).
 async fn reserve(
     conn: &mut PgConnection,
     meta: &CommandMeta,
     resource: &Resource,
-    booking_id: Uuid,
-    blocked: Period,
-    quantity: u32,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    wanted: Reservation,
 ) -> Result<Vec<u32>, CommandError> {
     // Once the expired holds are gone the next look finds units or a refusal; a third look only
     // happens if more expired in between.
     for _ in 0..3 {
-        match guard::allocate(
-            conn, meta, resource, booking_id, blocked, quantity, expires_at,
-        )
-        .await?
-        {
+        match guard::allocate(conn, meta, resource, &wanted).await? {
             Allocated::Units(units) => return Ok(units),
             Allocated::ExpiredHolds(holds) => {
                 for hold in holds {
-                    match ExpireHold::expire(conn, meta, BookingId(hold)).await {
+                    match ExpireHold::expire(conn, meta, hold).await {
                         // Confirmed, cancelled or expired by someone else meanwhile.
                         Ok(_) | Err(CommandError::Booking(_)) => {}
                         Err(err) => return Err(err),
@@ -87,6 +76,20 @@ async fn reserve(
         }
     }
     Err(CommandError::Retry)
+}
+
+/// Decides `command` on the booking, moves its guard rows as the lifecycle says, and commits.
+async fn step(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    booking: Booking,
+    command: BookingCommand,
+) -> Result<(Booking, Position), CommandError> {
+    let events = <Booking as Aggregate>::decide(Some(&booking), command, meta.now)?;
+    for event in &events {
+        follow_allocation(conn, booking.id, event).await?;
+    }
+    commit(conn, meta, booking, &events).await
 }
 
 /// `POST /v1/bookings`.
@@ -104,7 +107,7 @@ impl Command for PlaceBooking {
     /// just generated (nobody knows it before we answer), so only a client's id needs it.
     fn streams(&self) -> Vec<Uuid> {
         if self.id_from_client {
-            vec![self.booking.booking_id.0]
+            vec![self.booking.booking_id.stream()]
         } else {
             Vec::new()
         }
@@ -118,37 +121,27 @@ impl Command for PlaceBooking {
         let input = &self.booking;
         // A retried POST with a client-chosen id must say `already_exists`, not collide with
         // itself in the guard (its allocation is there already).
-        if self.id_from_client && store::stream_exists(conn, input.booking_id.0).await? {
+        if self.id_from_client && store::stream_exists(conn, input.booking_id).await? {
             return Err(already_exists());
         }
-        let resource: Resource = load(conn, meta, input.resource_id.0, resource_not_found).await?;
+        let resource: Resource = load(conn, meta, input.resource_id).await?;
         let placement = plan_placement(&resource, input.clone(), meta.now)?;
-        let units = reserve(
-            conn,
-            meta,
-            &resource,
-            placement.booking_id.0,
-            placement.blocked,
-            placement.quantity,
-            placement.expires_at,
-        )
-        .await?;
+        let wanted = Reservation {
+            booking_id: placement.booking_id,
+            blocked: placement.blocked,
+            quantity: placement.quantity,
+            expires_at: placement.expires_at,
+        };
+        let units = reserve(conn, meta, &resource, wanted).await?;
         let effect = if placement.status == BookingStatus::Pending {
             Effect::Pending
         } else {
             Effect::Created
         };
-        let booking_id = placement.booking_id.0;
+        let booking_id = placement.booking_id;
         let events = [Event::BookingPlaced(placement.placed(units))];
-        let appended = store::append(conn, meta, booking_id, ExpectedVersion::NoStream, &events)
-            .await
-            .map_err(|err| match err {
-                // The stream exists: a client-chosen id that is taken.
-                CommandError::Retry => already_exists(),
-                other => other,
-            })?;
-        let booking: Booking = evolved(None, &events, meta.now)?;
-        Ok(answer(effect, &booking, appended.position))
+        let (booking, position) = start(conn, meta, booking_id, &events, already_exists).await?;
+        Ok(answer(effect, &booking, position))
     }
 }
 
@@ -175,7 +168,7 @@ impl Command for TransitionBooking {
     type Answer = BookingAnswer;
 
     fn streams(&self) -> Vec<Uuid> {
-        vec![self.booking_id.0]
+        vec![self.booking_id.stream()]
     }
 
     async fn run(
@@ -186,8 +179,7 @@ impl Command for TransitionBooking {
         let booking = load_booking(conn, meta, self.booking_id, self.owner.as_ref()).await?;
         let command = match self.action {
             Action::Confirm => {
-                let resource: Resource =
-                    load(conn, meta, booking.resource_id.0, resource_not_found).await?;
+                let resource: Resource = load(conn, meta, booking.resource_id).await?;
                 BookingCommand::Confirm {
                     requires_approval: resource.spec.policy.requires_approval,
                 }
@@ -200,11 +192,7 @@ impl Command for TransitionBooking {
                 reason: self.reason.clone(),
             },
         };
-        let events = <Booking as Aggregate>::decide(Some(&booking), command, meta.now)?;
-        for event in &events {
-            follow_allocation(conn, booking.id.0, event).await?;
-        }
-        let (booking, position) = commit(conn, meta, booking, &events).await?;
+        let (booking, position) = step(conn, meta, booking, command).await?;
         Ok(answer(Effect::Changed, &booking, position))
     }
 }
@@ -222,7 +210,7 @@ impl Command for RescheduleBooking {
     type Answer = BookingAnswer;
 
     fn streams(&self) -> Vec<Uuid> {
-        vec![self.booking_id.0]
+        vec![self.booking_id.stream()]
     }
 
     async fn run(
@@ -231,20 +219,16 @@ impl Command for RescheduleBooking {
         meta: &CommandMeta,
     ) -> Result<Done<BookingAnswer>, CommandError> {
         let booking = load_booking(conn, meta, self.booking_id, self.owner.as_ref()).await?;
-        let resource: Resource =
-            load(conn, meta, booking.resource_id.0, resource_not_found).await?;
+        let resource: Resource = load(conn, meta, booking.resource_id).await?;
         let plan = booking.plan_reschedule(&resource, self.period, meta.now)?;
-        guard::release(conn, booking.id.0).await?;
-        let units = reserve(
-            conn,
-            meta,
-            &resource,
-            booking.id.0,
-            plan.blocked,
-            booking.quantity,
-            None,
-        )
-        .await?;
+        guard::release(conn, booking.id).await?;
+        let wanted = Reservation {
+            booking_id: booking.id,
+            blocked: plan.blocked,
+            quantity: booking.quantity,
+            expires_at: None,
+        };
+        let units = reserve(conn, meta, &resource, wanted).await?;
         let events = [booking.rescheduled(plan, units)];
         let (booking, position) = commit(conn, meta, booking, &events).await?;
         Ok(answer(Effect::Changed, &booking, position))
@@ -268,19 +252,12 @@ impl ExpireHold {
         meta: &CommandMeta,
         booking_id: BookingId,
     ) -> Result<(Booking, Position), CommandError> {
-        eventstore::append::lock_streams(conn, &[booking_id.0]).await?;
-        if store::stream_newer_than_transaction(conn, booking_id.0).await? {
+        eventstore::append::lock_streams(conn, &[booking_id.stream()]).await?;
+        if store::stream_newer_than_transaction(conn, booking_id).await? {
             return Err(CommandError::Retry);
         }
-        let booking = aggregates::load::<Booking>(conn, &meta.tenant, booking_id.0)
-            .await?
-            .ok_or(BookingError::NotFound)?;
-        let events =
-            <Booking as Aggregate>::decide(Some(&booking), BookingCommand::Expire, meta.now)?;
-        for event in &events {
-            follow_allocation(conn, booking_id.0, event).await?;
-        }
-        commit(conn, meta, booking, &events).await
+        let booking: Booking = load(conn, meta, booking_id).await?;
+        step(conn, meta, booking, BookingCommand::Expire).await
     }
 }
 
@@ -288,7 +265,7 @@ impl Command for ExpireHold {
     type Answer = BookingAnswer;
 
     fn streams(&self) -> Vec<Uuid> {
-        vec![self.booking_id.0]
+        vec![self.booking_id.stream()]
     }
 
     async fn run(

@@ -11,9 +11,10 @@ use std::future::Future;
 
 use domain::Event;
 use domain::aggregate::Aggregate;
-use domain::booking::Booking;
+use domain::booking::{Booking, BookingError};
+use domain::ids::{BookingId, ResourceId};
 use domain::lifecycle::{self, Allocation};
-use domain::resource::Resource;
+use domain::resource::{Resource, ResourceError};
 use eventstore::{ExpectedVersion, Position};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -23,7 +24,7 @@ pub use bookings::{ExpireHold, PlaceBooking, RescheduleBooking, TransitionBookin
 pub use resources::{AddBlackout, CreateResource, RemoveBlackout, UpdateResource};
 
 use crate::error::CommandError;
-use crate::store::{self, CommandMeta, aggregates, guard};
+use crate::store::{self, CommandMeta, StreamId, aggregates, guard};
 
 /// A command.
 pub trait Command: Send + Sync {
@@ -62,16 +63,15 @@ pub enum Effect {
     Changed,
 }
 
-/// The aggregate of stream `id` in the command's tenant, or the refusal `missing`.
-async fn load<A: Aggregate>(
+/// The aggregate `id` in the command's tenant, or its `not_found` refusal.
+async fn load<A: Loaded>(
     conn: &mut PgConnection,
     meta: &CommandMeta,
-    id: Uuid,
-    missing: impl FnOnce() -> CommandError,
+    id: A::Id,
 ) -> Result<A, CommandError> {
     aggregates::load::<A>(conn, &meta.tenant, id)
         .await?
-        .ok_or_else(missing)
+        .ok_or_else(A::not_found)
 }
 
 /// The state after the events a command just decided (`at` its clock).
@@ -86,30 +86,57 @@ fn evolved<A: Aggregate>(
         .ok_or(CommandError::Defect("decided events that start no stream"))
 }
 
-/// An aggregate loaded for a command: its stream, and the version it was at.
+/// An aggregate as commands load it: by its id (its stream's), refused as `not_found` when
+/// the tenant has none, and appended to at the version it was loaded at.
 trait Loaded: Aggregate {
-    fn stream(&self) -> Uuid;
+    type Id: StreamId;
+
+    fn id(&self) -> Self::Id;
     fn version(&self) -> i64;
+    fn not_found() -> CommandError;
 }
 
-impl Loaded for Resource {
-    fn stream(&self) -> Uuid {
-        self.id.0
-    }
+/// Both aggregates keep their id and version in fields of those names.
+macro_rules! loaded {
+    ($aggregate:ty, $id:ty, $not_found:expr) => {
+        impl Loaded for $aggregate {
+            type Id = $id;
 
-    fn version(&self) -> i64 {
-        self.version
-    }
+            fn id(&self) -> $id {
+                self.id
+            }
+
+            fn version(&self) -> i64 {
+                self.version
+            }
+
+            fn not_found() -> CommandError {
+                $not_found.into()
+            }
+        }
+    };
 }
 
-impl Loaded for Booking {
-    fn stream(&self) -> Uuid {
-        self.id.0
-    }
+loaded!(Resource, ResourceId, ResourceError::NotFound);
+loaded!(Booking, BookingId, BookingError::NotFound);
 
-    fn version(&self) -> i64 {
-        self.version
-    }
+/// Starts the stream `id` with the events a command decided, and returns the state they make
+/// and the position of the write. The stream existing already is the refusal `taken` (a
+/// client-chosen id in use).
+async fn start<A: Loaded>(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    id: A::Id,
+    events: &[Event],
+    taken: impl FnOnce() -> CommandError,
+) -> Result<(A, Position), CommandError> {
+    let appended = store::append(conn, meta, id, ExpectedVersion::NoStream, events)
+        .await
+        .map_err(|err| match err {
+            CommandError::Retry => taken(),
+            other => other,
+        })?;
+    Ok((evolved(None, events, meta.now)?, appended.position))
 }
 
 /// Appends the events a command decided against `state` to its stream (expected at the version
@@ -123,7 +150,7 @@ async fn commit<A: Loaded>(
     let appended = store::append(
         conn,
         meta,
-        state.stream(),
+        state.id(),
         ExpectedVersion::Exact(state.version()),
         events,
     )
@@ -135,7 +162,7 @@ async fn commit<A: Loaded>(
 /// units before its event exists: see [`RescheduleBooking`].)
 async fn follow_allocation(
     conn: &mut PgConnection,
-    booking_id: Uuid,
+    booking_id: BookingId,
     event: &Event,
 ) -> Result<(), CommandError> {
     match lifecycle::transition(event).map(|t| t.allocation) {

@@ -8,16 +8,24 @@ use domain::ids::{BlackoutId, ResourceId};
 use domain::resource::{
     Blackout, Resource, ResourceChanges, ResourceCommand, ResourceError, ResourceSpec,
 };
-use eventstore::ExpectedVersion;
+use eventstore::Position;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Command, Done, Effect, commit, evolved, load};
+use super::{Command, Done, Effect, commit, load, start};
 use crate::error::CommandError;
-use crate::store::{self, CommandMeta, guard};
+use crate::store::{CommandMeta, StreamId, guard};
 
-fn not_found() -> CommandError {
-    ResourceError::NotFound.into()
+/// Loads the resource, decides `command` on it and commits what it decided.
+async fn change(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    id: ResourceId,
+    command: ResourceCommand,
+) -> Result<(Resource, Position), CommandError> {
+    let resource: Resource = load(conn, meta, id).await?;
+    let events = Resource::decide(Some(&resource), command)?;
+    commit(conn, meta, resource, &events).await
 }
 
 #[derive(Clone, Debug)]
@@ -30,7 +38,7 @@ impl Command for CreateResource {
     type Answer = ResourceAnswer;
 
     fn streams(&self) -> Vec<Uuid> {
-        vec![self.id.0]
+        vec![self.id.stream()]
     }
 
     async fn run(
@@ -43,20 +51,16 @@ impl Command for CreateResource {
             spec: self.spec.clone(),
         };
         let events = Resource::decide(None, command)?;
-        let appended = store::append(conn, meta, self.id.0, ExpectedVersion::NoStream, &events)
-            .await
-            .map_err(|err| match err {
-                // The stream exists: a client-chosen id that is taken.
-                CommandError::Retry => ResourceError::AlreadyExists.into(),
-                other => other,
-            })?;
-        let resource: Resource = evolved(None, &events, meta.now)?;
+        let (resource, position): (Resource, _) = start(conn, meta, self.id, &events, || {
+            ResourceError::AlreadyExists.into()
+        })
+        .await?;
         Ok(Done {
             effect: Effect::Created,
             answer: ResourceAnswer {
                 resource: ResourceView::from(&resource),
             },
-            position: appended.position,
+            position,
         })
     }
 }
@@ -73,7 +77,7 @@ impl Command for UpdateResource {
     type Answer = ResourceAnswer;
 
     fn streams(&self) -> Vec<Uuid> {
-        vec![self.id.0]
+        vec![self.id.stream()]
     }
 
     async fn run(
@@ -81,7 +85,7 @@ impl Command for UpdateResource {
         conn: &mut PgConnection,
         meta: &CommandMeta,
     ) -> Result<Done<ResourceAnswer>, CommandError> {
-        let resource: Resource = load(conn, meta, self.id.0, not_found).await?;
+        let resource: Resource = load(conn, meta, self.id).await?;
         if let Some(expected) = self.if_match
             && expected != resource.version
         {
@@ -100,8 +104,7 @@ impl Command for UpdateResource {
         )?;
         if let Some(Event::ResourceUpdated(updated)) = events.first()
             && updated.spec.capacity < resource.spec.capacity
-            && guard::units_in_use_from(conn, resource.id.0, updated.spec.capacity, meta.now)
-                .await?
+            && guard::units_in_use_from(conn, resource.id, updated.spec.capacity, meta.now).await?
         {
             return Err(CommandError::refused(
                 ErrorCode::CapacityInUse,
@@ -131,7 +134,7 @@ impl Command for AddBlackout {
     type Answer = BlackoutAnswer;
 
     fn streams(&self) -> Vec<Uuid> {
-        vec![self.resource_id.0]
+        vec![self.resource_id.stream()]
     }
 
     async fn run(
@@ -139,14 +142,12 @@ impl Command for AddBlackout {
         conn: &mut PgConnection,
         meta: &CommandMeta,
     ) -> Result<Done<BlackoutAnswer>, CommandError> {
-        let resource: Resource = load(conn, meta, self.resource_id.0, not_found).await?;
         let command = ResourceCommand::AddBlackout {
             blackout_id: self.blackout_id,
             period: self.period,
             reason: self.reason.clone(),
         };
-        let events = Resource::decide(Some(&resource), command)?;
-        let (_, position) = commit(conn, meta, resource, &events).await?;
+        let (_, position) = change(conn, meta, self.resource_id, command).await?;
         let blackout = Blackout {
             id: self.blackout_id,
             period: self.period,
@@ -172,7 +173,7 @@ impl Command for RemoveBlackout {
     type Answer = Nothing;
 
     fn streams(&self) -> Vec<Uuid> {
-        vec![self.resource_id.0]
+        vec![self.resource_id.stream()]
     }
 
     async fn run(
@@ -180,12 +181,10 @@ impl Command for RemoveBlackout {
         conn: &mut PgConnection,
         meta: &CommandMeta,
     ) -> Result<Done<Nothing>, CommandError> {
-        let resource: Resource = load(conn, meta, self.resource_id.0, not_found).await?;
         let command = ResourceCommand::RemoveBlackout {
             blackout_id: self.blackout_id,
         };
-        let events = Resource::decide(Some(&resource), command)?;
-        let (_, position) = commit(conn, meta, resource, &events).await?;
+        let (_, position) = change(conn, meta, self.resource_id, command).await?;
         Ok(Done {
             effect: Effect::Changed,
             answer: Nothing {},

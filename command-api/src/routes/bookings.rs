@@ -6,21 +6,19 @@
 use api::requests;
 use api::views::{BookingAnswer, Written};
 use api::{ErrorCode, problems};
-use axum::extract::State;
-use axum::http::HeaderMap;
 use domain::ids::{BookingId, CustomerId, ResourceId};
 use platform::Problem;
 use platform::auth::Actor;
 use platform::json::{ApiJson, OptionalJson};
 use platform::path::ApiPath;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::resources::period;
-use super::{AppState, IdempotencyKey, command_request, path_id};
+use super::resources::{Commander, period};
+use super::{IdempotencyKey, path_id};
 use crate::commands::bookings::Action;
 use crate::commands::{PlaceBooking, RescheduleBooking, TransitionBooking};
-use crate::error::CommandError;
 use crate::reply::Reply;
-use crate::runner;
 
 /// Clients book for themselves; admins for anyone (themselves by default).
 fn customer(actor: &Actor, requested: Option<String>) -> Result<CustomerId, Problem> {
@@ -38,6 +36,22 @@ fn customer(actor: &Actor, requested: Option<String>) -> Result<CustomerId, Prob
         Some(_) => Err(Problem::forbidden(
             "only admins may book for another customer",
         )),
+    }
+}
+
+/// `/v1/bookings/{id}/…`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct BookingPath {
+    /// The booking.
+    #[param(value_type = uuid::Uuid)]
+    id: String,
+}
+
+impl BookingPath {
+    /// Anything but a UUID names no booking: `404`.
+    fn id(&self) -> Result<BookingId, Problem> {
+        path_id(&self.id, ErrorCode::BookingNotFound).map(BookingId)
     }
 }
 
@@ -77,12 +91,10 @@ problems!(
     ),
 )]
 pub async fn place(
-    State(state): State<AppState>,
-    actor: Actor,
-    headers: HeaderMap,
+    cx: Commander,
     ApiJson(body): ApiJson<requests::PlaceBooking>,
 ) -> Result<Reply, Problem> {
-    let request = command_request(&actor, &headers, "POST /v1/bookings", &body)?;
+    let request = cx.request("POST /v1/bookings", &body)?;
     let command = PlaceBooking {
         id_from_client: body.id.is_some(),
         booking: domain::booking::PlaceBooking {
@@ -90,21 +102,17 @@ pub async fn place(
             resource_id: ResourceId(body.resource_id),
             period: period(body.start, body.end)?,
             quantity: body.quantity,
-            customer_id: customer(&actor, body.customer_id)?,
+            customer_id: customer(&cx.actor, body.customer_id)?,
             hold: body.hold,
             metadata: body.metadata,
         },
     };
-    runner::run(&state.pool, &state.wake, &request, &command)
-        .await
-        .map_err(CommandError::into_problem)
+    cx.run(&request, command).await
 }
 
 async fn transition(
-    state: AppState,
-    actor: Actor,
-    id: String,
-    headers: HeaderMap,
+    cx: Commander,
+    path: BookingPath,
     action: Action,
     reason: Option<String>,
 ) -> Result<Reply, Problem> {
@@ -114,18 +122,18 @@ async fn transition(
             "must be at most 500 characters",
         ));
     }
-    let booking_id = BookingId(path_id(&id, ErrorCode::BookingNotFound)?);
-    let path = format!("POST /v1/bookings/{booking_id} {action:?}");
-    let request = command_request(&actor, &headers, &path, &reason)?;
+    let booking_id = path.id()?;
+    let request = cx.request(
+        &format!("POST /v1/bookings/{booking_id} {action:?}"),
+        &reason,
+    )?;
     let command = TransitionBooking {
         booking_id,
         action,
         reason,
-        owner: owner(&actor),
+        owner: owner(&cx.actor),
     };
-    runner::run(&state.pool, &state.wake, &request, &command)
-        .await
-        .map_err(CommandError::into_problem)
+    cx.run(&request, command).await
 }
 
 problems!(
@@ -140,19 +148,14 @@ problems!(
     path = "/v1/bookings/{id}/confirm",
     operation_id = "confirm_booking",
     tag = "bookings",
-    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    params(BookingPath, IdempotencyKey),
     responses(
         (status = 200, description = "Confirmed or pending", body = Written<BookingAnswer>),
         ConfirmProblems,
     ),
 )]
-pub async fn confirm(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
-) -> Result<Reply, Problem> {
-    transition(state, actor, id, headers, Action::Confirm, None).await
+pub async fn confirm(cx: Commander, ApiPath(path): ApiPath<BookingPath>) -> Result<Reply, Problem> {
+    transition(cx, path, Action::Confirm, None).await
 }
 
 problems!(
@@ -167,19 +170,14 @@ problems!(
     path = "/v1/bookings/{id}/approve",
     operation_id = "approve_booking",
     tag = "bookings",
-    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    params(BookingPath, IdempotencyKey),
     responses(
         (status = 200, description = "Confirmed", body = Written<BookingAnswer>),
         ApproveProblems,
     ),
 )]
-pub async fn approve(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
-) -> Result<Reply, Problem> {
-    transition(state, actor, id, headers, Action::Approve, None).await
+pub async fn approve(cx: Commander, ApiPath(path): ApiPath<BookingPath>) -> Result<Reply, Problem> {
+    transition(cx, path, Action::Approve, None).await
 }
 
 problems!(
@@ -195,7 +193,7 @@ problems!(
     path = "/v1/bookings/{id}/decline",
     operation_id = "decline_booking",
     tag = "bookings",
-    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    params(BookingPath, IdempotencyKey),
     request_body(content = Option<requests::Reason>, description = "Optional."),
     responses(
         (status = 200, description = "Declined", body = Written<BookingAnswer>),
@@ -203,13 +201,11 @@ problems!(
     ),
 )]
 pub async fn decline(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
+    cx: Commander,
+    ApiPath(path): ApiPath<BookingPath>,
     OptionalJson(body): OptionalJson<requests::Reason>,
 ) -> Result<Reply, Problem> {
-    transition(state, actor, id, headers, Action::Decline, body.reason).await
+    transition(cx, path, Action::Decline, body.reason).await
 }
 
 problems!(
@@ -225,7 +221,7 @@ problems!(
     path = "/v1/bookings/{id}/cancel",
     operation_id = "cancel_booking",
     tag = "bookings",
-    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    params(BookingPath, IdempotencyKey),
     request_body(content = Option<requests::Reason>, description = "Optional."),
     responses(
         (status = 200, description = "Cancelled", body = Written<BookingAnswer>),
@@ -233,13 +229,11 @@ problems!(
     ),
 )]
 pub async fn cancel(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
+    cx: Commander,
+    ApiPath(path): ApiPath<BookingPath>,
     OptionalJson(body): OptionalJson<requests::Reason>,
 ) -> Result<Reply, Problem> {
-    transition(state, actor, id, headers, Action::Cancel, body.reason).await
+    transition(cx, path, Action::Cancel, body.reason).await
 }
 
 problems!(
@@ -266,7 +260,7 @@ problems!(
     path = "/v1/bookings/{id}/reschedule",
     operation_id = "reschedule_booking",
     tag = "bookings",
-    params(("id" = uuid::Uuid, Path, description = "The booking."), IdempotencyKey),
+    params(BookingPath, IdempotencyKey),
     request_body = requests::Reschedule,
     responses(
         (status = 200, description = "Moved", body = Written<BookingAnswer>),
@@ -274,21 +268,16 @@ problems!(
     ),
 )]
 pub async fn reschedule(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
+    cx: Commander,
+    ApiPath(path): ApiPath<BookingPath>,
     ApiJson(body): ApiJson<requests::Reschedule>,
 ) -> Result<Reply, Problem> {
-    let booking_id = BookingId(path_id(&id, ErrorCode::BookingNotFound)?);
-    let path = format!("POST /v1/bookings/{booking_id}/reschedule");
-    let request = command_request(&actor, &headers, &path, &body)?;
+    let booking_id = path.id()?;
+    let request = cx.request(&format!("POST /v1/bookings/{booking_id}/reschedule"), &body)?;
     let command = RescheduleBooking {
         booking_id,
         period: period(body.start, body.end)?,
-        owner: owner(&actor),
+        owner: owner(&cx.actor),
     };
-    runner::run(&state.pool, &state.wake, &request, &command)
-        .await
-        .map_err(CommandError::into_problem)
+    cx.run(&request, command).await
 }

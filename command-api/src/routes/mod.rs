@@ -140,7 +140,7 @@ fn command_request(
     };
     Ok(CommandRequest {
         meta: CommandMeta {
-            tenant: actor.tenant.to_string(),
+            tenant: actor.tenant.clone(),
             actor: actor.id.clone(),
             command_id,
             correlation_id,

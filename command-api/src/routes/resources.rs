@@ -1,10 +1,12 @@
-//! `/v1/resources`: create and change resources and their blackouts (admin only).
+//! `/v1/resources`: create and change resources and their blackouts (admin only); and what
+//! every command handler shares ([`Commander`], [`period`]).
 
 use api::requests;
 use api::views::{BlackoutAnswer, Nothing, ResourceAnswer, Written};
 use api::{ErrorCode, problems};
-use axum::extract::State;
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use domain::Period;
 use domain::ids::{BlackoutId, ResourceId};
@@ -13,12 +15,99 @@ use platform::Problem;
 use platform::auth::Actor;
 use platform::json::ApiJson;
 use platform::path::ApiPath;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 use super::{AppState, IdempotencyKey, command_request, path_id};
-use crate::commands::{AddBlackout, CreateResource, RemoveBlackout, UpdateResource};
+use crate::commands::{AddBlackout, Command, CreateResource, RemoveBlackout, UpdateResource};
 use crate::error::CommandError;
 use crate::reply::Reply;
-use crate::runner;
+use crate::runner::{self, CommandRequest};
+
+/// What a command handler starts from: the shared state, the caller (its roles already checked
+/// by the route's layer) and the request's headers.
+pub struct Commander {
+    state: AppState,
+    pub actor: Actor,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<AppState> for Commander {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        Ok(Self {
+            actor: Actor::from_request_parts(parts, state).await?,
+            state: state.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl Commander {
+    /// The command's request context for `method_and_path` with `body` (what an
+    /// `Idempotency-Key` is checked against). Build it before the command, so a malformed key
+    /// is refused before anything in the body is judged.
+    pub fn request(
+        &self,
+        method_and_path: &str,
+        body: &impl Serialize,
+    ) -> Result<CommandRequest, Problem> {
+        command_request(&self.actor, &self.headers, method_and_path, body)
+    }
+
+    /// Runs `command` and answers with what it did (or why it refused).
+    pub async fn run(
+        &self,
+        request: &CommandRequest,
+        command: impl Command,
+    ) -> Result<Reply, Problem> {
+        runner::run(&self.state.pool, &self.state.wake, request, &command)
+            .await
+            .map_err(CommandError::into_problem)
+    }
+}
+
+/// `/v1/resources/{id}…`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ResourcePath {
+    /// The resource.
+    #[param(value_type = uuid::Uuid)]
+    id: String,
+}
+
+impl ResourcePath {
+    fn id(&self) -> Result<ResourceId, Problem> {
+        resource_id(&self.id)
+    }
+}
+
+/// Anything but a UUID names no resource: `404`.
+fn resource_id(raw: &str) -> Result<ResourceId, Problem> {
+    path_id(raw, ErrorCode::ResourceNotFound).map(ResourceId)
+}
+
+/// `/v1/resources/{id}/blackouts/{blackout_id}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct BlackoutPath {
+    /// The resource.
+    #[param(value_type = uuid::Uuid)]
+    id: String,
+    /// The blackout.
+    #[param(value_type = uuid::Uuid)]
+    blackout_id: String,
+}
+
+impl BlackoutPath {
+    /// The resource's `404` comes before the blackout's.
+    fn ids(&self) -> Result<(ResourceId, BlackoutId), Problem> {
+        let resource_id = resource_id(&self.id)?;
+        let blackout_id = path_id(&self.blackout_id, ErrorCode::BlackoutNotFound)?;
+        Ok((resource_id, BlackoutId(blackout_id)))
+    }
+}
 
 problems!(
     CreateProblems = [AlreadyExists] + AUTHENTICATED,
@@ -40,12 +129,10 @@ problems!(
     ),
 )]
 pub async fn create(
-    State(state): State<AppState>,
-    actor: Actor,
-    headers: HeaderMap,
+    cx: Commander,
     ApiJson(body): ApiJson<requests::CreateResource>,
 ) -> Result<Reply, Problem> {
-    let request = command_request(&actor, &headers, "POST /v1/resources", &body)?;
+    let request = cx.request("POST /v1/resources", &body)?;
     let command = CreateResource {
         id: body.id.map_or_else(ResourceId::generate, ResourceId),
         spec: ResourceSpec {
@@ -57,9 +144,7 @@ pub async fn create(
             policy: body.policy,
         },
     };
-    runner::run(&state.pool, &state.wake, &request, &command)
-        .await
-        .map_err(CommandError::into_problem)
+    cx.run(&request, command).await
 }
 
 /// `If-Match: 3`, `"3"` or `W/"3"`.
@@ -90,7 +175,7 @@ problems!(
     operation_id = "update_resource",
     tag = "resources",
     params(
-        ("id" = uuid::Uuid, Path, description = "The resource."),
+        ResourcePath,
         ("If-Match" = Option<String>, Header,
             description = "The version the change is for (`3`, `\"3\"` or `W/\"3\"`); \
                 another is `412 version_conflict`."),
@@ -103,16 +188,13 @@ problems!(
     ),
 )]
 pub async fn update(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
+    cx: Commander,
+    ApiPath(path): ApiPath<ResourcePath>,
     ApiJson(body): ApiJson<requests::UpdateResource>,
 ) -> Result<Reply, Problem> {
-    let id = ResourceId(path_id(&id, ErrorCode::ResourceNotFound)?);
-    let if_match = if_match(&headers)?;
-    let path = format!("PATCH /v1/resources/{id} {if_match:?}");
-    let request = command_request(&actor, &headers, &path, &body)?;
+    let id = path.id()?;
+    let if_match = if_match(&cx.headers)?;
+    let request = cx.request(&format!("PATCH /v1/resources/{id} {if_match:?}"), &body)?;
     let command = UpdateResource {
         id,
         if_match,
@@ -123,9 +205,7 @@ pub async fn update(
             policy: body.policy,
         },
     };
-    runner::run(&state.pool, &state.wake, &request, &command)
-        .await
-        .map_err(CommandError::into_problem)
+    cx.run(&request, command).await
 }
 
 /// `422 invalid_period` for `end <= start`.
@@ -147,7 +227,7 @@ problems!(
     path = "/v1/resources/{id}/blackouts",
     operation_id = "add_blackout",
     tag = "resources",
-    params(("id" = uuid::Uuid, Path, description = "The resource."), IdempotencyKey),
+    params(ResourcePath, IdempotencyKey),
     request_body = requests::AddBlackout,
     responses(
         (status = 201, description = "Added", body = Written<BlackoutAnswer>),
@@ -155,24 +235,22 @@ problems!(
     ),
 )]
 pub async fn add_blackout(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
+    cx: Commander,
+    ApiPath(path): ApiPath<ResourcePath>,
     ApiJson(body): ApiJson<requests::AddBlackout>,
 ) -> Result<Reply, Problem> {
-    let resource_id = ResourceId(path_id(&id, ErrorCode::ResourceNotFound)?);
-    let path = format!("POST /v1/resources/{resource_id}/blackouts");
-    let request = command_request(&actor, &headers, &path, &body)?;
+    let resource_id = path.id()?;
+    let request = cx.request(
+        &format!("POST /v1/resources/{resource_id}/blackouts"),
+        &body,
+    )?;
     let command = AddBlackout {
         resource_id,
         blackout_id: body.id.map_or_else(BlackoutId::generate, BlackoutId),
         period: period(body.start, body.end)?,
         reason: body.reason,
     };
-    runner::run(&state.pool, &state.wake, &request, &command)
-        .await
-        .map_err(CommandError::into_problem)
+    cx.run(&request, command).await
 }
 
 problems!(
@@ -187,31 +265,22 @@ problems!(
     path = "/v1/resources/{id}/blackouts/{blackout_id}",
     operation_id = "remove_blackout",
     tag = "resources",
-    params(
-        ("id" = uuid::Uuid, Path, description = "The resource."),
-        ("blackout_id" = uuid::Uuid, Path, description = "The blackout."),
-        IdempotencyKey,
-    ),
+    params(BlackoutPath, IdempotencyKey),
     responses(
         (status = 200, description = "Removed", body = Written<Nothing>),
         RemoveBlackoutProblems,
     ),
 )]
 pub async fn remove_blackout(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath((id, blackout_id)): ApiPath<(String, String)>,
-    headers: HeaderMap,
+    cx: Commander,
+    ApiPath(path): ApiPath<BlackoutPath>,
 ) -> Result<Reply, Problem> {
-    let resource_id = ResourceId(path_id(&id, ErrorCode::ResourceNotFound)?);
-    let blackout_id = BlackoutId(path_id(&blackout_id, ErrorCode::BlackoutNotFound)?);
+    let (resource_id, blackout_id) = path.ids()?;
     let path = format!("DELETE /v1/resources/{resource_id}/blackouts/{blackout_id}");
-    let request = command_request(&actor, &headers, &path, &())?;
+    let request = cx.request(&path, &())?;
     let command = RemoveBlackout {
         resource_id,
         blackout_id,
     };
-    runner::run(&state.pool, &state.wake, &request, &command)
-        .await
-        .map_err(CommandError::into_problem)
+    cx.run(&request, command).await
 }

@@ -3,18 +3,19 @@
 
 use domain::Event;
 use domain::aggregate::Aggregate;
+use domain::ids::TenantId;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
+use super::StreamId;
 use crate::error::CommandError;
 
 /// The aggregate of stream `id`, if it exists in this tenant.
 pub async fn load<A: Aggregate>(
     conn: &mut PgConnection,
-    tenant: &str,
-    id: Uuid,
+    tenant: &TenantId,
+    id: impl StreamId,
 ) -> Result<Option<A>, CommandError> {
-    let recorded = eventstore::read::load_stream(conn, tenant, id).await?;
+    let recorded = eventstore::read::load_stream(conn, tenant.as_str(), id.stream()).await?;
     let mut events = Vec::with_capacity(recorded.len());
     for stored in &recorded {
         let event = Event::decode(&stored.event_type, stored.schema_version, &stored.payload)

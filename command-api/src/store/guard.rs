@@ -19,6 +19,7 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use domain::Period;
+use domain::ids::{BookingId, ResourceId};
 use domain::resource::Resource;
 use sqlx::postgres::types::PgRange;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -45,9 +46,12 @@ fn range(period: Period) -> PgRange<DateTime<Utc>> {
 }
 
 /// Serializes allocation on one resource (capacity > 1 only; see the module documentation).
-async fn lock_resource(conn: &mut PgConnection, resource_id: Uuid) -> Result<(), CommandError> {
+async fn lock_resource(
+    conn: &mut PgConnection,
+    resource_id: ResourceId,
+) -> Result<(), CommandError> {
     sqlx::query("select pg_advisory_xact_lock(hashtextextended('resource:' || $1::text, 0))")
-        .bind(resource_id)
+        .bind(resource_id.0)
         .execute(conn)
         .await?;
     Ok(())
@@ -59,57 +63,54 @@ pub enum Allocated {
     /// These units are now the booking's.
     Units(Vec<u32>),
     /// Holds past their TTL are in the way (these bookings): expire them, then ask again.
-    ExpiredHolds(Vec<Uuid>),
+    ExpiredHolds(Vec<BookingId>),
 }
 
-/// Reserves `quantity` units over `blocked` for the booking. A refusal is
+/// What a booking asks of the guard: `quantity` units over `blocked`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub booking_id: BookingId,
+    pub blocked: Period,
+    pub quantity: u32,
+    /// A hold's end; its rows stay in the way after it until the hold is expired.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Reserves the units `wanted` on the resource. A refusal is
 /// [`CommandError::SlotUnavailable`] with what is in the way.
 ///
 /// A refusal is an answer, not a failure, so nothing is logged here (database errors are logged
 /// where they become a `5xx`).
-#[tracing::instrument(level = "debug", skip_all, fields(resource.id = %resource.id, booking.id = %booking_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(resource.id = %resource.id, booking.id = %wanted.booking_id))]
 pub async fn allocate(
     conn: &mut PgConnection,
     meta: &CommandMeta,
     resource: &Resource,
-    booking_id: Uuid,
-    blocked: Period,
-    quantity: u32,
-    expires_at: Option<DateTime<Utc>>,
+    wanted: &Reservation,
 ) -> Result<Allocated, CommandError> {
-    let resource_id = resource.id.0;
-    let capacity = i32::try_from(resource.spec.capacity).unwrap_or(i32::MAX);
-    let insert = Insert {
-        meta,
-        resource_id,
-        blocked,
-        booking_id,
-        expires_at,
-    };
+    let quantity = wanted.quantity;
     let asked = Asked {
-        resource_id,
-        blocked,
-        capacity,
-        quantity,
-        booking_id,
-        now: meta.now,
+        meta,
+        resource_id: resource.id,
+        capacity: i32::try_from(resource.spec.capacity).unwrap_or(i32::MAX),
+        wanted,
     };
-    if capacity == 1 {
+    if asked.capacity == 1 {
         // The common case in one statement: the unit is taken, or the collision is reported
         // without writing anything. (No transaction id is assigned then, so expiring colliding
         // holds next still keeps HoldExpired after the holds' own events; see
         // `commands::ExpireHold`.)
-        if insert.units(conn, &[0]).await? {
+        if asked.insert(conn, &[0]).await? {
             return Ok(Allocated::Units(vec![0]));
         }
-        let room = room(conn, &asked).await?;
+        let room = asked.room(conn).await?;
         return room.refused_or_expired();
     }
     // A flash crowd mostly hears "no": answer that without queueing for the lock when a plain
     // read already shows too few free units. (Refusing on a slightly old read is the same as
     // having arrived a moment earlier; only a success needs the lock.) The read includes the
     // resource's version, so it never judges by rules that changed since the load.
-    let seen = room(conn, &asked).await?;
+    let seen = asked.room(conn).await?;
     if seen.version != resource.version {
         return Err(CommandError::Retry);
     }
@@ -118,8 +119,8 @@ pub async fn allocate(
     }
     // Everyone queued here decides under the lock in one read, so a refusal holds the lock for
     // one round trip (the crowd that arrived before the slot filled up is refused here).
-    lock_resource(conn, resource_id).await?;
-    let room = room(conn, &asked).await?;
+    lock_resource(conn, asked.resource_id).await?;
+    let room = asked.room(conn).await?;
     // A capacity change that committed since the load (its check runs under the same lock)
     // makes the resource stale: reload and decide again.
     if room.version != resource.version {
@@ -129,39 +130,38 @@ pub async fn allocate(
     if free.len() < quantity as usize {
         return room.refused_or_expired();
     }
-    if !insert.units(conn, &free).await? {
+    if !asked.insert(conn, &free).await? {
         // Only a writer outside the resource's lock can have got there first.
-        return Err(self::room(conn, &asked).await?.refusal());
+        return Err(asked.room(conn).await?.refusal());
     }
     Ok(Allocated::Units(
         free.into_iter().map(|u| u.unsigned_abs()).collect(),
     ))
 }
 
-/// The allocation rows of one booking.
-struct Insert<'a> {
+/// A reservation on one resource, as the guard judges and writes it.
+struct Asked<'a> {
     meta: &'a CommandMeta,
-    resource_id: Uuid,
-    blocked: Period,
-    booking_id: Uuid,
-    expires_at: Option<DateTime<Utc>>,
+    resource_id: ResourceId,
+    capacity: i32,
+    wanted: &'a Reservation,
 }
 
-impl Insert<'_> {
+impl Asked<'_> {
     /// Inserts one row per unit; false if any collided (`on conflict do nothing` works with
     /// exclusion constraints, and leaves the transaction usable to read what is in the way).
     /// The caller then refuses, and the rows that did go in are rolled back with the command.
-    async fn units(&self, conn: &mut PgConnection, units: &[i32]) -> Result<bool, CommandError> {
+    async fn insert(&self, conn: &mut PgConnection, units: &[i32]) -> Result<bool, CommandError> {
         let done = sqlx::query(
             "insert into allocations (tenant_id, resource_id, unit, during, booking_id, expires_at)
              select $1, $2, u, $3, $4, $5 from unnest($6::int[]) as u
              on conflict do nothing",
         )
-        .bind(&self.meta.tenant)
-        .bind(self.resource_id)
-        .bind(range(self.blocked))
-        .bind(self.booking_id)
-        .bind(self.expires_at)
+        .bind(self.meta.tenant.as_str())
+        .bind(self.resource_id.0)
+        .bind(range(self.wanted.blocked))
+        .bind(self.wanted.booking_id.0)
+        .bind(self.wanted.expires_at)
         .bind(units)
         .execute(&mut *conn)
         .await?;
@@ -202,16 +202,6 @@ macro_rules! conflicts_sql {
     };
 }
 
-/// A placement to judge with [`room`].
-struct Asked {
-    resource_id: Uuid,
-    blocked: Period,
-    capacity: i32,
-    quantity: u32,
-    booking_id: Uuid,
-    now: DateTime<Utc>,
-}
-
 /// What one statement sees of a placement's chances, all in the same snapshot.
 #[derive(sqlx::FromRow)]
 struct Room {
@@ -228,7 +218,7 @@ struct Room {
 impl Room {
     /// Up to the quantity asked of the lowest units free over the blocked period.
     fn free(&self, asked: &Asked) -> Vec<i32> {
-        lowest_free(&self.taken, asked.capacity, asked.quantity)
+        lowest_free(&self.taken, asked.capacity, asked.wanted.quantity)
     }
 
     /// The `409` listing what is in the way.
@@ -244,31 +234,36 @@ impl Room {
         if self.expired.is_empty() {
             Err(self.refusal())
         } else {
-            Ok(Allocated::ExpiredHolds(self.expired))
+            Ok(Allocated::ExpiredHolds(
+                self.expired.into_iter().map(BookingId).collect(),
+            ))
         }
     }
 }
 
-async fn room(conn: &mut PgConnection, asked: &Asked) -> Result<Room, CommandError> {
-    Ok(sqlx::query_as(concat!(
-        "select s.version,
+impl Asked<'_> {
+    /// What is in the way of the reservation now, in one statement.
+    async fn room(&self, conn: &mut PgConnection) -> Result<Room, CommandError> {
+        Ok(sqlx::query_as(concat!(
+            "select s.version,
                 array(",
-        taken_units_sql!(),
-        ") as taken,
+            taken_units_sql!(),
+            ") as taken,
                 array(",
-        expired_holds_sql!(),
-        ") as expired,
+            expired_holds_sql!(),
+            ") as expired,
                 array(",
-        conflicts_sql!("$4"),
-        ") as conflicts
+            conflicts_sql!("$4"),
+            ") as conflicts
          from streams s where s.stream_id = $1"
-    ))
-    .bind(asked.resource_id)
-    .bind(range(asked.blocked))
-    .bind(asked.now)
-    .bind(asked.booking_id)
-    .fetch_one(conn)
-    .await?)
+        ))
+        .bind(self.resource_id.0)
+        .bind(range(self.wanted.blocked))
+        .bind(self.meta.now)
+        .bind(self.wanted.booking_id.0)
+        .fetch_one(conn)
+        .await?)
+    }
 }
 
 /// Up to `quantity` of the lowest units below `capacity` that are not in `taken` (ascending).
@@ -296,45 +291,28 @@ fn periods(ranges: Vec<PgRange<DateTime<Utc>>>) -> Vec<Period> {
 }
 
 /// Frees the booking's units.
-pub async fn release(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), CommandError> {
+pub async fn release(conn: &mut PgConnection, booking_id: BookingId) -> Result<(), CommandError> {
     sqlx::query("delete from allocations where booking_id = $1")
-        .bind(booking_id)
+        .bind(booking_id.0)
         .execute(conn)
         .await?;
     Ok(())
 }
 
 /// A confirmed (or pending) hold no longer expires.
-pub async fn keep(conn: &mut PgConnection, booking_id: Uuid) -> Result<(), CommandError> {
+pub async fn keep(conn: &mut PgConnection, booking_id: BookingId) -> Result<(), CommandError> {
     sqlx::query("update allocations set expires_at = null where booking_id = $1")
-        .bind(booking_id)
+        .bind(booking_id.0)
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// The blocked periods of other bookings that overlap `blocked` on the resource (for a `409`'s
-/// `conflicts`).
-pub async fn conflicts(
-    conn: &mut PgConnection,
-    resource_id: Uuid,
-    booking_id: Uuid,
-    blocked: Period,
-) -> Result<Vec<Period>, sqlx::Error> {
-    let ranges: Vec<PgRange<DateTime<Utc>>> = sqlx::query_scalar(conflicts_sql!("$3"))
-        .bind(resource_id)
-        .bind(range(blocked))
-        .bind(booking_id)
-        .fetch_all(conn)
-        .await?;
-    Ok(periods(ranges))
 }
 
 /// Whether units at or above `capacity` are still allocated for time that has not ended
 /// (a capacity decrease must not strand them).
 pub async fn units_in_use_from(
     conn: &mut PgConnection,
-    resource_id: Uuid,
+    resource_id: ResourceId,
     capacity: u32,
     now: DateTime<Utc>,
 ) -> Result<bool, CommandError> {
@@ -343,7 +321,7 @@ pub async fn units_in_use_from(
         "select exists (select 1 from allocations
                         where resource_id = $1 and unit >= $2 and upper(during) > $3)",
     )
-    .bind(resource_id)
+    .bind(resource_id.0)
     .bind(i32::try_from(capacity).unwrap_or(i32::MAX))
     .bind(now)
     .fetch_one(conn)

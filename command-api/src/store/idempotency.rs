@@ -8,6 +8,7 @@
 
 use api::ErrorCode;
 use axum::http::StatusCode;
+use domain::ids::TenantId;
 use serde_json::Value;
 use sqlx::PgConnection;
 
@@ -35,12 +36,12 @@ pub const RETENTION_HOURS: i32 = 25;
 /// Waits for any other request with this key to finish. Take it first in the transaction.
 pub async fn lock(
     conn: &mut PgConnection,
-    tenant: &str,
+    tenant: &TenantId,
     idempotency: &Idempotency,
 ) -> Result<(), CommandError> {
     // Tenant ids never contain '/', so (tenant, key) pairs cannot collide through the join.
     sqlx::query("select pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))")
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(&idempotency.key)
         .execute(conn)
         .await
@@ -61,14 +62,14 @@ const FINGERPRINT: &str = "sha256(convert_to($3::jsonb::text, 'UTF8'))";
 /// Claims the key or returns the stored answer; same key with another request is `422`.
 pub async fn claim(
     conn: &mut PgConnection,
-    tenant: &str,
+    tenant: &TenantId,
     idempotency: &Idempotency,
 ) -> Result<Claim, CommandError> {
     let inserted = sqlx::query(&format!(
         "insert into idempotency_keys (tenant_id, key, fingerprint)
          values ($1, $2, {FINGERPRINT}) on conflict do nothing"
     ))
-    .bind(tenant)
+    .bind(tenant.as_str())
     .bind(&idempotency.key)
     .bind(&idempotency.fingerprint)
     .execute(&mut *conn)
@@ -81,7 +82,7 @@ pub async fn claim(
         "select fingerprint = {FINGERPRINT}, response_status, response_body
          from idempotency_keys where tenant_id = $1 and key = $2"
     ))
-    .bind(tenant)
+    .bind(tenant.as_str())
     .bind(&idempotency.key)
     .bind(&idempotency.fingerprint)
     .fetch_one(&mut *conn)
@@ -110,7 +111,7 @@ pub async fn claim(
 /// Stores the answer for the key claimed in this transaction.
 pub async fn record(
     conn: &mut PgConnection,
-    tenant: &str,
+    tenant: &TenantId,
     idempotency: &Idempotency,
     reply: &Reply,
 ) -> Result<(), CommandError> {
@@ -118,7 +119,7 @@ pub async fn record(
         "update idempotency_keys set response_status = $3, response_body = $4
          where tenant_id = $1 and key = $2",
     )
-    .bind(tenant)
+    .bind(tenant.as_str())
     .bind(&idempotency.key)
     .bind(i16::try_from(reply.status.as_u16()).unwrap_or(500))
     .bind(&reply.body)

@@ -7,6 +7,7 @@ pub mod idempotency;
 
 use chrono::{DateTime, Utc};
 use domain::Event;
+use domain::ids::{BookingId, ResourceId, TenantId};
 use eventstore::wire;
 use eventstore::{Appended, ExpectedVersion, NewEvent};
 use serde_json::Value;
@@ -18,7 +19,7 @@ use crate::error::CommandError;
 /// Who caused a command, stored in every event's metadata.
 #[derive(Clone, Debug)]
 pub struct CommandMeta {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub actor: String,
     pub command_id: Uuid,
     pub correlation_id: String,
@@ -44,11 +45,29 @@ impl CommandMeta {
     }
 }
 
-/// Appends domain events to `stream_id`, expected at `expected`.
+/// The id of an aggregate, which is also the id of its event stream.
+pub trait StreamId: Copy + std::fmt::Display + Send + Sync {
+    /// The stream's id as the event store keys it.
+    fn stream(self) -> Uuid;
+}
+
+impl StreamId for ResourceId {
+    fn stream(self) -> Uuid {
+        self.0
+    }
+}
+
+impl StreamId for BookingId {
+    fn stream(self) -> Uuid {
+        self.0
+    }
+}
+
+/// Appends domain events to the stream of `id`, expected at `expected`.
 pub async fn append(
     conn: &mut PgConnection,
     meta: &CommandMeta,
-    stream_id: Uuid,
+    id: impl StreamId,
     expected: ExpectedVersion,
     events: &[Event],
 ) -> Result<Appended, CommandError> {
@@ -68,8 +87,8 @@ pub async fn append(
         .collect();
     let appended = eventstore::append::append(
         conn,
-        &meta.tenant,
-        stream_id,
+        meta.tenant.as_str(),
+        id.stream(),
         first.stream_type().as_str(),
         expected,
         &new_events,
@@ -81,10 +100,13 @@ pub async fn append(
 }
 
 /// Whether a stream with this id exists (in any tenant: ids are global).
-pub async fn stream_exists(conn: &mut PgConnection, stream_id: Uuid) -> Result<bool, CommandError> {
+pub async fn stream_exists(
+    conn: &mut PgConnection,
+    id: impl StreamId,
+) -> Result<bool, CommandError> {
     Ok(
         sqlx::query_scalar("select exists (select 1 from streams where stream_id = $1)")
-            .bind(stream_id)
+            .bind(id.stream())
             .fetch_one(conn)
             .await?,
     )
@@ -95,13 +117,13 @@ pub async fn stream_exists(conn: &mut PgConnection, stream_id: Uuid) -> Result<b
 /// event before those in the global order.
 pub async fn stream_newer_than_transaction(
     conn: &mut PgConnection,
-    stream_id: Uuid,
+    id: impl StreamId,
 ) -> Result<bool, CommandError> {
     Ok(sqlx::query_scalar(
         "select coalesce(pg_current_xact_id_if_assigned() < max(transaction_id), false)
          from events where stream_id = $1",
     )
-    .bind(stream_id)
+    .bind(id.stream())
     .fetch_one(conn)
     .await?)
 }
