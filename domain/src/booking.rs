@@ -386,7 +386,9 @@ impl Booking {
             BookingCommand::MarkNoShow { grace } => match self.status {
                 S::Confirmed => {
                     let from = self.period.start() + grace;
-                    if now < from {
+                    // At the blocked period's very first instant (no grace, no buffer before)
+                    // nothing would be kept: that instant is still too early.
+                    if now < from || now <= self.blocked.start() {
                         return Err(BookingError::NoShowTooEarly { from });
                     }
                     Ok(Event::BookingMarkedNoShow(BookingMarkedNoShow {
@@ -417,9 +419,8 @@ impl Booking {
         }
     }
 
-    /// Its blocked period cut off at `now` (whole if `now` is past its end). Only called once
-    /// the booking has started, so `now` is past the blocked period's start and the rest is
-    /// never empty.
+    /// Its blocked period cut off at `now` (whole if `now` is past its end). Only called with
+    /// `now` past the blocked period's start, so what is kept is never empty.
     fn blocked_until(&self, now: DateTime<Utc>) -> Period {
         Period::new(self.blocked.start(), now.min(self.blocked.end())).unwrap_or(self.blocked)
     }

@@ -592,3 +592,30 @@ fn a_client_inside_the_cutoff_cannot_cancel_or_reschedule_and_an_admin_can_until
         );
     }
 }
+
+#[test]
+fn without_grace_a_no_show_at_the_very_start_waits_for_the_next_instant() {
+    let room = berlin_room(Policy {
+        no_show_grace_minutes: 0,
+        ..Policy::default()
+    });
+    let history = confirmed_history(&room);
+    let start = utc(2026, 3, 3, 9, 0);
+    let no_show = || BookingCommand::MarkNoShow {
+        grace: room.spec.policy.no_show_grace(),
+    };
+    given::<Booking>(&history, NOW())
+        .when(no_show(), start)
+        .then_refused(BookingError::NoShowTooEarly { from: start });
+    let tick = start + Duration::microseconds(1);
+    let missed = given::<Booking>(&history, NOW())
+        .when(no_show(), tick)
+        .then(&[Event::BookingMarkedNoShow(
+            domain::event::BookingMarkedNoShow {
+                booking_id: given::<Booking>(&history, NOW()).state.unwrap().id,
+                resource_id: room.id,
+                blocked: Period::new(start, tick).unwrap(),
+            },
+        )]);
+    assert_eq!(missed.status, BookingStatus::NoShow);
+}
