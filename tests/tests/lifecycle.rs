@@ -135,7 +135,7 @@ async fn a_checked_in_booking_completes_and_a_confirmed_one_only_once_started() 
     let room = app.create_resource(json!({})).await;
     let (alice, admin) = (app.client("alice"), app.admin());
 
-    let ahead = book(&app, &alice, &room, from_now(30 * 60), 30).await;
+    let ahead = book(&app, &alice, &room, from_now(40 * 60), 30).await;
     assert_problem(
         &act(&app, &ahead, "complete", &admin).await,
         StatusCode::CONFLICT,
