@@ -59,6 +59,10 @@ codes! {
     IdempotencyKeyInFlight = "idempotency_key_in_flight", 409, "A request with this key is still running";
     AlreadyExists = "already_exists", 409, "Already exists";
     CapacityInUse = "capacity_in_use", 409, "Capacity still in use";
+    CheckInWindow = "check_in_window", 409, "Outside the check-in window";
+    NoShowTooEarly = "no_show_too_early", 409, "Too early to record a no-show";
+    CutoffPassed = "cutoff_passed", 409, "The cancellation cut-off has passed";
+    BookingStarted = "booking_started", 409, "The booking has started";
     HoldExpired = "hold_expired", 410, "The hold has expired";
     VersionConflict = "version_conflict", 412, "The resource has changed";
     PayloadTooLarge = "payload_too_large", 413, "The request body is too large";
@@ -109,6 +113,11 @@ impl Coded for BookingError {
             BookingError::InvalidState { .. } => ErrorCode::InvalidState,
             BookingError::HoldExpired => ErrorCode::HoldExpired,
             BookingError::NotFound => ErrorCode::BookingNotFound,
+            BookingError::CheckInWindow { .. } => ErrorCode::CheckInWindow,
+            BookingError::NoShowTooEarly { .. } => ErrorCode::NoShowTooEarly,
+            BookingError::NotStarted => ErrorCode::InvalidState,
+            BookingError::CutoffPassed { .. } => ErrorCode::CutoffPassed,
+            BookingError::Started => ErrorCode::BookingStarted,
         }
     }
 }

@@ -8,11 +8,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
-use crate::event::{BookingPlaced, BookingRescheduled, BookingStatus, BookingTransition, Event};
+use crate::event::{
+    BookingMarkedNoShow, BookingPlaced, BookingRescheduled, BookingStatus, BookingTransition, Event,
+};
 use crate::ids::{BookingId, CustomerId, ResourceId};
 use crate::lifecycle::{self, Allocation};
 use crate::period::Period;
-use crate::resource::Resource;
+use crate::resource::{Policy, Resource};
 
 /// Free-form metadata is limited to this many bytes of JSON.
 pub const MAX_METADATA_BYTES: usize = 4096;
@@ -43,6 +45,21 @@ pub enum BookingError {
     HoldExpired,
     #[error("no booking with this id")]
     NotFound,
+    #[error("check-in is open from {opens} until {closes}")]
+    CheckInWindow {
+        opens: DateTime<Utc>,
+        closes: DateTime<Utc>,
+    },
+    #[error("a no-show can be recorded from {from} on")]
+    NoShowTooEarly { from: DateTime<Utc> },
+    #[error("a confirmed booking can be completed once it has started")]
+    NotStarted,
+    #[error(
+        "a client cannot cancel or reschedule less than {cutoff_minutes} minutes before the start"
+    )]
+    CutoffPassed { cutoff_minutes: u32 },
+    #[error("the booking has started: it can only be completed or marked a no-show")]
+    Started,
 }
 
 /// A request to place a booking (or a hold).
@@ -168,7 +185,24 @@ pub fn check_period(
     Ok(())
 }
 
-/// Commands on an existing booking that need no allocation.
+/// Who asks to cancel or move a booking: a client is bound by the resource's cancellation
+/// cut-off, an admin is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requester {
+    Admin,
+    Client { cutoff_minutes: u32 },
+}
+
+impl Requester {
+    /// A client, bound by the cut-off of `policy`.
+    pub fn client(policy: &Policy) -> Requester {
+        Requester::Client {
+            cutoff_minutes: policy.cancel_cutoff_minutes,
+        }
+    }
+}
+
+/// Commands on an existing booking that need no new allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BookingCommand {
     /// Confirm a hold; `requires_approval` is the resource's current policy.
@@ -181,9 +215,21 @@ pub enum BookingCommand {
     },
     Cancel {
         reason: Option<String>,
+        by: Requester,
     },
     /// Emitted by the sweeper (or a colliding command) once the hold's TTL has passed.
     Expire,
+    /// Check in a confirmed booking; `opens` is the resource's `check_in_opens_minutes`.
+    CheckIn {
+        opens: Duration,
+    },
+    /// A checked-in booking, or a confirmed one that has started, is over.
+    Complete,
+    /// The customer of a confirmed booking did not come; `grace` is the resource's
+    /// `no_show_grace_minutes`.
+    MarkNoShow {
+        grace: Duration,
+    },
 }
 
 /// A reschedule that passed every rule but the guard.
@@ -245,6 +291,7 @@ impl Booking {
                 self.blocked = moved.blocked;
                 self.units = moved.units.clone();
             }
+            Allocation::Trimmed(blocked) => self.blocked = blocked,
             Allocation::Unchanged | Allocation::Released => {}
         }
         self.version += 1;
@@ -286,7 +333,13 @@ impl Booking {
                 S::Held if expired => Ok(Event::HoldExpired(self.transition(None))),
                 _ => Err(self.invalid("expired")),
             },
-            BookingCommand::Confirm { .. } | BookingCommand::Cancel { .. } if expired => {
+            BookingCommand::Confirm { .. }
+            | BookingCommand::Cancel { .. }
+            | BookingCommand::CheckIn { .. }
+            | BookingCommand::Complete
+            | BookingCommand::MarkNoShow { .. }
+                if expired =>
+            {
                 Err(BookingError::HoldExpired)
             }
             BookingCommand::Confirm { requires_approval } => match self.status {
@@ -304,25 +357,87 @@ impl Booking {
                 S::Pending => Ok(Event::BookingDeclined(self.transition(reason))),
                 _ => Err(self.invalid("declined")),
             },
-            BookingCommand::Cancel { reason } => match self.status {
+            BookingCommand::Cancel { reason, by } => match self.status {
                 S::Held | S::Pending | S::Confirmed => {
+                    self.may_change(by, now)?;
                     Ok(Event::BookingCancelled(self.transition(reason)))
                 }
                 _ => Err(self.invalid("cancelled")),
             },
+            BookingCommand::CheckIn { opens } => match self.status {
+                S::Confirmed => {
+                    let (opens, closes) = (self.period.start() - opens, self.period.end());
+                    if (opens..closes).contains(&now) {
+                        Ok(Event::BookingCheckedIn(self.transition(None)))
+                    } else {
+                        Err(BookingError::CheckInWindow { opens, closes })
+                    }
+                }
+                _ => Err(self.invalid("checked in")),
+            },
+            BookingCommand::Complete => match self.status {
+                S::CheckedIn => Ok(Event::BookingCompleted(self.transition(None))),
+                S::Confirmed if now >= self.period.start() => {
+                    Ok(Event::BookingCompleted(self.transition(None)))
+                }
+                S::Confirmed => Err(BookingError::NotStarted),
+                _ => Err(self.invalid("completed")),
+            },
+            BookingCommand::MarkNoShow { grace } => match self.status {
+                S::Confirmed => {
+                    let from = self.period.start() + grace;
+                    // At the blocked period's very first instant (no grace, no buffer before)
+                    // nothing would be kept: that instant is still too early.
+                    if now < from || now <= self.blocked.start() {
+                        return Err(BookingError::NoShowTooEarly { from });
+                    }
+                    Ok(Event::BookingMarkedNoShow(BookingMarkedNoShow {
+                        booking_id: self.id,
+                        resource_id: self.resource_id,
+                        blocked: self.blocked_until(now),
+                    }))
+                }
+                _ => Err(self.invalid("marked a no-show")),
+            },
         }
     }
 
-    /// Checks a move to `period` against the resource's rules (first step of a reschedule).
+    /// Whether `by` may still cancel or move the booking at `now`: nobody once it has started,
+    /// a client not within the cut-off before its start.
+    fn may_change(&self, by: Requester, now: DateTime<Utc>) -> Result<(), BookingError> {
+        let start = self.period.start();
+        if now >= start {
+            return Err(BookingError::Started);
+        }
+        match by {
+            Requester::Client { cutoff_minutes }
+                if now > start - Duration::minutes(i64::from(cutoff_minutes)) =>
+            {
+                Err(BookingError::CutoffPassed { cutoff_minutes })
+            }
+            Requester::Client { .. } | Requester::Admin => Ok(()),
+        }
+    }
+
+    /// Its blocked period cut off at `now` (whole if `now` is past its end). Only called with
+    /// `now` past the blocked period's start, so what is kept is never empty.
+    fn blocked_until(&self, now: DateTime<Utc>) -> Period {
+        Period::new(self.blocked.start(), now.min(self.blocked.end())).unwrap_or(self.blocked)
+    }
+
+    /// Checks a move to `period`, asked by `by`, against the resource's rules (first step of a
+    /// reschedule).
     pub fn plan_reschedule(
         &self,
         resource: &Resource,
         period: Period,
+        by: Requester,
         now: DateTime<Utc>,
     ) -> Result<Rescheduling, BookingError> {
         if self.status != BookingStatus::Confirmed {
             return Err(self.invalid("rescheduled"));
         }
+        self.may_change(by, now)?;
         check_period(resource, &period, self.quantity, now)?;
         Ok(Rescheduling {
             period,

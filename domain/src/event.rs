@@ -82,6 +82,16 @@ pub struct BookingRescheduled {
     pub previous: Period,
 }
 
+/// `BookingMarkedNoShow`: the customer did not come. The booking keeps its units only over
+/// `blocked`: its blocked period cut off when the no-show was recorded (unchanged if that was
+/// after its end); the rest is free for others from then on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingMarkedNoShow {
+    pub booking_id: BookingId,
+    pub resource_id: ResourceId,
+    pub blocked: Period,
+}
+
 /// Every event of the system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -100,6 +110,11 @@ pub enum Event {
     BookingCancelled(BookingTransition),
     HoldExpired(BookingTransition),
     BookingRescheduled(BookingRescheduled),
+    /// A confirmed booking's customer checked in.
+    BookingCheckedIn(BookingTransition),
+    /// A checked-in (or started) booking is over.
+    BookingCompleted(BookingTransition),
+    BookingMarkedNoShow(BookingMarkedNoShow),
 }
 
 /// The kind of stream an event belongs to.
@@ -149,6 +164,9 @@ impl Event {
             Event::BookingCancelled(_) => "BookingCancelled",
             Event::HoldExpired(_) => "HoldExpired",
             Event::BookingRescheduled(_) => "BookingRescheduled",
+            Event::BookingCheckedIn(_) => "BookingCheckedIn",
+            Event::BookingCompleted(_) => "BookingCompleted",
+            Event::BookingMarkedNoShow(_) => "BookingMarkedNoShow",
         }
     }
 
@@ -254,6 +272,15 @@ impl Event {
             "BookingRescheduled" => {
                 BookingRescheduled::deserialize(payload).map(Event::BookingRescheduled)
             }
+            "BookingCheckedIn" => {
+                BookingTransition::deserialize(payload).map(Event::BookingCheckedIn)
+            }
+            "BookingCompleted" => {
+                BookingTransition::deserialize(payload).map(Event::BookingCompleted)
+            }
+            "BookingMarkedNoShow" => {
+                BookingMarkedNoShow::deserialize(payload).map(Event::BookingMarkedNoShow)
+            }
             _ => {
                 return Err(DecodeError::UnknownType {
                     event_type: event_type.to_owned(),
@@ -329,7 +356,14 @@ mod tests {
             Event::BookingApproved(transition.clone()),
             Event::BookingDeclined(transition.clone()),
             Event::BookingCancelled(transition.clone()),
-            Event::HoldExpired(transition),
+            Event::HoldExpired(transition.clone()),
+            Event::BookingCheckedIn(transition.clone()),
+            Event::BookingCompleted(transition),
+            Event::BookingMarkedNoShow(BookingMarkedNoShow {
+                booking_id,
+                resource_id,
+                blocked: period,
+            }),
             Event::BookingRescheduled(BookingRescheduled {
                 booking_id,
                 resource_id,

@@ -5,6 +5,10 @@
 //!   │    └─confirm (approval needed)─▶ pending ──approve──▶ confirmed
 //!   │                                    └──decline──▶ declined
 //!   └──(ttl passes)──▶ expired          held | pending | confirmed ──cancel──▶ cancelled
+//!
+//! confirmed ──check-in──▶ checked_in ──complete──▶ completed
+//!     ├──complete (once started)──▶ completed
+//!     └──no-show (after the grace)──▶ no_show (the rest of its time is freed)
 //! ```
 //!
 //! Everything that follows a booking's events asks this module what an event does, and nothing
@@ -16,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{BookingRescheduled, Event};
+use crate::period::Period;
 
 /// Where a booking is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -28,6 +33,9 @@ pub enum BookingStatus {
     Cancelled,
     Declined,
     Expired,
+    CheckedIn,
+    Completed,
+    NoShow,
 }
 
 impl BookingStatus {
@@ -40,17 +48,23 @@ impl BookingStatus {
             BookingStatus::Cancelled => "cancelled",
             BookingStatus::Declined => "declined",
             BookingStatus::Expired => "expired",
+            BookingStatus::CheckedIn => "checked_in",
+            BookingStatus::Completed => "completed",
+            BookingStatus::NoShow => "no_show",
         }
     }
 
     /// Every status, for parsing and for tests that walk them all.
-    pub const ALL: [BookingStatus; 6] = [
+    pub const ALL: [BookingStatus; 9] = [
         BookingStatus::Held,
         BookingStatus::Pending,
         BookingStatus::Confirmed,
         BookingStatus::Cancelled,
         BookingStatus::Declined,
         BookingStatus::Expired,
+        BookingStatus::CheckedIn,
+        BookingStatus::Completed,
+        BookingStatus::NoShow,
     ];
 
     /// The status named `name` (as [`BookingStatus::as_str`] spells it).
@@ -59,18 +73,31 @@ impl BookingStatus {
     }
 
     /// Whether a booking in this status occupies its units: guard rows on the write side, busy
-    /// intervals on the read side.
+    /// intervals on the read side. A no-show keeps only the time up to when it was recorded
+    /// (its event says which: [`Allocation::Trimmed`]); a checked-in or completed booking keeps
+    /// its whole period.
     pub fn holds_capacity(self) -> bool {
         matches!(
             self,
-            BookingStatus::Held | BookingStatus::Pending | BookingStatus::Confirmed
+            BookingStatus::Held
+                | BookingStatus::Pending
+                | BookingStatus::Confirmed
+                | BookingStatus::CheckedIn
+                | BookingStatus::Completed
+                | BookingStatus::NoShow
         )
     }
 
-    /// Whether it is booked for real (past being a hold, not refused or ended): counted among a
-    /// day's bookings, with its minutes booked.
+    /// Whether it is booked for real (past being a hold, not refused, cancelled or missed):
+    /// counted among a day's bookings, with its minutes booked.
     pub fn is_booked(self) -> bool {
-        matches!(self, BookingStatus::Pending | BookingStatus::Confirmed)
+        matches!(
+            self,
+            BookingStatus::Pending
+                | BookingStatus::Confirmed
+                | BookingStatus::CheckedIn
+                | BookingStatus::Completed
+        )
     }
 
     /// Whether the booking was refused: it never counts as a booking, even if it did for a
@@ -96,6 +123,9 @@ pub enum Allocation<'a> {
     Released,
     /// The booking moved to other units and another period, atomically.
     Moved(&'a BookingRescheduled),
+    /// The units are kept only over this blocked period, shorter than before (ending when the
+    /// event was decided); the rest of the time is freed for others.
+    Trimmed(Period),
 }
 
 /// What one event of a booking's stream (after its placement) does.
@@ -125,6 +155,12 @@ pub fn transition(event: &Event) -> Option<Transition<'_>> {
         Event::BookingCancelled(_) => (Some(BookingStatus::Cancelled), Allocation::Released),
         Event::HoldExpired(_) => (Some(BookingStatus::Expired), Allocation::Released),
         Event::BookingRescheduled(moved) => (None, Allocation::Moved(moved)),
+        Event::BookingCheckedIn(_) => (Some(BookingStatus::CheckedIn), Allocation::Unchanged),
+        Event::BookingCompleted(_) => (Some(BookingStatus::Completed), Allocation::Unchanged),
+        Event::BookingMarkedNoShow(missed) => (
+            Some(BookingStatus::NoShow),
+            Allocation::Trimmed(missed.blocked),
+        ),
         Event::BookingPlaced(_)
         | Event::ResourceCreated(_)
         | Event::ResourceUpdated(_)

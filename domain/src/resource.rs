@@ -46,6 +46,15 @@ pub struct Policy {
     pub hold_ttl_seconds: u32,
     /// Confirmed bookings wait as `pending` for an admin's approval.
     pub requires_approval: bool,
+    /// How long before its start a confirmed booking may be checked in (until its end).
+    #[cfg_attr(feature = "openapi", schema(maximum = 527040))]
+    pub check_in_opens_minutes: u32,
+    /// How long after its start a confirmed booking may be marked a no-show.
+    #[cfg_attr(feature = "openapi", schema(maximum = 527040))]
+    pub no_show_grace_minutes: u32,
+    /// A client cannot cancel or reschedule less than this before the start (admins can).
+    #[cfg_attr(feature = "openapi", schema(maximum = 527040))]
+    pub cancel_cutoff_minutes: u32,
 }
 
 impl Default for Policy {
@@ -60,6 +69,9 @@ impl Default for Policy {
             max_advance_days: 365,
             hold_ttl_seconds: 300,
             requires_approval: false,
+            check_in_opens_minutes: 60,
+            no_show_grace_minutes: 15,
+            cancel_cutoff_minutes: 0,
         }
     }
 }
@@ -75,6 +87,18 @@ impl Policy {
 
     pub fn hold_ttl(&self) -> Duration {
         Duration::seconds(i64::from(self.hold_ttl_seconds))
+    }
+
+    pub fn check_in_opens(&self) -> Duration {
+        Duration::minutes(i64::from(self.check_in_opens_minutes))
+    }
+
+    pub fn no_show_grace(&self) -> Duration {
+        Duration::minutes(i64::from(self.no_show_grace_minutes))
+    }
+
+    pub fn cancel_cutoff(&self) -> Duration {
+        Duration::minutes(i64::from(self.cancel_cutoff_minutes))
     }
 
     fn validate(&self, issues: &mut Vec<FieldIssue>) {
@@ -123,6 +147,21 @@ impl Policy {
             (1..=86_400).contains(&self.hold_ttl_seconds),
             "policy.hold_ttl_seconds",
             "must be between 1 and 86400",
+        );
+        check(
+            self.check_in_opens_minutes <= 366 * 1440,
+            "policy.check_in_opens_minutes",
+            "must be at most 366 days",
+        );
+        check(
+            self.no_show_grace_minutes <= 366 * 1440,
+            "policy.no_show_grace_minutes",
+            "must be at most 366 days",
+        );
+        check(
+            self.cancel_cutoff_minutes <= 366 * 1440,
+            "policy.cancel_cutoff_minutes",
+            "must be at most 366 days",
         );
     }
 }
@@ -462,6 +501,33 @@ mod tests {
             with_policy(&resource, "buffer_afterr_minutes"),
             Err(ResourceError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_resource_event_stored_before_the_lifecycle_fields_reads_them_as_their_defaults() {
+        // The upcast of v1.1's policy fields: an old payload lacks them, serde's defaults fill
+        // them in.
+        let old = serde_json::json!({
+            "resource_id": ResourceId::generate(), "name": "Room 101", "kind": "meeting_room",
+            "capacity": 1, "time_zone": "Europe/Berlin", "opening_hours": null,
+            "policy": { "slot_step_minutes": 30, "min_duration_minutes": 15,
+                        "max_duration_minutes": 480, "buffer_before_minutes": 0,
+                        "buffer_after_minutes": 10, "min_notice_minutes": 0,
+                        "max_advance_days": 365, "hold_ttl_seconds": 300,
+                        "requires_approval": false }
+        });
+        for kind in ["ResourceCreated", "ResourceUpdated"] {
+            let event = Event::decode(kind, 1, &old).unwrap();
+            let (Event::ResourceCreated(ResourceCreated { spec, .. })
+            | Event::ResourceUpdated(ResourceUpdated { spec, .. })) = event
+            else {
+                panic!("decoded {kind} as another event");
+            };
+            assert_eq!(spec.policy.slot_step_minutes, 30);
+            assert_eq!(spec.policy.check_in_opens_minutes, 60);
+            assert_eq!(spec.policy.no_show_grace_minutes, 15);
+            assert_eq!(spec.policy.cancel_cutoff_minutes, 0);
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::Period;
 use domain::aggregate::{Aggregate, given};
 use domain::booking::Booking;
-use domain::booking::{BookingCommand, BookingError, PlaceBooking, plan_placement};
+use domain::booking::{BookingCommand, BookingError, PlaceBooking, Requester, plan_placement};
 use domain::event::{BookingStatus, BookingTransition, Event};
 use domain::hours::OpeningHours;
 use domain::ids::{BlackoutId, BookingId, CustomerId, ResourceId};
@@ -242,7 +242,13 @@ fn a_hold_confirms_within_its_ttl_and_is_gone_after_it() {
     let expired = Booking::evolve(Some(hold), &hold_expired_event(&room), late).unwrap();
     assert_eq!(expired.status, BookingStatus::Expired);
     assert_eq!(
-        expired.decide(BookingCommand::Cancel { reason: None }, late),
+        expired.decide(
+            BookingCommand::Cancel {
+                reason: None,
+                by: Requester::Admin,
+            },
+            late
+        ),
         Err(BookingError::HoldExpired)
     );
 }
@@ -301,7 +307,13 @@ fn approval_goes_through_pending_and_only_pending_can_be_approved_or_declined() 
 #[test]
 fn a_command_on_a_booking_that_does_not_exist_is_refused() {
     given::<Booking>(&[], NOW())
-        .when(BookingCommand::Cancel { reason: None }, NOW())
+        .when(
+            BookingCommand::Cancel {
+                reason: None,
+                by: Requester::Admin,
+            },
+            NOW(),
+        )
         .then_refused(BookingError::NotFound);
 }
 
@@ -330,7 +342,7 @@ fn only_confirmed_bookings_reschedule_and_the_new_period_follows_the_rules() {
     let hold = placed_hold(&room, NOW());
     let period = Period::new(utc(2026, 3, 3, 10, 0), utc(2026, 3, 3, 11, 0)).unwrap();
     assert_eq!(
-        hold.plan_reschedule(&room, period, NOW()),
+        hold.plan_reschedule(&room, period, Requester::Admin, NOW()),
         Err(BookingError::InvalidState {
             status: "held",
             action: "rescheduled"
@@ -347,10 +359,12 @@ fn only_confirmed_bookings_reschedule_and_the_new_period_follows_the_rules() {
     let booking = Booking::evolve(Some(hold), &confirm, NOW()).unwrap();
     let night = Period::new(utc(2026, 3, 3, 22, 0), utc(2026, 3, 3, 23, 0)).unwrap();
     assert_eq!(
-        booking.plan_reschedule(&room, night, NOW()),
+        booking.plan_reschedule(&room, night, Requester::Admin, NOW()),
         Err(BookingError::OutsideOpeningHours)
     );
-    let plan = booking.plan_reschedule(&room, period, NOW()).unwrap();
+    let plan = booking
+        .plan_reschedule(&room, period, Requester::Admin, NOW())
+        .unwrap();
     let moved = Booking::evolve(
         Some(booking.clone()),
         &booking.rescheduled(plan, vec![1]),
@@ -360,4 +374,248 @@ fn only_confirmed_bookings_reschedule_and_the_new_period_follows_the_rules() {
     assert_eq!(moved.period, period);
     assert_eq!(moved.units, vec![1]);
     assert_eq!(moved.status, BookingStatus::Confirmed);
+}
+
+/// The events of a booking of `room`, 09:00–10:00 UTC on 2026-03-03, confirmed when placed.
+fn confirmed_history(room: &Resource) -> Vec<Event> {
+    let placement = plan_placement(room, request(room, utc(2026, 3, 3, 9, 0), 60), NOW()).unwrap();
+    assert_eq!(placement.status, BookingStatus::Confirmed);
+    vec![Event::BookingPlaced(placement.placed(vec![0]))]
+}
+
+/// The status-only event `make` for the booking of `history`.
+fn transition_of(history: &[Event], make: fn(BookingTransition) -> Event) -> Event {
+    let booking = given::<Booking>(history, NOW()).state.unwrap();
+    make(BookingTransition {
+        booking_id: booking.id,
+        resource_id: booking.resource_id,
+        reason: None,
+    })
+}
+
+#[test]
+fn check_in_opens_the_policys_minutes_before_the_start_and_closes_at_the_end() {
+    let room = berlin_room(Policy {
+        check_in_opens_minutes: 60,
+        ..Policy::default()
+    });
+    let history = confirmed_history(&room);
+    let checked_in = transition_of(&history, Event::BookingCheckedIn);
+    let check_in = || BookingCommand::CheckIn {
+        opens: room.spec.policy.check_in_opens(),
+    };
+    let window = BookingError::CheckInWindow {
+        opens: utc(2026, 3, 3, 8, 0),
+        closes: utc(2026, 3, 3, 10, 0),
+    };
+    let second = Duration::seconds(1);
+    for at in [utc(2026, 3, 3, 8, 0), utc(2026, 3, 3, 10, 0) - second] {
+        let booking = given::<Booking>(&history, NOW())
+            .when(check_in(), at)
+            .then(std::slice::from_ref(&checked_in));
+        assert_eq!(booking.status, BookingStatus::CheckedIn);
+    }
+    for at in [utc(2026, 3, 3, 8, 0) - second, utc(2026, 3, 3, 10, 0)] {
+        given::<Booking>(&history, NOW())
+            .when(check_in(), at)
+            .then_refused(window.clone());
+    }
+    // Once in, not again.
+    given::<Booking>(&[history[0].clone(), checked_in], NOW())
+        .when(check_in(), utc(2026, 3, 3, 9, 0))
+        .then_refused(BookingError::InvalidState {
+            status: "checked_in",
+            action: "checked in",
+        });
+}
+
+#[test]
+fn only_a_confirmed_booking_is_checked_in_never_a_hold_live_or_expired() {
+    let room = berlin_room(Policy {
+        hold_ttl_seconds: 60,
+        check_in_opens_minutes: 24 * 60,
+        ..Policy::default()
+    });
+    let hold = placed_hold(&room, NOW());
+    let check_in = BookingCommand::CheckIn {
+        opens: room.spec.policy.check_in_opens(),
+    };
+    let inside_window = utc(2026, 3, 3, 8, 30);
+    // A hold confirmed in time could be; the hold itself cannot.
+    assert_eq!(
+        hold.decide(check_in.clone(), NOW()),
+        Err(BookingError::InvalidState {
+            status: "held",
+            action: "checked in"
+        })
+    );
+    // Past its TTL (whether or not the sweeper recorded it), it is expired.
+    assert_eq!(
+        hold.decide(check_in.clone(), inside_window),
+        Err(BookingError::HoldExpired)
+    );
+    let expired = Booking::evolve(Some(hold), &hold_expired_event(&room), inside_window).unwrap();
+    assert_eq!(
+        expired.decide(check_in, inside_window),
+        Err(BookingError::HoldExpired)
+    );
+}
+
+#[test]
+fn a_checked_in_booking_completes_any_time_and_a_confirmed_one_once_started() {
+    let room = berlin_room(Policy::default());
+    let history = confirmed_history(&room);
+    let completed = transition_of(&history, Event::BookingCompleted);
+    let checked_in = transition_of(&history, Event::BookingCheckedIn);
+    let before_start = utc(2026, 3, 3, 8, 30);
+    given::<Booking>(&history, NOW())
+        .when(BookingCommand::Complete, before_start)
+        .then_refused(BookingError::NotStarted);
+    let done = given::<Booking>(&history, NOW())
+        .when(BookingCommand::Complete, utc(2026, 3, 3, 9, 0))
+        .then(std::slice::from_ref(&completed));
+    assert_eq!(done.status, BookingStatus::Completed);
+    // Completing keeps the booking's time: nothing is freed.
+    assert_eq!(
+        done.blocked,
+        given::<Booking>(&history, NOW()).state.unwrap().blocked
+    );
+    let in_and_done = given::<Booking>(&[history[0].clone(), checked_in], NOW())
+        .when(BookingCommand::Complete, before_start)
+        .then(std::slice::from_ref(&completed));
+    assert_eq!(in_and_done.status, BookingStatus::Completed);
+    given::<Booking>(&[history[0].clone(), completed], NOW())
+        .when(BookingCommand::Complete, utc(2026, 3, 3, 11, 0))
+        .then_refused(BookingError::InvalidState {
+            status: "completed",
+            action: "completed",
+        });
+}
+
+#[test]
+fn a_no_show_waits_for_the_grace_and_frees_the_rest_of_the_blocked_time() {
+    let room = berlin_room(Policy {
+        no_show_grace_minutes: 15,
+        buffer_before_minutes: 5,
+        buffer_after_minutes: 10,
+        ..Policy::default()
+    });
+    let history = confirmed_history(&room);
+    let booking = given::<Booking>(&history, NOW()).state.unwrap();
+    let no_show = || BookingCommand::MarkNoShow {
+        grace: room.spec.policy.no_show_grace(),
+    };
+    let from = utc(2026, 3, 3, 9, 15);
+    given::<Booking>(&history, NOW())
+        .when(no_show(), from - Duration::seconds(1))
+        .then_refused(BookingError::NoShowTooEarly { from });
+    let at = utc(2026, 3, 3, 9, 20);
+    let kept = Period::new(utc(2026, 3, 3, 8, 55), at).unwrap();
+    let missed = given::<Booking>(&history, NOW())
+        .when(no_show(), at)
+        .then(&[Event::BookingMarkedNoShow(
+            domain::event::BookingMarkedNoShow {
+                booking_id: booking.id,
+                resource_id: booking.resource_id,
+                blocked: kept,
+            },
+        )]);
+    assert_eq!(missed.status, BookingStatus::NoShow);
+    assert_eq!(missed.blocked, kept);
+    assert_eq!(missed.period, booking.period);
+    // Recorded after the end (and its buffer), there is nothing left to free.
+    let late = given::<Booking>(&history, NOW())
+        .when(no_show(), utc(2026, 3, 4, 0, 0))
+        .then(&[Event::BookingMarkedNoShow(
+            domain::event::BookingMarkedNoShow {
+                booking_id: booking.id,
+                resource_id: booking.resource_id,
+                blocked: booking.blocked,
+            },
+        )]);
+    assert_eq!(late.blocked, booking.blocked);
+    // A checked-in customer came.
+    let checked_in = transition_of(&history, Event::BookingCheckedIn);
+    given::<Booking>(&[history[0].clone(), checked_in], NOW())
+        .when(no_show(), at)
+        .then_refused(BookingError::InvalidState {
+            status: "checked_in",
+            action: "marked a no-show",
+        });
+}
+
+#[test]
+fn a_client_inside_the_cutoff_cannot_cancel_or_reschedule_and_an_admin_can_until_the_start() {
+    let room = berlin_room(Policy {
+        cancel_cutoff_minutes: 120,
+        ..Policy::default()
+    });
+    let history = confirmed_history(&room);
+    let booking = given::<Booking>(&history, NOW()).state.unwrap();
+    let client = Requester::client(&room.spec.policy);
+    let cancel = |by| BookingCommand::Cancel { reason: None, by };
+    let later = Period::new(utc(2026, 3, 3, 14, 0), utc(2026, 3, 3, 15, 0)).unwrap();
+    let cut_off = BookingError::CutoffPassed {
+        cutoff_minutes: 120,
+    };
+    // 2 h before the start is the last moment a client may.
+    let last = utc(2026, 3, 3, 7, 0);
+    assert!(booking.decide(cancel(client), last).is_ok());
+    assert!(booking.plan_reschedule(&room, later, client, last).is_ok());
+    let inside = last + Duration::seconds(1);
+    assert_eq!(booking.decide(cancel(client), inside), Err(cut_off.clone()));
+    assert_eq!(
+        booking.plan_reschedule(&room, later, client, inside),
+        Err(cut_off)
+    );
+    let just_before = utc(2026, 3, 3, 9, 0) - Duration::seconds(1);
+    assert!(
+        booking
+            .decide(cancel(Requester::Admin), just_before)
+            .is_ok()
+    );
+    assert!(
+        booking
+            .plan_reschedule(&room, later, Requester::Admin, just_before)
+            .is_ok()
+    );
+    // Once started, nobody.
+    for by in [client, Requester::Admin] {
+        let start = utc(2026, 3, 3, 9, 0);
+        assert_eq!(
+            booking.decide(cancel(by), start),
+            Err(BookingError::Started)
+        );
+        assert_eq!(
+            booking.plan_reschedule(&room, later, by, start),
+            Err(BookingError::Started)
+        );
+    }
+}
+
+#[test]
+fn without_grace_a_no_show_at_the_very_start_waits_for_the_next_instant() {
+    let room = berlin_room(Policy {
+        no_show_grace_minutes: 0,
+        ..Policy::default()
+    });
+    let history = confirmed_history(&room);
+    let start = utc(2026, 3, 3, 9, 0);
+    let no_show = || BookingCommand::MarkNoShow {
+        grace: room.spec.policy.no_show_grace(),
+    };
+    given::<Booking>(&history, NOW())
+        .when(no_show(), start)
+        .then_refused(BookingError::NoShowTooEarly { from: start });
+    let tick = start + Duration::microseconds(1);
+    let missed = given::<Booking>(&history, NOW())
+        .when(no_show(), tick)
+        .then(&[Event::BookingMarkedNoShow(
+            domain::event::BookingMarkedNoShow {
+                booking_id: given::<Booking>(&history, NOW()).state.unwrap().id,
+                resource_id: room.id,
+                blocked: Period::new(start, tick).unwrap(),
+            },
+        )]);
+    assert_eq!(missed.status, BookingStatus::NoShow);
 }

@@ -19,8 +19,9 @@ fn transition(id: Uuid, resource: Uuid) -> Value {
     json!({ "booking_id": id, "resource_id": resource, "reason": "because" })
 }
 
-/// A history whose streams interleave: every kind of booking event, bookings across midnight in
-/// a zone far from UTC, two tenants, and a resource changed between its bookings' events.
+/// A history whose streams interleave: every kind of booking event (a no-show trimming its
+/// time among them), bookings across midnight in a zone far from UTC, two tenants, and a
+/// resource changed between its bookings' events.
 async fn interleaved_history(pool: &PgPool) -> Vec<Position> {
     let (room, desk) = (Uuid::new_v4(), Uuid::new_v4());
     let b: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
@@ -185,6 +186,30 @@ async fn interleaved_history(pool: &PgPool) -> Vec<Position> {
                 "blocked": { "start": time(61), "end": time(62) },
                 "units": [1], "previous": { "start": time(60), "end": time(61) },
             }),
+        ),
+        (
+            "globex",
+            b[7],
+            "booking",
+            "BookingCheckedIn",
+            transition(b[7], desk),
+        ),
+        (
+            "acme",
+            b[3],
+            "booking",
+            "BookingMarkedNoShow",
+            json!({
+                "booking_id": b[3], "resource_id": room,
+                "blocked": { "start": time(30), "end": "2026-12-02T14:20:00Z" },
+            }),
+        ),
+        (
+            "globex",
+            b[7],
+            "booking",
+            "BookingCompleted",
+            transition(b[7], desk),
         ),
     ];
     for (tenant, stream, kind, event_type, payload) in steps {

@@ -88,6 +88,10 @@ pub struct DayStatsView {
     pub day: NaiveDate,
     pub bookings: i32,
     pub cancellations: i32,
+    /// Bookings starting that day that were completed.
+    pub completed: i32,
+    /// Bookings starting that day that were marked a no-show.
+    pub no_shows: i32,
     pub booked_minutes: i64,
     /// Booked unit-minutes over open unit-minutes of that day, to 4 decimals; 0 when closed.
     pub utilization: f64,

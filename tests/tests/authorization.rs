@@ -56,12 +56,15 @@ async fn every_command_route_answers_403_to_a_role_without_it_whatever_the_body(
         (Method::DELETE, format!("/v1/resources/{id}/blackouts/{id}")),
         (Method::POST, format!("/v1/bookings/{id}/approve")),
         (Method::POST, format!("/v1/bookings/{id}/decline")),
+        (Method::POST, format!("/v1/bookings/{id}/complete")),
+        (Method::POST, format!("/v1/bookings/{id}/no-show")),
     ];
     let bookers = [
         (Method::POST, "/v1/bookings".to_owned()),
         (Method::POST, format!("/v1/bookings/{id}/confirm")),
         (Method::POST, format!("/v1/bookings/{id}/cancel")),
         (Method::POST, format!("/v1/bookings/{id}/reschedule")),
+        (Method::POST, format!("/v1/bookings/{id}/check-in")),
     ];
     let cases = admin_only
         .iter()

@@ -1,15 +1,15 @@
-//! The booking commands: place (or hold), the lifecycle transitions, reschedule, and expiring a
-//! hold past its TTL.
+//! The booking commands: place (or hold), the lifecycle transitions (confirm, approve, decline,
+//! cancel, check-in, complete, no-show), reschedule, and expiring a hold past its TTL.
 
 use api::ErrorCode;
 use api::views::{BookingAnswer, BookingView};
 use domain::Event;
 use domain::Period;
 use domain::aggregate::Aggregate;
-use domain::booking::{Booking, BookingCommand, BookingError, plan_placement};
+use domain::booking::{Booking, BookingCommand, BookingError, Requester, plan_placement};
 use domain::event::BookingStatus;
 use domain::ids::{BookingId, CustomerId};
-use domain::resource::Resource;
+use domain::resource::{Policy, Resource};
 use eventstore::Position;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -145,6 +145,25 @@ impl Command for PlaceBooking {
     }
 }
 
+/// Who asks, as the rules for cancelling and moving see it: a client (an `owner` is set for
+/// clients only) is bound by the resource's cut-off.
+fn requester(owner: Option<&CustomerId>, policy: &Policy) -> Requester {
+    match owner {
+        Some(_) => Requester::client(policy),
+        None => Requester::Admin,
+    }
+}
+
+/// The current policy of the booking's resource.
+async fn policy(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    booking: &Booking,
+) -> Result<Policy, CommandError> {
+    let resource: Resource = load(conn, meta, booking.resource_id).await?;
+    Ok(resource.spec.policy)
+}
+
 /// A lifecycle step that needs no new allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -152,9 +171,12 @@ pub enum Action {
     Approve,
     Decline,
     Cancel,
+    CheckIn,
+    Complete,
+    NoShow,
 }
 
-/// `confirm`, `approve`, `decline` and `cancel`.
+/// `confirm`, `approve`, `decline`, `cancel`, `check-in`, `complete` and `no-show`.
 #[derive(Clone, Debug)]
 pub struct TransitionBooking {
     pub booking_id: BookingId,
@@ -178,18 +200,27 @@ impl Command for TransitionBooking {
     ) -> Result<Done<BookingAnswer>, CommandError> {
         let booking = load_booking(conn, meta, self.booking_id, self.owner.as_ref()).await?;
         let command = match self.action {
-            Action::Confirm => {
-                let resource: Resource = load(conn, meta, booking.resource_id).await?;
-                BookingCommand::Confirm {
-                    requires_approval: resource.spec.policy.requires_approval,
-                }
-            }
+            Action::Confirm => BookingCommand::Confirm {
+                requires_approval: policy(conn, meta, &booking).await?.requires_approval,
+            },
             Action::Approve => BookingCommand::Approve,
             Action::Decline => BookingCommand::Decline {
                 reason: self.reason.clone(),
             },
             Action::Cancel => BookingCommand::Cancel {
                 reason: self.reason.clone(),
+                // An admin is bound by no cut-off: no need to read the resource.
+                by: match self.owner {
+                    Some(_) => Requester::client(&policy(conn, meta, &booking).await?),
+                    None => Requester::Admin,
+                },
+            },
+            Action::CheckIn => BookingCommand::CheckIn {
+                opens: policy(conn, meta, &booking).await?.check_in_opens(),
+            },
+            Action::Complete => BookingCommand::Complete,
+            Action::NoShow => BookingCommand::MarkNoShow {
+                grace: policy(conn, meta, &booking).await?.no_show_grace(),
             },
         };
         let (booking, position) = step(conn, meta, booking, command).await?;
@@ -220,7 +251,8 @@ impl Command for RescheduleBooking {
     ) -> Result<Done<BookingAnswer>, CommandError> {
         let booking = load_booking(conn, meta, self.booking_id, self.owner.as_ref()).await?;
         let resource: Resource = load(conn, meta, booking.resource_id).await?;
-        let plan = booking.plan_reschedule(&resource, self.period, meta.now)?;
+        let by = requester(self.owner.as_ref(), &resource.spec.policy);
+        let plan = booking.plan_reschedule(&resource, self.period, by, meta.now)?;
         guard::release(conn, booking.id).await?;
         let wanted = Reservation {
             booking_id: booking.id,

@@ -168,6 +168,7 @@ async fn follow_allocation(
     match lifecycle::transition(event).map(|t| t.allocation) {
         Some(Allocation::Kept) => guard::keep(conn, booking_id).await,
         Some(Allocation::Released) => guard::release(conn, booking_id).await,
+        Some(Allocation::Trimmed(blocked)) => guard::trim(conn, booking_id, blocked).await,
         Some(Allocation::Unchanged | Allocation::Moved(_)) | None => Ok(()),
     }
 }

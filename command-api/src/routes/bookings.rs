@@ -1,7 +1,10 @@
-//! `/v1/bookings`: place, confirm, approve, decline, cancel and reschedule bookings.
+//! `/v1/bookings`: place, confirm, approve, decline, cancel, reschedule, check in, complete and
+//! mark no-shows.
 //!
 //! Clients act on their own bookings only (another customer's booking is `404`); admins act on
-//! any booking of their tenant; approving and declining is for admins.
+//! any booking of their tenant; approving, declining, completing and marking a no-show is for
+//! admins. A client cannot cancel or reschedule within the resource's cut-off before the start;
+//! nobody can once the booking has started.
 
 use api::requests;
 use api::views::{BookingAnswer, Written};
@@ -209,13 +212,20 @@ pub async fn decline(
 }
 
 problems!(
-    CancelProblems = [BookingNotFound, InvalidState, HoldExpired] + AUTHENTICATED,
+    CancelProblems = [
+        BookingNotFound,
+        InvalidState,
+        HoldExpired,
+        CutoffPassed,
+        BookingStarted,
+    ] + AUTHENTICATED,
     PATH,
     COMMAND,
     JSON_BODY
 );
 
-/// Cancels a held, pending or confirmed booking: its time is free again.
+/// Cancels a held, pending or confirmed booking that has not started: its time is free again.
+/// A client cannot within the resource's `cancel_cutoff_minutes` before the start.
 #[utoipa::path(
     post,
     path = "/v1/bookings/{id}/cancel",
@@ -241,6 +251,8 @@ problems!(
         BookingNotFound,
         SlotUnavailable,
         InvalidState,
+        CutoffPassed,
+        BookingStarted,
         InvalidPeriod,
         OutsideOpeningHours,
         DurationOutOfRange,
@@ -253,8 +265,9 @@ problems!(
     JSON_BODY
 );
 
-/// Moves a confirmed booking to another period, atomically: it keeps its id, and keeps its old
-/// time if the new one cannot be had.
+/// Moves a confirmed booking that has not started to another period, atomically: it keeps its
+/// id, and keeps its old time if the new one cannot be had. A client cannot within the
+/// resource's `cancel_cutoff_minutes` before the (current) start.
 #[utoipa::path(
     post,
     path = "/v1/bookings/{id}/reschedule",
@@ -280,4 +293,79 @@ pub async fn reschedule(
         owner: owner(&cx.actor),
     };
     cx.run(&request, command).await
+}
+
+problems!(
+    CheckInProblems = [BookingNotFound, InvalidState, HoldExpired, CheckInWindow] + AUTHENTICATED,
+    PATH,
+    COMMAND
+);
+
+/// Checks in a confirmed booking: it becomes `checked_in`. Open from the resource's
+/// `check_in_opens_minutes` before the start until the end.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/check-in",
+    operation_id = "check_in_booking",
+    tag = "bookings",
+    params(BookingPath, IdempotencyKey),
+    responses(
+        (status = 200, description = "Checked in", body = Written<BookingAnswer>),
+        CheckInProblems,
+    ),
+)]
+pub async fn check_in(
+    cx: Commander,
+    ApiPath(path): ApiPath<BookingPath>,
+) -> Result<Reply, Problem> {
+    transition(cx, path, Action::CheckIn, None).await
+}
+
+problems!(
+    CompleteProblems = [BookingNotFound, InvalidState, HoldExpired] + AUTHENTICATED,
+    PATH,
+    COMMAND
+);
+
+/// Completes a checked-in booking, or a confirmed one that has started: it becomes
+/// `completed` (its time stays booked).
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/complete",
+    operation_id = "complete_booking",
+    tag = "bookings",
+    params(BookingPath, IdempotencyKey),
+    responses(
+        (status = 200, description = "Completed", body = Written<BookingAnswer>),
+        CompleteProblems,
+    ),
+)]
+pub async fn complete(
+    cx: Commander,
+    ApiPath(path): ApiPath<BookingPath>,
+) -> Result<Reply, Problem> {
+    transition(cx, path, Action::Complete, None).await
+}
+
+problems!(
+    NoShowProblems = [BookingNotFound, InvalidState, HoldExpired, NoShowTooEarly] + AUTHENTICATED,
+    PATH,
+    COMMAND
+);
+
+/// Marks a confirmed booking a no-show, from the resource's `no_show_grace_minutes` after its
+/// start: it becomes `no_show`, and the rest of its time (from now) is free for others at once.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{id}/no-show",
+    operation_id = "mark_booking_no_show",
+    tag = "bookings",
+    params(BookingPath, IdempotencyKey),
+    responses(
+        (status = 200, description = "A no-show", body = Written<BookingAnswer>),
+        NoShowProblems,
+    ),
+)]
+pub async fn no_show(cx: Commander, ApiPath(path): ApiPath<BookingPath>) -> Result<Reply, Problem> {
+    transition(cx, path, Action::NoShow, None).await
 }

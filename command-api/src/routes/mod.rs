@@ -30,9 +30,10 @@ use crate::runner::CommandRequest;
 use crate::store::CommandMeta;
 use crate::store::idempotency::Idempotency;
 
-/// Resources, approvals and declines are for admins.
+/// Resources, approvals, declines, completions and no-shows are for admins.
 const ADMINS: &[Role] = &[Role::Admin];
-/// Clients book, confirm, cancel and reschedule their own bookings; admins any of the tenant's.
+/// Clients book, confirm, cancel, reschedule and check in their own bookings; admins any of the
+/// tenant's.
 const BOOKERS: &[Role] = &[Role::Admin, Role::Client];
 
 /// What every handler can reach.
@@ -63,6 +64,9 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::decline).map(|r| r.route_layer(admin())))
         .routes(routes!(bookings::cancel).map(|r| r.route_layer(bookers())))
         .routes(routes!(bookings::reschedule).map(|r| r.route_layer(bookers())))
+        .routes(routes!(bookings::check_in).map(|r| r.route_layer(bookers())))
+        .routes(routes!(bookings::complete).map(|r| r.route_layer(admin())))
+        .routes(routes!(bookings::no_show).map(|r| r.route_layer(admin())))
 }
 
 /// The OpenAPI document of command-api.

@@ -299,6 +299,21 @@ pub async fn release(conn: &mut PgConnection, booking_id: BookingId) -> Result<(
     Ok(())
 }
 
+/// The booking keeps its units only over `blocked` (a shorter period than it had: a no-show
+/// frees the rest of its time for others at once).
+pub async fn trim(
+    conn: &mut PgConnection,
+    booking_id: BookingId,
+    blocked: Period,
+) -> Result<(), CommandError> {
+    sqlx::query("update allocations set during = $2 where booking_id = $1")
+        .bind(booking_id.0)
+        .bind(range(blocked))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A confirmed (or pending) hold no longer expires.
 pub async fn keep(conn: &mut PgConnection, booking_id: BookingId) -> Result<(), CommandError> {
     sqlx::query("update allocations set expires_at = null where booking_id = $1")

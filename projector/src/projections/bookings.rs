@@ -169,6 +169,11 @@ impl State {
                     .collect();
                 touched.busy(&applied.tenant, row.resource_id, row.blocked);
             }
+            Allocation::Trimmed(blocked) => {
+                // The freed part lies within the old blocked period: its days are touched.
+                touched.busy(&applied.tenant, row.resource_id, row.blocked);
+                row.blocked = blocked;
+            }
         }
         row.version = applied.version;
         row.updated_at = applied.at;

@@ -1,10 +1,13 @@
 //! Projection `daily_stats` → `read.daily_stats`: per resource and local day (in the resource's
-//! zone), how many bookings there are, how many were cancelled, and the unit-minutes booked.
+//! zone), how many bookings there are, how many were cancelled, completed or missed, and the
+//! unit-minutes booked.
 //!
-//! - `bookings` counts bookings that start that day and were placed or confirmed (pending or
-//!   confirmed; a hold counts once it is confirmed, a declined request stops counting);
-//! - `cancellations` counts live bookings cancelled, on their start day;
-//! - `booked_minutes` is the unit-minutes of live bookings within each day they span.
+//! - `bookings` counts bookings that start that day and were placed or confirmed (booked for
+//!   real, as the lifecycle says: a hold counts once it is confirmed, a declined request stops
+//!   counting);
+//! - `cancellations`, `completed` and `no_shows` count live bookings cancelled, completed or
+//!   marked a no-show, on their start day;
+//! - `booked_minutes` is the unit-minutes of live (booked) bookings within each day they span.
 //!
 //! It keeps its own memory (`read.stats_resources`, `read.stats_bookings`) so it depends on no
 //! other projection's progress. Changes are deltas, written with additive upserts.
@@ -41,6 +44,8 @@ pub struct Day {
     pub tenant_id: String,
     pub bookings: i64,
     pub cancellations: i64,
+    pub completed: i64,
+    pub no_shows: i64,
     pub booked_minutes: i64,
 }
 
@@ -57,6 +62,10 @@ pub struct State {
     /// before its resource's creation must fail in both (see [`State::zone`]).
     created: BTreeMap<Uuid, Position>,
 }
+
+/// The columns of `read.daily_stats`, in the order [`State::copy_days`] writes them.
+const DAY_COLUMNS: &str =
+    "resource_id, day, tenant_id, bookings, cancellations, completed, no_shows, booked_minutes";
 
 /// The columns of `read.stats_bookings`, in the order [`encode_booking`] writes them.
 pub const BOOKING_COLUMNS: &str =
@@ -116,28 +125,12 @@ impl State {
     /// The rows that span streams: every zone and every day (a verify compares the bookings'
     /// rows one by one instead).
     pub async fn load_held(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
-        let rows: Vec<(Uuid, NaiveDate, String, i32, i32, i64)> = sqlx::query_as(&format!(
-            "select resource_id, day, tenant_id, bookings, cancellations, booked_minutes
-             from {schema}.daily_stats"
-        ))
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows = sqlx::query(&format!("select {DAY_COLUMNS} from {schema}.daily_stats"))
+            .fetch_all(&mut *conn)
+            .await?;
         Ok(State {
             zones: Self::zones(conn, schema, None).await?,
-            days: rows
-                .into_iter()
-                .map(
-                    |(resource, day, tenant_id, bookings, cancellations, booked_minutes)| {
-                        let day_stats = Day {
-                            tenant_id,
-                            bookings: i64::from(bookings),
-                            cancellations: i64::from(cancellations),
-                            booked_minutes,
-                        };
-                        ((resource, day), day_stats)
-                    },
-                )
-                .collect(),
+            days: rows.iter().map(decode_day).collect::<Result<_, _>>()?,
             ..State::default()
         })
     }
@@ -273,7 +266,16 @@ impl State {
             Allocation::Moved(moved) => Some(moved),
             _ => None,
         };
-        if (live, counted) == (booking.live, booking.counted) && moved.is_none() {
+        // What the status change ends the live booking as, counted on its start day.
+        let ended: Option<fn(&mut Day) -> &mut i64> = match transition.status {
+            _ if !booking.live => None,
+            Some(BookingStatus::Cancelled) => Some(|day| &mut day.cancellations),
+            Some(BookingStatus::Completed) => Some(|day| &mut day.completed),
+            Some(BookingStatus::NoShow) => Some(|day| &mut day.no_shows),
+            _ => None,
+        };
+        if (live, counted) == (booking.live, booking.counted) && moved.is_none() && ended.is_none()
+        {
             return Ok(());
         }
         if booking.live && (!live || moved.is_some()) {
@@ -282,9 +284,9 @@ impl State {
         if booking.counted && (!counted || moved.is_some()) {
             self.count(tenant, tz, &booking, -1);
         }
-        if booking.live && transition.status == Some(BookingStatus::Cancelled) {
+        if let Some(tally) = ended {
             let day = booking.start_at.with_timezone(&tz).date_naive();
-            self.day(tenant, booking.resource_id, day).cancellations += 1;
+            *tally(self.day(tenant, booking.resource_id, day)) += 1;
         }
         if let Some(moved) = moved {
             booking.start_at = moved.period.start();
@@ -394,8 +396,7 @@ impl State {
 
     async fn copy_days(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
         let table = format!("{schema}.daily_stats");
-        let columns = "resource_id, day, tenant_id, bookings, cancellations, booked_minutes";
-        let mut copy = Copy::start(conn, &table, columns).await?;
+        let mut copy = Copy::start(conn, &table, DAY_COLUMNS).await?;
         for ((resource, day), stats) in &self.days {
             copy.row()?;
             copy.value(resource)?;
@@ -403,6 +404,8 @@ impl State {
             copy.value(&stats.tenant_id)?;
             copy.value(i32::try_from(stats.bookings).unwrap_or(i32::MAX))?;
             copy.value(i32::try_from(stats.cancellations).unwrap_or(i32::MAX))?;
+            copy.value(i32::try_from(stats.completed).unwrap_or(i32::MAX))?;
+            copy.value(i32::try_from(stats.no_shows).unwrap_or(i32::MAX))?;
             copy.value(stats.booked_minutes)?;
             copy.send_when_full().await?;
         }
@@ -450,13 +453,14 @@ impl State {
         }
         for days in days.chunks(CHUNK) {
             sqlx::query(&format!(
-                "insert into {schema}.daily_stats
-                     (resource_id, day, tenant_id, bookings, cancellations, booked_minutes)
+                "insert into {schema}.daily_stats ({DAY_COLUMNS})
                  select * from unnest($1::uuid[], $2::date[], $3::text[], $4::int[], $5::int[],
-                                      $6::bigint[])
+                                      $6::int[], $7::int[], $8::bigint[])
                  on conflict (resource_id, day) do update set
                      bookings = daily_stats.bookings + excluded.bookings,
                      cancellations = daily_stats.cancellations + excluded.cancellations,
+                     completed = daily_stats.completed + excluded.completed,
+                     no_shows = daily_stats.no_shows + excluded.no_shows,
                      booked_minutes = daily_stats.booked_minutes + excluded.booked_minutes"
             ))
             .bind(days.iter().map(|((r, _), _)| *r).collect::<Vec<_>>())
@@ -466,16 +470,10 @@ impl State {
                     .map(|(_, d)| d.tenant_id.as_str())
                     .collect::<Vec<_>>(),
             )
-            .bind(
-                days.iter()
-                    .map(|(_, d)| i32::try_from(d.bookings).unwrap_or(i32::MAX))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                days.iter()
-                    .map(|(_, d)| i32::try_from(d.cancellations).unwrap_or(i32::MAX))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(count(days, |d| d.bookings))
+            .bind(count(days, |d| d.cancellations))
+            .bind(count(days, |d| d.completed))
+            .bind(count(days, |d| d.no_shows))
             .bind(
                 days.iter()
                     .map(|(_, d)| d.booked_minutes)
@@ -493,6 +491,29 @@ impl State {
         out.extend(diff_maps("stats zone", &self.zones, &live.zones));
         out
     }
+}
+
+/// One count of each day, as its `integer` column stores it.
+fn count(days: &[(&(Uuid, NaiveDate), &Day)], field: fn(&Day) -> i64) -> Vec<i32> {
+    days.iter()
+        .map(|(_, d)| i32::try_from(field(d)).unwrap_or(i32::MAX))
+        .collect()
+}
+
+/// A row of `read.daily_stats` selected with [`DAY_COLUMNS`].
+fn decode_day(row: &PgRow) -> Result<((Uuid, NaiveDate), Day), sqlx::Error> {
+    let count = |column: &str| row.try_get::<i32, _>(column).map(i64::from);
+    Ok((
+        (row.try_get("resource_id")?, row.try_get("day")?),
+        Day {
+            tenant_id: row.try_get("tenant_id")?,
+            bookings: count("bookings")?,
+            cancellations: count("cancellations")?,
+            completed: count("completed")?,
+            no_shows: count("no_shows")?,
+            booked_minutes: row.try_get("booked_minutes")?,
+        },
+    ))
 }
 
 /// A row of `read.stats_bookings` selected with [`BOOKING_COLUMNS`].
@@ -535,7 +556,10 @@ fn resource_of(event: &Event) -> Option<Uuid> {
         | Event::BookingApproved(e)
         | Event::BookingDeclined(e)
         | Event::BookingCancelled(e)
-        | Event::HoldExpired(e) => Some(e.resource_id.0),
+        | Event::HoldExpired(e)
+        | Event::BookingCheckedIn(e)
+        | Event::BookingCompleted(e) => Some(e.resource_id.0),
+        Event::BookingMarkedNoShow(e) => Some(e.resource_id.0),
         Event::BookingRescheduled(e) => Some(e.resource_id.0),
         _ => None,
     }

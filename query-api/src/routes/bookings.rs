@@ -3,7 +3,7 @@
 //! Admins and viewers see every booking of their tenant; a client sees only its own (customer =
 //! its `sub`): another customer's booking is `404`, asking for another customer's list `403`.
 //!
-//! Filters combine: `resource_id`, `customer_id`, `status` (one of the six statuses), and
+//! Filters combine: `resource_id`, `customer_id`, `status` (one of the nine statuses), and
 //! `from`/`to`, which select bookings by their START: `from <= start < to`. Each is an RFC 3339
 //! instant or a date (a UTC day; a date `to` includes that whole day).
 

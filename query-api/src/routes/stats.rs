@@ -1,5 +1,5 @@
 //! `GET /v1/stats/daily?from=&to=&resource_id=`: per resource and local day, bookings,
-//! cancellations, booked unit-minutes and utilization (admins and viewers).
+//! cancellations, completed, no-shows, booked unit-minutes and utilization (admins and viewers).
 //!
 //! `from` and `to` are local dates, both inclusive; by default the 30 days up to today (UTC).
 //! Utilization divides the booked unit-minutes by the day's open unit-minutes: the resource's
@@ -175,6 +175,8 @@ fn items(
             day: d.day,
             bookings: d.bookings,
             cancellations: d.cancellations,
+            completed: d.completed,
+            no_shows: d.no_shows,
             booked_minutes: d.booked_minutes,
             utilization,
         });

@@ -1,4 +1,5 @@
-//! `read.daily_stats`: per resource and local day, the counts and booked unit-minutes.
+//! `read.daily_stats`: per resource and local day, the counts (bookings, cancellations,
+//! completed, no-shows) and booked unit-minutes.
 
 use chrono::NaiveDate;
 use domain::ids::{ResourceId, TenantId};
@@ -15,6 +16,8 @@ pub struct DayStats {
     pub day: NaiveDate,
     pub bookings: i32,
     pub cancellations: i32,
+    pub completed: i32,
+    pub no_shows: i32,
     pub booked_minutes: i64,
 }
 
@@ -31,7 +34,7 @@ pub struct StatsFilter {
 /// `(resource_id, day)` for one resource). `prefix` lets tests prepend `explain`.
 pub fn query<'a>(prefix: &str, filter: &'a StatsFilter) -> QueryBuilder<'a, Postgres> {
     let mut query = QueryBuilder::new(format!(
-        "{prefix}select resource_id, day, bookings, cancellations, booked_minutes \
+        "{prefix}select resource_id, day, bookings, cancellations, completed, no_shows, booked_minutes \
          from read.daily_stats where tenant_id = "
     ));
     query.push_bind(filter.tenant.as_str());

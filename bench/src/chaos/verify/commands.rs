@@ -2,6 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use domain::Event;
+use domain::event::BookingStatus;
+use domain::lifecycle;
 use eventstore::RecordedEvent;
 use futures::StreamExt;
 use serde_json::Value;
@@ -11,26 +14,35 @@ use super::Findings;
 use crate::chaos::api::{Answer, Api, Reply};
 use crate::chaos::ledger::{Kind, Ledger};
 
-/// The status a booking's events leave it in, and its version.
+/// The status a booking's events leave it in, and its version: the placement says where it
+/// starts, and `domain::lifecycle` what every later event does.
 fn fold(events: &[&RecordedEvent]) -> (String, i64) {
-    let mut status = String::new();
+    let mut status: Option<BookingStatus> = None;
     let mut version = 0;
     for event in events {
         version = event.stream_version;
-        status = match event.event_type.as_str() {
-            "BookingPlaced" => event.payload["status"]
+        status = if event.event_type == "BookingPlaced" {
+            event.payload["status"]
                 .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            "BookingConfirmed" | "BookingApproved" => "confirmed".to_owned(),
-            "BookingSubmittedForApproval" => "pending".to_owned(),
-            "BookingDeclined" => "declined".to_owned(),
-            "BookingCancelled" => "cancelled".to_owned(),
-            "HoldExpired" => "expired".to_owned(),
-            _ => status,
+                .and_then(BookingStatus::parse)
+        } else {
+            let decoded = Event::decode(&event.event_type, event.schema_version, &event.payload);
+            match (
+                decoded.as_ref().ok().and_then(lifecycle::transition),
+                status,
+            ) {
+                (Some(transition), Some(before)) => Some(transition.status_after(before)),
+                _ => status,
+            }
         };
     }
-    (status, version)
+    (
+        status
+            .map(BookingStatus::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        version,
+    )
 }
 
 fn correlation(event: &RecordedEvent) -> Option<Uuid> {
@@ -307,5 +319,7 @@ mod tests {
         let expired = event(b, 2, 2, "HoldExpired", c, "b");
         assert_eq!(fold(&[&placed]), ("confirmed".to_owned(), 1));
         assert_eq!(fold(&[&placed, &expired]), ("expired".to_owned(), 2));
+        let checked_in = event(b, 2, 2, "BookingCheckedIn", c, "b");
+        assert_eq!(fold(&[&placed, &checked_in]), ("checked_in".to_owned(), 2));
     }
 }

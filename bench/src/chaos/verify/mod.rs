@@ -188,7 +188,7 @@ mod fixtures {
             stream_version: version,
             position: Position::new(100 + at as u64, at),
             recorded_at: Utc::now(),
-            payload: json!({ "booking_id": stream, "status": "confirmed" }),
+            payload: json!({ "booking_id": stream, "resource_id": stream, "status": "confirmed" }),
             metadata: json!({ "correlation_id": correlation, "command_id": command }),
         }
     }
