@@ -59,6 +59,7 @@ codes! {
     IdempotencyKeyInFlight = "idempotency_key_in_flight", 409, "A request with this key is still running";
     AlreadyExists = "already_exists", 409, "Already exists";
     CapacityInUse = "capacity_in_use", 409, "Capacity still in use";
+    QuotaExceeded = "quota_exceeded", 409, "The customer's booking quota is used up";
     HoldExpired = "hold_expired", 410, "The hold has expired";
     VersionConflict = "version_conflict", 412, "The resource has changed";
     PayloadTooLarge = "payload_too_large", 413, "The request body is too large";
@@ -108,6 +109,7 @@ impl Coded for BookingError {
             BookingError::OutsideOpeningHours => ErrorCode::OutsideOpeningHours,
             BookingError::InvalidState { .. } => ErrorCode::InvalidState,
             BookingError::HoldExpired => ErrorCode::HoldExpired,
+            BookingError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             BookingError::NotFound => ErrorCode::BookingNotFound,
         }
     }

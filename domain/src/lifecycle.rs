@@ -79,6 +79,20 @@ impl BookingStatus {
         self == BookingStatus::Declined
     }
 
+    /// Whether it counts toward a customer's active-bookings quota (until its period ends).
+    pub fn is_active(self) -> bool {
+        self.holds_capacity()
+    }
+
+    /// Whether it counts toward a customer's bookings-per-day quota: every booking but those
+    /// that were withdrawn, refused or never confirmed.
+    pub fn counts_per_day(self) -> bool {
+        !matches!(
+            self,
+            BookingStatus::Cancelled | BookingStatus::Declined | BookingStatus::Expired
+        )
+    }
+
     /// Whether it is a hold that may still expire.
     pub fn may_expire(self) -> bool {
         self == BookingStatus::Held
@@ -144,6 +158,22 @@ mod tests {
             assert_eq!(BookingStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(BookingStatus::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn an_active_booking_counts_per_day_and_a_withdrawn_one_counts_nowhere() {
+        for status in BookingStatus::ALL {
+            if status.is_active() {
+                assert!(status.counts_per_day(), "{status:?}");
+            }
+        }
+        for withdrawn in [
+            BookingStatus::Cancelled,
+            BookingStatus::Declined,
+            BookingStatus::Expired,
+        ] {
+            assert!(!withdrawn.is_active() && !withdrawn.counts_per_day());
+        }
     }
 
     #[test]

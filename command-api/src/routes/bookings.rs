@@ -64,6 +64,7 @@ problems!(
     PlaceProblems = [
         ResourceNotFound,
         SlotUnavailable,
+        QuotaExceeded,
         AlreadyExists,
         InvalidPeriod,
         OutsideOpeningHours,
@@ -240,6 +241,7 @@ problems!(
     RescheduleProblems = [
         BookingNotFound,
         SlotUnavailable,
+        QuotaExceeded,
         InvalidState,
         InvalidPeriod,
         OutsideOpeningHours,
