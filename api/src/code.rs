@@ -63,6 +63,7 @@ codes! {
     NoShowTooEarly = "no_show_too_early", 409, "Too early to record a no-show";
     CutoffPassed = "cutoff_passed", 409, "The cancellation cut-off has passed";
     BookingStarted = "booking_started", 409, "The booking has started";
+    QuotaExceeded = "quota_exceeded", 409, "The customer's booking quota is used up";
     HoldExpired = "hold_expired", 410, "The hold has expired";
     VersionConflict = "version_conflict", 412, "The resource has changed";
     PayloadTooLarge = "payload_too_large", 413, "The request body is too large";
@@ -112,6 +113,7 @@ impl Coded for BookingError {
             BookingError::OutsideOpeningHours => ErrorCode::OutsideOpeningHours,
             BookingError::InvalidState { .. } => ErrorCode::InvalidState,
             BookingError::HoldExpired => ErrorCode::HoldExpired,
+            BookingError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             BookingError::NotFound => ErrorCode::BookingNotFound,
             BookingError::CheckInWindow { .. } => ErrorCode::CheckInWindow,
             BookingError::NoShowTooEarly { .. } => ErrorCode::NoShowTooEarly,

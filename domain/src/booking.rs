@@ -43,6 +43,10 @@ pub enum BookingError {
     },
     #[error("the hold has expired")]
     HoldExpired,
+    #[error(
+        "the customer already has {limit} bookings on this resource {per}, the most its policy allows"
+    )]
+    QuotaExceeded { limit: u32, per: &'static str },
     #[error("no booking with this id")]
     NotFound,
     #[error("check-in is open from {opens} until {closes}")]

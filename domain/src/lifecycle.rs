@@ -106,6 +106,26 @@ impl BookingStatus {
         self == BookingStatus::Declined
     }
 
+    /// Whether it counts toward a customer's active-bookings quota (until its period ends).
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            BookingStatus::Held
+                | BookingStatus::Pending
+                | BookingStatus::Confirmed
+                | BookingStatus::CheckedIn
+        )
+    }
+
+    /// Whether it counts toward a customer's bookings-per-day quota: every booking but those
+    /// that were withdrawn, refused or never confirmed.
+    pub fn counts_per_day(self) -> bool {
+        !matches!(
+            self,
+            BookingStatus::Cancelled | BookingStatus::Declined | BookingStatus::Expired
+        )
+    }
+
     /// Whether it is a hold that may still expire.
     pub fn may_expire(self) -> bool {
         self == BookingStatus::Held
@@ -180,6 +200,25 @@ mod tests {
             assert_eq!(BookingStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(BookingStatus::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn an_active_booking_counts_per_day_and_a_withdrawn_one_counts_nowhere() {
+        for status in BookingStatus::ALL {
+            if status.is_active() {
+                assert!(status.counts_per_day(), "{status:?}");
+            }
+        }
+        for withdrawn in [
+            BookingStatus::Cancelled,
+            BookingStatus::Declined,
+            BookingStatus::Expired,
+        ] {
+            assert!(!withdrawn.is_active() && !withdrawn.counts_per_day());
+        }
+        for ended in [BookingStatus::Completed, BookingStatus::NoShow] {
+            assert!(!ended.is_active() && ended.counts_per_day());
+        }
     }
 
     #[test]

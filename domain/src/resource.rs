@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::availability;
+use crate::booking::BookingError;
 use crate::event::{BlackoutAdded, BlackoutRemoved, Event, ResourceCreated, ResourceUpdated};
 use crate::hours::{OpeningHours, open_periods};
 use crate::ids::{BlackoutId, ResourceId};
@@ -55,6 +56,17 @@ pub struct Policy {
     /// A client cannot cancel or reschedule less than this before the start (admins can).
     #[cfg_attr(feature = "openapi", schema(maximum = 527040))]
     pub cancel_cutoff_minutes: u32,
+    /// How many active bookings (held, pending, confirmed or checked in, not yet ended) one
+    /// customer may have
+    /// on the resource at once; absent = no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
+    pub max_active_bookings_per_customer: Option<u32>,
+    /// How many bookings one customer may have on the resource per local day (all but
+    /// cancelled, declined and expired ones count); absent = no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
+    pub max_bookings_per_customer_per_day: Option<u32>,
 }
 
 impl Default for Policy {
@@ -72,6 +84,8 @@ impl Default for Policy {
             check_in_opens_minutes: 60,
             no_show_grace_minutes: 15,
             cancel_cutoff_minutes: 0,
+            max_active_bookings_per_customer: None,
+            max_bookings_per_customer_per_day: None,
         }
     }
 }
@@ -163,7 +177,52 @@ impl Policy {
             "policy.cancel_cutoff_minutes",
             "must be at most 366 days",
         );
+        let quota = |limit: Option<u32>| limit.is_none_or(|n| (1..=MAX_CAPACITY).contains(&n));
+        check(
+            quota(self.max_active_bookings_per_customer),
+            "policy.max_active_bookings_per_customer",
+            "must be between 1 and 10000 when set",
+        );
+        check(
+            quota(self.max_bookings_per_customer_per_day),
+            "policy.max_bookings_per_customer_per_day",
+            "must be between 1 and 10000 when set",
+        );
     }
+
+    /// Whether the policy limits what one customer may book.
+    pub fn has_quota(&self) -> bool {
+        self.max_active_bookings_per_customer.is_some()
+            || self.max_bookings_per_customer_per_day.is_some()
+    }
+
+    /// Checks a new booking of a customer who has `held` bookings counting toward the quotas
+    /// (see [`QuotaUse`]) on the resource already.
+    pub fn check_quota(&self, held: QuotaUse) -> Result<(), BookingError> {
+        let over = |limit: Option<u32>, count: u32| limit.filter(|&limit| count >= limit);
+        if let Some(limit) = over(self.max_active_bookings_per_customer, held.active) {
+            return Err(BookingError::QuotaExceeded {
+                limit,
+                per: "at a time",
+            });
+        }
+        if let Some(limit) = over(self.max_bookings_per_customer_per_day, held.on_day) {
+            return Err(BookingError::QuotaExceeded {
+                limit,
+                per: "per day",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What one customer already holds on a resource, as the quotas count it: its active bookings
+/// (see [`crate::lifecycle::BookingStatus::is_active`]) and its bookings on the new booking's
+/// local day (see [`crate::lifecycle::BookingStatus::counts_per_day`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuotaUse {
+    pub active: u32,
+    pub on_day: u32,
 }
 
 /// The changeable description of a resource.
@@ -286,6 +345,11 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// The resource's local date at `at` (the day quotas and daily stats count on).
+    pub fn local_day(&self, at: DateTime<Utc>) -> chrono::NaiveDate {
+        at.with_timezone(&self.spec.time_zone).date_naive()
+    }
+
     /// Decides a command against the resource (`None`: it does not exist yet).
     pub fn decide(
         state: Option<&Resource>,
@@ -492,6 +556,59 @@ mod tests {
         let updated = with_policy(&resource, "buffer_after_minutes").unwrap();
         assert_eq!(updated.spec.policy.buffer_after_minutes, 10);
         assert_eq!(updated.spec.policy.slot_step_minutes, 15);
+    }
+
+    #[test]
+    fn quotas_refuse_the_booking_past_either_limit_and_nothing_without_one() {
+        let limited = Policy {
+            max_active_bookings_per_customer: Some(3),
+            max_bookings_per_customer_per_day: Some(2),
+            ..Policy::default()
+        };
+        let using = |active, on_day| QuotaUse { active, on_day };
+        // (policy, what the customer holds, refused with (limit, per))
+        let cases = [
+            (Policy::default(), using(1000, 1000), None),
+            (limited, using(2, 1), None),
+            (limited, using(3, 0), Some((3, "at a time"))),
+            (limited, using(0, 2), Some((2, "per day"))),
+            (limited, using(5, 5), Some((3, "at a time"))),
+        ];
+        for (policy, held, refused) in cases {
+            let expected = refused.map(|(limit, per)| BookingError::QuotaExceeded { limit, per });
+            assert_eq!(policy.check_quota(held).err(), expected, "{held:?}");
+        }
+        assert!(limited.has_quota() && !Policy::default().has_quota());
+    }
+
+    #[test]
+    fn a_quota_of_zero_is_refused_and_null_in_a_patch_removes_one() {
+        let resource = created();
+        let Err(ResourceError::Invalid(issues)) = resource.update(ResourceChanges {
+            policy: serde_json::json!({ "max_active_bookings_per_customer": 0 })
+                .as_object()
+                .cloned(),
+            ..ResourceChanges::default()
+        }) else {
+            panic!("a quota of 0 is refused");
+        };
+        assert_eq!(issues[0].field, "policy.max_active_bookings_per_customer");
+        let limited = with_policy(&resource, "max_bookings_per_customer_per_day").unwrap();
+        assert_eq!(
+            limited.spec.policy.max_bookings_per_customer_per_day,
+            Some(10)
+        );
+        let mut resource = resource;
+        resource.spec = limited.spec;
+        let lifted = resource
+            .update(ResourceChanges {
+                policy: serde_json::json!({ "max_bookings_per_customer_per_day": null })
+                    .as_object()
+                    .cloned(),
+                ..ResourceChanges::default()
+            })
+            .unwrap();
+        assert_eq!(lifted.spec.policy, Policy::default());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{Command, Done, Effect, commit, follow_allocation, load, start};
 use crate::error::CommandError;
 use crate::store::guard::{self, Allocated, Reservation};
+use crate::store::quota::{self, Claim, Counted};
 use crate::store::{self, CommandMeta, StreamId};
 
 fn already_exists() -> CommandError {
@@ -89,7 +90,9 @@ async fn step(
     for event in &events {
         follow_allocation(conn, booking.id, event).await?;
     }
-    commit(conn, meta, booking, &events).await
+    let (booking, position) = commit(conn, meta, booking, &events).await?;
+    quota::follow(conn, &booking).await?;
+    Ok((booking, position))
 }
 
 /// `POST /v1/bookings`.
@@ -126,6 +129,13 @@ impl Command for PlaceBooking {
         }
         let resource: Resource = load(conn, meta, input.resource_id).await?;
         let placement = plan_placement(&resource, input.clone(), meta.now)?;
+        let counted = Counted {
+            booking_id: placement.booking_id,
+            customer: &placement.customer_id,
+            period: placement.period,
+            expires_at: placement.expires_at,
+        };
+        quota::claim(conn, meta, &resource, counted, Claim::New).await?;
         let wanted = Reservation {
             booking_id: placement.booking_id,
             blocked: placement.blocked,
@@ -253,6 +263,13 @@ impl Command for RescheduleBooking {
         let resource: Resource = load(conn, meta, booking.resource_id).await?;
         let by = requester(self.owner.as_ref(), &resource.spec.policy);
         let plan = booking.plan_reschedule(&resource, self.period, by, meta.now)?;
+        let counted = Counted {
+            booking_id: booking.id,
+            customer: &booking.customer_id,
+            period: plan.period,
+            expires_at: None,
+        };
+        quota::claim(conn, meta, &resource, counted, Claim::Move).await?;
         guard::release(conn, booking.id).await?;
         let wanted = Reservation {
             booking_id: booking.id,

@@ -67,6 +67,7 @@ problems!(
     PlaceProblems = [
         ResourceNotFound,
         SlotUnavailable,
+        QuotaExceeded,
         AlreadyExists,
         InvalidPeriod,
         OutsideOpeningHours,
@@ -250,6 +251,7 @@ problems!(
     RescheduleProblems = [
         BookingNotFound,
         SlotUnavailable,
+        QuotaExceeded,
         InvalidState,
         CutoffPassed,
         BookingStarted,

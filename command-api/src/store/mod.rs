@@ -4,6 +4,7 @@
 pub mod aggregates;
 pub mod guard;
 pub mod idempotency;
+pub mod quota;
 
 use chrono::{DateTime, Utc};
 use domain::Event;
