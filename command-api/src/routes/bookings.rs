@@ -64,6 +64,7 @@ problems!(
     PlaceProblems = [
         ResourceNotFound,
         SlotUnavailable,
+        ResourceArchived,
         AlreadyExists,
         InvalidPeriod,
         OutsideOpeningHours,
@@ -240,6 +241,7 @@ problems!(
     RescheduleProblems = [
         BookingNotFound,
         SlotUnavailable,
+        ResourceArchived,
         InvalidState,
         InvalidPeriod,
         OutsideOpeningHours,
