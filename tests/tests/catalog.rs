@@ -344,6 +344,9 @@ struct Made {
     seats: u64,
 }
 
+/// Which of the made resources a filter chooses, as the test knows them.
+type Matcher = Box<dyn Fn(&Made) -> bool>;
+
 /// Every search item's `(resource_id, units_free)`, following `next_cursor` pages of `limit`.
 async fn search_all(app: &TestApp, token: &str, query: &str, limit: usize) -> Vec<(String, u64)> {
     let mut found = Vec::new();
@@ -493,7 +496,7 @@ async fn the_search_finds_exactly_what_the_live_check_calls_available() {
             15 * (1 + random.below(12)) as i64,
         );
         let quantity = 1 + random.below(2);
-        let (filter, matches): (String, Box<dyn Fn(&Made) -> bool>) = match random.below(4) {
+        let (filter, matches): (String, Matcher) = match random.below(4) {
             0 => (String::new(), Box::new(|_: &Made| true)),
             1 => {
                 let building = *random.pick(&buildings);
