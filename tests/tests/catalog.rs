@@ -489,6 +489,8 @@ async fn the_search_finds_exactly_what_the_live_check_calls_available() {
     app.wait_for_projections(Duration::from_secs(20)).await;
 
     let viewer = app.token("acme", "viewer-1", &[platform::auth::Role::Viewer]);
+    // Across the rounds, both answers must have been seen (else the comparison proves little).
+    let (mut found_free, mut found_taken) = (0, 0);
     for round in 0..30 {
         let period = slot(
             2,
@@ -548,6 +550,8 @@ async fn the_search_finds_exactly_what_the_live_check_calls_available() {
             .collect();
         let searched_ids: BTreeSet<String> = searched.keys().cloned().collect();
         assert_eq!(searched_ids, available, "round {round}: {query}");
+        found_free += available.len();
+        found_taken += candidates.len() - available.len();
         // `units_free` is exact: that many fit, one more does not.
         let probes: Vec<(String, u64)> = searched
             .iter()
@@ -560,6 +564,10 @@ async fn the_search_finds_exactly_what_the_live_check_calls_available() {
             }
         }
     }
+    assert!(
+        found_free > 30 && found_taken > 30,
+        "{found_free} free and {found_taken} not"
+    );
     let report = app.replay(&["--verify"]).await;
     assert!(report.differences.is_empty(), "{report}");
     app.cleanup().await;
