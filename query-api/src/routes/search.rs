@@ -123,7 +123,13 @@ pub async fn search(
         .await?;
     let tenant = &actor.tenant;
     let over = i64::try_from(MAX_CANDIDATES + 1).unwrap_or(i64::MAX);
-    let candidates = store::candidates(&state.pool, tenant, &filter, after.as_ref(), over).await?;
+    let ask = store::Candidates {
+        tenant,
+        filter: &filter,
+        after: after.as_ref(),
+        limit: over,
+    };
+    let candidates = store::candidates(&state.pool, &ask).await?;
     if candidates.len() > MAX_CANDIDATES {
         return Err(Problem::new(
             ErrorCode::TooManyCandidates,

@@ -215,32 +215,43 @@ pub async fn list(pool: &PgPool, list: &ResourceList) -> Result<Vec<Resource>, S
     rows.into_iter().map(Resource::try_from).collect()
 }
 
-/// The candidates of an availability search: the tenant's resources that `filter` matches,
-/// after `after` in (name, id) order, at most `limit` of them. By `resources_tenant_name_idx`
-/// (and `resources_attributes_idx` for attribute filters).
-pub async fn candidates(
-    pool: &PgPool,
-    tenant: &TenantId,
-    filter: &ResourceFilter,
-    after: Option<&(String, ResourceId)>,
-    limit: i64,
-) -> Result<Vec<Resource>, StoreError> {
+/// What an availability search looks at: the tenant's resources that `filter` matches, after
+/// `after` in (name, id) order, at most `limit` of them.
+pub struct Candidates<'a> {
+    pub tenant: &'a TenantId,
+    pub filter: &'a ResourceFilter,
+    pub after: Option<&'a (String, ResourceId)>,
+    pub limit: i64,
+}
+
+/// The candidates query: by `resources_tenant_name_idx` (in its order, without a sort), or by
+/// `resources_attributes_idx` for selective attribute filters. `prefix` lets tests prepend
+/// `explain`.
+pub fn candidates_query<'a>(prefix: &str, ask: &Candidates<'a>) -> QueryBuilder<'a, Postgres> {
     let mut query = QueryBuilder::new(format!(
-        "select {COLUMNS} from read.resources where tenant_id = "
+        "{prefix}select {COLUMNS} from read.resources where tenant_id = "
     ));
-    query.push_bind(tenant.as_str());
-    filter.push_sql(&mut query);
-    if let Some((name, id)) = after {
+    query.push_bind(ask.tenant.as_str());
+    ask.filter.push_sql(&mut query);
+    if let Some((name, id)) = ask.after {
         query
             .push(" and (name, resource_id) > (")
-            .push_bind(name.clone())
+            .push_bind(name.as_str())
             .push(", ")
             .push_bind(id.0)
             .push(")");
     }
     query
         .push(" order by name, resource_id limit ")
-        .push_bind(limit);
-    let rows: Vec<Row> = query.build_query_as().fetch_all(pool).await?;
+        .push_bind(ask.limit);
+    query
+}
+
+/// The candidates of an availability search.
+pub async fn candidates(pool: &PgPool, ask: &Candidates<'_>) -> Result<Vec<Resource>, StoreError> {
+    let rows: Vec<Row> = candidates_query("", ask)
+        .build_query_as()
+        .fetch_all(pool)
+        .await?;
     rows.into_iter().map(Resource::try_from).collect()
 }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ids::{BookingId, ResourceId, TenantId};
 use query_api::store::{bookings, busy, resources, stats};
+use readmodel::filter::ResourceFilter;
 use readmodel::projections::Projection;
 use sqlx::postgres::types::PgRange;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -63,10 +64,14 @@ async fn generate(pool: &PgPool) {
     .expect("generate daily stats");
     sqlx::query(
         "insert into read.resources (resource_id, tenant_id, name, kind, capacity, time_zone,
-             opening_hours, policy, blackouts, version, created_at, updated_at)
+             opening_hours, policy, blackouts, attributes, archived, version, created_at,
+             updated_at)
          select ('00000000-0000-0000-0000-' || lpad(r::text, 12, '0'))::uuid,
                 case when r % 10 = 0 then 'globex' else 'acme' end,
-                'Room ' || r, 'meeting_room', 1, 'UTC', null, '{}', '[]', 1, now(), now()
+                'Room ' || r, 'meeting_room', 1, 'UTC', null, '{}', '[]',
+                jsonb_build_object('row', r, 'seats', r % 50,
+                                   'features', jsonb_build_array('f' || (r % 100))),
+                r % 7 = 0, 1, now(), now()
          from generate_series(0, 9999) as r",
     )
     .execute(pool)
@@ -152,6 +157,71 @@ async fn every_read_model_query_uses_its_index() {
     assert_indexed("the resource rows", &plan, "resources_pkey");
 
     let acme: TenantId = "acme".parse().unwrap();
+    // Resources by attributes (GET /v1/resources, the search): selective filters by the GIN
+    // index; the search's candidates in name order by its keyset index.
+    let filter = |pairs: &[(&str, &str)]| {
+        ResourceFilter::parse(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .unwrap()
+    };
+    let by_row = filter(&[("attr.row", "4242")]);
+    let by_feature = filter(&[("attr.features", "f17"), ("min.seats", "10")]);
+    let everything = filter(&[]);
+    let after = ("Room 5".to_owned(), ResourceId(Uuid::nil()));
+    for (name, filter, after, index) in [
+        (
+            "search by an attribute",
+            &by_row,
+            None,
+            "resources_attributes_idx",
+        ),
+        (
+            "search by an array member",
+            &by_feature,
+            None,
+            "resources_attributes_idx",
+        ),
+        (
+            "search of all",
+            &everything,
+            None,
+            "resources_tenant_name_idx",
+        ),
+        (
+            "search of all, next page",
+            &everything,
+            Some(&after),
+            "resources_tenant_name_idx",
+        ),
+    ] {
+        let ask = resources::Candidates {
+            tenant: &acme,
+            filter,
+            after,
+            limit: 1001,
+        };
+        let plan = plan_of(&app.pool, resources::candidates_query("explain ", &ask)).await;
+        assert!(
+            !plan.contains("Seq Scan on resources"),
+            "{name} scans:\n{plan}"
+        );
+        assert!(plan.contains(index), "{name} does not use {index}:\n{plan}");
+    }
+    let list = resources::ResourceList {
+        tenant: acme.clone(),
+        filter: by_row.clone(),
+        after: None,
+        limit: 51,
+    };
+    let plan = plan_of(&app.pool, resources::list_query("explain ", &list)).await;
+    assert!(
+        plan.contains("resources_attributes_idx"),
+        "the list by attribute does not use the GIN index:\n{plan}"
+    );
+
     let base = bookings::BookingFilter::new(acme.clone(), 51);
     let after = Some((
         "2025-01-10T00:00:00Z".parse().unwrap(),
