@@ -344,6 +344,37 @@ struct Made {
     seats: u64,
 }
 
+/// Places `count` random bookings on day 2 between 06:00 and 20:00 (many are refused; that is
+/// fine) and cancels about one in five again; returns how many were placed.
+async fn place_randomly(app: &TestApp, random: &mut Random, made: &[Made], count: usize) -> usize {
+    let admin = app.admin();
+    let mut placed = 0;
+    for _ in 0..count {
+        let resource = random.pick(made);
+        let (start, end) = slot(
+            2,
+            360 + 15 * random.below(50) as i64,
+            15 * (2 + random.below(8)) as i64,
+        );
+        let quantity = 1 + random.below(2);
+        let body = json!({ "resource_id": resource.id, "start": start, "end": end,
+                           "quantity": quantity });
+        let reply = app.post("/v1/bookings", &admin, &body).await;
+        if reply.status == StatusCode::CREATED {
+            placed += 1;
+            if random.below(5) == 0 {
+                let booking = reply.body["booking"]["id"].as_str().unwrap();
+                let cancel = format!("/v1/bookings/{booking}/cancel");
+                assert_eq!(
+                    app.post(&cancel, &admin, &json!({})).await.status,
+                    StatusCode::OK
+                );
+            }
+        }
+    }
+    placed
+}
+
 /// Which of the made resources a filter chooses, as the test knows them.
 type Matcher = Box<dyn Fn(&Made) -> bool>;
 
@@ -454,37 +485,7 @@ async fn the_search_finds_exactly_what_the_live_check_calls_available() {
             seats,
         });
     }
-    // Random bookings on day 2 between 06:00 and 20:00 (many are refused; that is fine).
-    let mut placed = 0;
-    for _ in 0..160 {
-        let resource = random.pick(&made);
-        let (start, end) = slot(
-            2,
-            360 + 15 * random.below(50) as i64,
-            15 * (2 + random.below(8)) as i64,
-        );
-        let quantity = 1 + random.below(2);
-        let reply = app
-            .post(
-                "/v1/bookings",
-                &admin,
-                &json!({ "resource_id": resource.id, "start": start, "end": end,
-                         "quantity": quantity }),
-            )
-            .await;
-        if reply.status == StatusCode::CREATED {
-            placed += 1;
-            // Some are cancelled again, which frees their time.
-            if random.below(5) == 0 {
-                let booking = reply.body["booking"]["id"].as_str().unwrap();
-                let cancel = format!("/v1/bookings/{booking}/cancel");
-                assert_eq!(
-                    app.post(&cancel, &admin, &json!({})).await.status,
-                    StatusCode::OK
-                );
-            }
-        }
-    }
+    let placed = place_randomly(&app, &mut random, &made, 140).await;
     assert!(placed > 20, "only {placed} bookings were placed");
     app.wait_for_projections(Duration::from_secs(20)).await;
 
@@ -492,6 +493,12 @@ async fn the_search_finds_exactly_what_the_live_check_calls_available() {
     // Across the rounds, both answers must have been seen (else the comparison proves little).
     let (mut found_free, mut found_taken) = (0, 0);
     for round in 0..30 {
+        if round % 10 == 9 {
+            // More bookings and cancellations between rounds: the searches that follow must see
+            // them (the cached days they read are invalidated).
+            place_randomly(&app, &mut random, &made, 20).await;
+            app.wait_for_projections(Duration::from_secs(20)).await;
+        }
         let period = slot(
             2,
             330 + 15 * random.below(60) as i64,

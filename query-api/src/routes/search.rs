@@ -16,7 +16,6 @@ use domain::booking::check_period;
 use domain::ids::TenantId;
 use domain::resource::Resource;
 use eventstore::Position;
-use futures::{StreamExt, TryStreamExt};
 use platform::Problem;
 use platform::auth::Actor;
 use readmodel::cache::{ResourceDay, days_touched};
@@ -37,9 +36,6 @@ use api::ErrorCode;
 /// The most candidate resources (those the filter matches, after the cursor) one search
 /// looks at.
 pub const MAX_CANDIDATES: usize = 1_000;
-
-/// Day entries fetched at once.
-const DAYS_IN_FLIGHT: usize = 32;
 
 /// The period and quantity of a search.
 #[derive(IntoParams)]
@@ -208,17 +204,13 @@ async fn units_free(
             })
         })
         .collect();
-    let days: Vec<_> = lookups
-        .into_iter()
-        .map(
-            |(index, lookup)| async move { state.cache.day(&lookup).await.map(|day| (index, day)) },
-        )
-        .collect();
-    let days: Vec<_> = futures::stream::iter(days)
-        .buffer_unordered(DAYS_IN_FLIGHT)
-        .try_collect()
+    let (owners, lookups): (Vec<usize>, Vec<DayLookup>) = lookups.into_iter().unzip();
+    let days = state
+        .cache
+        .days(&lookups)
         .await
         .map_err(|err: Arc<StoreError>| Problem::from(&*err))?;
+    let days = owners.into_iter().zip(days);
     let mut busy: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); resources.len()];
     for (index, day) in days {
         let capacity = resources[index].spec.capacity;
