@@ -134,6 +134,28 @@ async fn every_read_model_query_uses_its_index() {
         .join("\n");
     assert_indexed("the busy day", &plan, "busy_resource_during_idx");
 
+    // A search's days: many resource-days in one statement, each by the same index.
+    let spans: Vec<PgRange<DateTime<Utc>>> = (0..3)
+        .map(|d| {
+            let from = start + chrono::Duration::days(d);
+            PgRange::from(from..from + chrono::Duration::days(1))
+        })
+        .collect();
+    let rows: Vec<(String,)> = sqlx::query_as(&format!("explain {}", busy::DAYS_SQL.as_str()))
+        .bind(Projection::Bookings.checkpoint())
+        .bind(vec![resource(7), resource(8), resource(9)])
+        .bind(vec!["acme", "acme", "acme"])
+        .bind(spans)
+        .fetch_all(&app.pool)
+        .await
+        .expect("explain runs");
+    let plan = rows
+        .into_iter()
+        .map(|(l,)| l)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_indexed("the busy days", &plan, "busy_resource_during_idx");
+
     // Availability: resource rows with the checkpoint, by primary key.
     let rows: Vec<(String,)> = sqlx::query_as(&format!(
         "explain {}",
