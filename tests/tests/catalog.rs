@@ -331,6 +331,10 @@ async fn an_archived_resource_refuses_new_bookings_and_holds_while_its_bookings_
         ids(&found, "resource_id"),
         BTreeSet::from([id(&room).to_owned()])
     );
+    // Asked again, its days come from the cache.
+    let again = app.query(&search, &admin).await;
+    assert_eq!(again.headers["x-cache"], "hit");
+    assert_eq!(again.body, found.body);
     assert_eq!(found.body["items"][0]["units_free"], 1, "{}", found.body);
     let report = app.replay(&["--verify"]).await;
     assert!(report.differences.is_empty(), "{report}");

@@ -9,6 +9,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use domain::Period;
@@ -77,7 +78,8 @@ api::problems!(
     operation_id = "search_availability",
     params(SearchPeriod, Filter, MinPosition),
     responses(
-        (status = 200, description = "The free resources, by name", body = Page<SearchItem>),
+        (status = 200, description = "The free resources, by name", body = Page<SearchItem>,
+            headers(("X-Cache" = String, description = "`hit` when every day came from a cache, else `miss`."))),
         SearchProblems,
     ),
 )]
@@ -141,7 +143,7 @@ pub async fn search(
         .into_iter()
         .filter(|resource| check_period(resource, &period, quantity, now).is_ok())
         .collect();
-    let free = units_free(&state, tenant, &bookable, period, min).await?;
+    let (free, hit) = units_free(&state, tenant, &bookable, period, min).await?;
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut items: Vec<(&Resource, u32)> = bookable
         .iter()
@@ -157,7 +159,7 @@ pub async fn search(
                 .map(|(r, _)| cursor::search(&r.spec.name, r.id))
         })
         .flatten();
-    Ok(Json(Page {
+    let page = Json(Page {
         items: items
             .into_iter()
             .map(|(resource, units_free)| SearchItem {
@@ -168,19 +170,21 @@ pub async fn search(
             })
             .collect(),
         next_cursor,
-    })
-    .into_response())
+    });
+    let x_cache = HeaderValue::from_static(if hit { "hit" } else { "miss" });
+    Ok(([(HeaderName::from_static("x-cache"), x_cache)], page).into_response())
 }
 
 /// For each resource, how many of its units have no busy interval overlapping `period` widened
-/// by its buffers, from the cached days the widened period touches.
+/// by its buffers, from the cached days the widened period touches; and whether every day came
+/// from a cache.
 async fn units_free(
     state: &AppState,
     tenant: &TenantId,
     resources: &[Resource],
     period: Period,
     min: Option<Position>,
-) -> Result<Vec<u32>, Problem> {
+) -> Result<(Vec<u32>, bool), Problem> {
     let blocked: Vec<Period> = resources
         .iter()
         .map(|r| {
@@ -210,6 +214,7 @@ async fn units_free(
         .days(&lookups)
         .await
         .map_err(|err: Arc<StoreError>| Problem::from(&*err))?;
+    let hit = days.iter().all(|day| day.tier.is_hit());
     let days = owners.into_iter().zip(days);
     let mut busy: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); resources.len()];
     for (index, day) in days {
@@ -222,7 +227,7 @@ async fn units_free(
                 .map(|b| b.unit),
         );
     }
-    Ok(resources
+    let free = resources
         .iter()
         .zip(busy)
         .map(|(r, busy)| {
@@ -230,5 +235,6 @@ async fn units_free(
                 .capacity
                 .saturating_sub(u32::try_from(busy.len()).unwrap_or(u32::MAX))
         })
-        .collect())
+        .collect();
+    Ok((free, hit))
 }
