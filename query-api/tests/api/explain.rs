@@ -90,16 +90,21 @@ async fn generate(pool: &PgPool) {
     }
 }
 
+/// The lines of an `explain` as one text.
+fn joined(rows: Vec<(String,)>) -> String {
+    rows.into_iter()
+        .map(|(line,)| line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 async fn plan_of(pool: &PgPool, mut query: QueryBuilder<'_, Postgres>) -> String {
     let rows: Vec<(String,)> = query
         .build_query_as()
         .fetch_all(pool)
         .await
         .expect("explain runs");
-    rows.into_iter()
-        .map(|(line,)| line)
-        .collect::<Vec<_>>()
-        .join("\n")
+    joined(rows)
 }
 
 fn assert_indexed(name: &str, plan: &str, index: &str) {
@@ -127,11 +132,7 @@ async fn every_read_model_query_uses_its_index() {
         .fetch_all(&app.pool)
         .await
         .expect("explain runs");
-    let plan = rows
-        .into_iter()
-        .map(|(l,)| l)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = joined(rows);
     assert_indexed("the busy day", &plan, "busy_resource_during_idx");
 
     // A search's days: many resource-days in one statement, each by the same index.
@@ -149,11 +150,7 @@ async fn every_read_model_query_uses_its_index() {
         .fetch_all(&app.pool)
         .await
         .expect("explain runs");
-    let plan = rows
-        .into_iter()
-        .map(|(l,)| l)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = joined(rows);
     assert_indexed("the busy days", &plan, "busy_resource_during_idx");
 
     // Availability: resource rows with the checkpoint, by primary key.
@@ -167,11 +164,7 @@ async fn every_read_model_query_uses_its_index() {
     .fetch_all(&app.pool)
     .await
     .expect("explain runs");
-    let plan = rows
-        .into_iter()
-        .map(|(l,)| l)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = joined(rows);
     assert!(
         !plan.contains("Seq Scan on resources"),
         "the resource rows scan resources:\n{plan}"
