@@ -64,9 +64,11 @@ codes! {
     CutoffPassed = "cutoff_passed", 409, "The cancellation cut-off has passed";
     BookingStarted = "booking_started", 409, "The booking has started";
     QuotaExceeded = "quota_exceeded", 409, "The customer's booking quota is used up";
+    ResourceArchived = "resource_archived", 409, "The resource is archived";
     HoldExpired = "hold_expired", 410, "The hold has expired";
     VersionConflict = "version_conflict", 412, "The resource has changed";
     PayloadTooLarge = "payload_too_large", 413, "The request body is too large";
+    PreconditionRequired = "precondition_required", 428, "If-Match is required";
     UnsupportedMediaType = "unsupported_media_type", 415, "Unsupported media type";
     ValidationFailed = "validation_failed", 422, "The request is not valid";
     InvalidPeriod = "invalid_period", 422, "Invalid period";
@@ -78,6 +80,8 @@ codes! {
     IdempotencyKeyReused = "idempotency_key_reused", 422, "Key was used for another request";
     WindowTooLarge = "window_too_large", 422, "The window is too large";
     InvalidCursor = "invalid_cursor", 422, "The cursor is not valid";
+    InvalidFilter = "invalid_filter", 422, "The filter is not valid";
+    TooManyCandidates = "too_many_candidates", 422, "Too many candidate resources";
     TooMuchWork = "too_much_work", 422, "Too much work for one request";
     InvalidPosition = "invalid_position", 422, "The position is not one the store has written";
     RateLimited = "rate_limited", 429, "Too many requests";
@@ -120,6 +124,7 @@ impl Coded for BookingError {
             BookingError::NotStarted => ErrorCode::InvalidState,
             BookingError::CutoffPassed { .. } => ErrorCode::CutoffPassed,
             BookingError::Started => ErrorCode::BookingStarted,
+            BookingError::ResourceArchived => ErrorCode::ResourceArchived,
         }
     }
 }

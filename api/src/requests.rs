@@ -35,6 +35,11 @@ pub struct CreateResource {
     /// Every field is optional, with the defaults shown.
     #[serde(default)]
     pub policy: Policy,
+    /// At most 32 keys of `[a-z0-9_]{1,40}`, each a string (≤ 200 characters), a number, a
+    /// boolean or an array of at most 20 such strings.
+    #[serde(default)]
+    #[schema(value_type = Object, examples(json!({"building": "A", "seats": 30, "features": ["projector", "whiteboard"]})))]
+    pub attributes: Map<String, Value>,
 }
 
 /// `PATCH /v1/resources/{id}`: absent fields stay as they are.
@@ -52,6 +57,12 @@ pub struct UpdateResource {
     /// The fields given replace the current ones.
     #[schema(value_type = Option<Policy>)]
     pub policy: Option<Map<String, Value>>,
+    /// Replaces the whole object (same limits as on create).
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Map<String, Value>>,
+    /// `true` archives the resource (no new bookings or holds; existing ones go on), `false`
+    /// restores it.
+    pub archived: Option<bool>,
 }
 
 /// `POST /v1/resources/{id}/blackouts`.

@@ -25,6 +25,11 @@ pub struct ResourceView {
     pub opening_hours: Option<OpeningHours>,
     pub policy: Policy,
     pub blackouts: Vec<BlackoutView>,
+    /// Keys `[a-z0-9_]{1,40}`; values strings, numbers, booleans or arrays of strings.
+    #[schema(value_type = Object, examples(json!({"building": "A", "seats": 30, "features": ["projector"]})))]
+    pub attributes: Map<String, Value>,
+    /// An archived resource takes no new bookings or holds; its bookings go on.
+    pub archived: bool,
     /// Grows by one with every change; send it as `If-Match`.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -42,6 +47,8 @@ impl From<&Resource> for ResourceView {
             opening_hours: resource.spec.opening_hours.clone(),
             policy: resource.spec.policy,
             blackouts: resource.blackouts.iter().map(BlackoutView::from).collect(),
+            attributes: resource.spec.attributes.as_map().clone(),
+            archived: resource.spec.archived,
             version: resource.version,
             created_at: resource.created_at,
             updated_at: resource.updated_at,

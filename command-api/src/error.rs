@@ -93,7 +93,7 @@ impl CommandError {
                 issues
                     .into_iter()
                     .map(|issue| FieldError {
-                        field: issue.field.to_owned(),
+                        field: issue.field.into_owned(),
                         message: issue.message.to_owned(),
                     })
                     .collect(),

@@ -64,6 +64,8 @@ pub enum BookingError {
     CutoffPassed { cutoff_minutes: u32 },
     #[error("the booking has started: it can only be completed or marked a no-show")]
     Started,
+    #[error("the resource is archived: it takes no new bookings or holds")]
+    ResourceArchived,
 }
 
 /// A request to place a booking (or a hold).
@@ -148,7 +150,8 @@ fn blocked(resource: &Resource, period: &Period) -> Period {
     period.widen(policy.buffer_before(), policy.buffer_after())
 }
 
-/// The rules every booked period follows: quantity, duration, notice, advance, opening hours.
+/// The rules every booked period follows: a resource that is not archived, quantity, duration,
+/// notice, advance, opening hours.
 pub fn check_period(
     resource: &Resource,
     period: &Period,
@@ -156,6 +159,9 @@ pub fn check_period(
     now: DateTime<Utc>,
 ) -> Result<(), BookingError> {
     let policy = &resource.spec.policy;
+    if resource.spec.archived {
+        return Err(BookingError::ResourceArchived);
+    }
     if quantity == 0 {
         return Err(BookingError::InvalidQuantity);
     }

@@ -7,9 +7,11 @@
 //! - [`resource`] and [`booking`]: the two aggregates, their rules and decisions.
 //! - [`lifecycle`]: what each booking event does to its status and its units, written once.
 //! - [`event`]: the persisted events, with stable type names and schema versions.
+//! - [`attributes`]: a resource's attributes and their limits.
 //! - [`ids`]: identifier newtypes.
 
 pub mod aggregate;
+pub mod attributes;
 pub mod availability;
 pub mod booking;
 pub mod event;

@@ -1,10 +1,13 @@
 //! The resource aggregate: something whose time is consumed (a room, a staff member, a hotel
 //! room type, a class session), its opening hours, blackouts and booking policy.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::attributes::Attributes;
 use crate::availability;
 use crate::booking::BookingError;
 use crate::event::{BlackoutAdded, BlackoutRemoved, Event, ResourceCreated, ResourceUpdated};
@@ -235,18 +238,28 @@ pub struct ResourceSpec {
     /// `None` = open around the clock.
     pub opening_hours: Option<OpeningHours>,
     pub policy: Policy,
+    /// What filters and search match on (absent in events older than attributes: empty).
+    #[serde(default)]
+    pub attributes: Attributes,
+    /// An archived resource takes no new bookings or holds; its existing ones go on (absent
+    /// in events older than archiving: not archived).
+    #[serde(default)]
+    pub archived: bool,
 }
 
 /// One invalid field, named by its JSON path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldIssue {
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     pub message: &'static str,
 }
 
 impl FieldIssue {
-    pub fn new(field: &'static str, message: &'static str) -> Self {
-        Self { field, message }
+    pub fn new(field: impl Into<Cow<'static, str>>, message: &'static str) -> Self {
+        Self {
+            field: field.into(),
+            message,
+        }
     }
 }
 
@@ -273,6 +286,7 @@ impl ResourceSpec {
             issues.push(FieldIssue::new("capacity", "must be between 1 and 10000"));
         }
         self.policy.validate(&mut issues);
+        self.attributes.validate(&mut issues);
         if issues.is_empty() {
             Ok(())
         } else {
@@ -299,6 +313,10 @@ pub struct ResourceChanges {
     pub opening_hours: Option<Option<OpeningHours>>,
     /// The fields given replace the current ones; the others stay.
     pub policy: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Replaces the whole object.
+    pub attributes: Option<Attributes>,
+    /// `true` archives the resource, `false` restores it.
+    pub archived: Option<bool>,
 }
 
 /// Why a resource command is refused.
@@ -430,6 +448,12 @@ impl Resource {
         if let Some(hours) = changes.opening_hours {
             spec.opening_hours = hours;
         }
+        if let Some(attributes) = changes.attributes {
+            spec.attributes = attributes;
+        }
+        if let Some(archived) = changes.archived {
+            spec.archived = archived;
+        }
         if let Some(patch) = changes.policy {
             let mut policy = serde_json::to_value(spec.policy)
                 .ok()
@@ -516,6 +540,8 @@ mod tests {
             time_zone: chrono_tz::Europe::Berlin,
             opening_hours: None,
             policy: Policy::default(),
+            attributes: Attributes::default(),
+            archived: false,
         }
     }
 
@@ -546,7 +572,7 @@ mod tests {
         else {
             panic!("expected a validation error");
         };
-        let fields: Vec<_> = issues.iter().map(|i| i.field).collect();
+        let fields: Vec<_> = issues.iter().map(|i| i.field.as_ref()).collect();
         assert_eq!(fields, vec!["name", "capacity"]);
     }
 
@@ -645,6 +671,56 @@ mod tests {
             assert_eq!(spec.policy.no_show_grace_minutes, 15);
             assert_eq!(spec.policy.cancel_cutoff_minutes, 0);
         }
+    }
+
+    #[test]
+    fn a_patch_replaces_the_attributes_whole_and_archives_and_restores() {
+        let resource = created();
+        let attributes = |value: serde_json::Value| match value {
+            serde_json::Value::Object(map) => Attributes::new(map),
+            _ => Attributes::default(),
+        };
+        let mut resource = resource;
+        let first = resource
+            .update(ResourceChanges {
+                attributes: Some(attributes(serde_json::json!({"building": "A", "seats": 4}))),
+                archived: Some(true),
+                ..ResourceChanges::default()
+            })
+            .unwrap();
+        assert!(first.spec.archived);
+        resource.spec = first.spec;
+        let second = resource
+            .update(ResourceChanges {
+                attributes: Some(attributes(serde_json::json!({"seats": 6}))),
+                archived: Some(false),
+                ..ResourceChanges::default()
+            })
+            .unwrap();
+        assert_eq!(second.spec.attributes.as_map().len(), 1);
+        assert!(!second.spec.archived);
+        let Err(ResourceError::Invalid(issues)) = resource.update(ResourceChanges {
+            attributes: Some(attributes(serde_json::json!({"seats": null}))),
+            ..ResourceChanges::default()
+        }) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(issues[0].field, "attributes.seats");
+    }
+
+    #[test]
+    fn an_event_from_before_attributes_and_archiving_decodes_without_them() {
+        let old = serde_json::json!({
+            "resource_id": ResourceId::generate(), "name": "Room", "kind": "room",
+            "capacity": 1, "time_zone": "Europe/Berlin", "opening_hours": null,
+            "policy": Policy::default(),
+        });
+        let event = crate::Event::decode("ResourceUpdated", 1, &old).unwrap();
+        let crate::Event::ResourceUpdated(updated) = event else {
+            panic!("not an update");
+        };
+        assert_eq!(updated.spec.attributes, Attributes::default());
+        assert!(!updated.spec.archived);
     }
 
     #[test]

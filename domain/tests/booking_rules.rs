@@ -34,6 +34,8 @@ fn berlin_room(policy: Policy) -> Resource {
         time_zone: chrono_tz::Europe::Berlin,
         opening_hours: Some(hours),
         policy,
+        attributes: Default::default(),
+        archived: false,
     };
     let created = Resource::create(ResourceId::generate(), spec).unwrap();
     Resource::created(&created, utc(2026, 1, 1, 0, 0))
@@ -618,4 +620,47 @@ fn without_grace_a_no_show_at_the_very_start_waits_for_the_next_instant() {
             },
         )]);
     assert_eq!(missed.status, BookingStatus::NoShow);
+}
+
+#[test]
+fn an_archived_resource_takes_no_placement_or_move_but_its_bookings_go_on() {
+    let mut room = berlin_room(Policy::default());
+    let hold = placed_hold(&room, NOW());
+    let archived = room
+        .update(domain::resource::ResourceChanges {
+            archived: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+    room.apply(&Event::ResourceUpdated(archived), NOW());
+    let ask = request(&room, utc(2026, 3, 3, 9, 0), 60);
+    assert_eq!(
+        plan_placement(&room, ask, NOW()),
+        Err(BookingError::ResourceArchived)
+    );
+    // The hold placed before still confirms and cancels.
+    let confirm = BookingCommand::Confirm {
+        requires_approval: false,
+    };
+    let confirmed = Booking::evolve(
+        Some(hold.clone()),
+        &hold.decide(confirm, NOW()).unwrap(),
+        NOW(),
+    )
+    .unwrap();
+    let period = Period::new(utc(2026, 3, 3, 10, 0), utc(2026, 3, 3, 11, 0)).unwrap();
+    assert_eq!(
+        confirmed.plan_reschedule(&room, period, Requester::Admin, NOW()),
+        Err(BookingError::ResourceArchived)
+    );
+    assert!(matches!(
+        confirmed.decide(
+            BookingCommand::Cancel {
+                reason: None,
+                by: Requester::Admin
+            },
+            NOW()
+        ),
+        Ok(Event::BookingCancelled(_))
+    ));
 }

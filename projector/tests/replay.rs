@@ -467,3 +467,51 @@ async fn a_verify_names_every_row_that_differs_whether_compared_streamed_or_whol
         "{report}"
     );
 }
+
+#[sqlx::test(migrator = "eventstore::db::MIGRATOR")]
+async fn a_resource_from_before_attributes_is_rebuilt_with_the_attributes_and_archiving_it_got_later(
+    pool: PgPool,
+) {
+    let id = Uuid::new_v4();
+    // Its creation has the v1 shape (no attributes, no archived): read as none and active.
+    store(
+        &pool,
+        "acme",
+        id,
+        "resource",
+        "ResourceCreated",
+        resource(id, "UTC"),
+    )
+    .await;
+    let mut changed = resource(id, "UTC");
+    changed["attributes"] = json!({ "building": "A", "seats": 30, "features": ["tv"] });
+    changed["archived"] = json!(true);
+    let head = store(&pool, "acme", id, "resource", "ResourceUpdated", changed).await;
+    let live = project_live(&pool, head).await;
+    let rebuild = replay(&pool, &[]).await;
+    assert_eq!(rebuild.differences, Vec::<String>::new(), "{rebuild}");
+    assert_eq!(
+        differences(&pool, &live, "read").await,
+        Vec::<String>::new()
+    );
+    let (attributes, archived): (Value, bool) =
+        sqlx::query_as("select attributes, archived from read.resources where resource_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("the resource");
+    assert_eq!(
+        attributes,
+        json!({ "building": "A", "seats": 30, "features": ["tv"] })
+    );
+    assert!(archived);
+    let verify = replay(&pool, &["--verify"]).await;
+    assert_eq!(verify.differences, Vec::<String>::new(), "{verify}");
+    // Drift in either column is named by a verify.
+    sqlx::query("update read.resources set archived = false, attributes = '{}'")
+        .execute(&pool)
+        .await
+        .expect("the drift");
+    let verify = replay(&pool, &["--verify"]).await;
+    assert_eq!(verify.differences.len(), 1, "{verify}");
+}

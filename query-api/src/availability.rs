@@ -270,6 +270,8 @@ mod tests {
                 time_zone: chrono_tz::UTC,
                 opening_hours: None,
                 policy,
+                attributes: Default::default(),
+                archived: false,
             },
             blackouts: vec![],
             version: 1,

@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 /// Longer than any cursor this API makes (a booking's is 70 characters): not decoded at all.
 const MAX_LEN: usize = 128;
+/// A search cursor carries a resource's name (at most 200 characters, 800 bytes of UTF-8).
+const MAX_SEARCH_LEN: usize = 1_200;
 
 /// The cursor after a resource: its id.
 pub fn resource(id: ResourceId) -> String {
@@ -28,7 +30,11 @@ pub fn booking(start: DateTime<Utc>, id: BookingId) -> String {
 }
 
 fn decode(value: &str) -> Option<String> {
-    if value.len() > MAX_LEN {
+    decode_within(value, MAX_LEN)
+}
+
+fn decode_within(value: &str, max_len: usize) -> Option<String> {
+    if value.len() > max_len {
         return None;
     }
     URL_SAFE_NO_PAD
@@ -64,6 +70,26 @@ pub fn parse_resource(name: &'static str, value: &str) -> Result<ResourceId, Pro
         .and_then(|id| Uuid::parse_str(id).ok())
         .map(ResourceId)
         .ok_or_else(|| invalid(name))
+}
+
+/// The cursor after a search result: its `(name, id)`.
+pub fn search(name: &str, id: ResourceId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("s:{id}:{name}"))
+}
+
+/// Parses a search's cursor.
+pub fn parse_search(name: &'static str, value: &str) -> Result<(String, ResourceId), Problem> {
+    let raw = decode_within(value, MAX_SEARCH_LEN).ok_or_else(|| invalid(name))?;
+    let rest = raw.strip_prefix("s:").ok_or_else(|| invalid(name))?;
+    let (id, resource_name) = rest
+        .split_at_checked(36)
+        .and_then(|(id, tail)| Some((id, tail.strip_prefix(':')?)))
+        .ok_or_else(|| invalid(name))?;
+    let id = Uuid::parse_str(id).map_err(|_| invalid(name))?;
+    if resource_name.contains('\0') {
+        return Err(invalid(name));
+    }
+    Ok((resource_name.to_owned(), ResourceId(id)))
 }
 
 /// Parses a booking list's cursor.
@@ -103,6 +129,12 @@ mod tests {
             ResourceId(id)
         );
         assert!(parse_resource("cursor", &booking(start, BookingId(id))).is_err());
+        let named = search("Room: 1", ResourceId(id));
+        assert_eq!(
+            parse_search("cursor", &named).unwrap(),
+            ("Room: 1".to_owned(), ResourceId(id))
+        );
+        assert!(parse_search("cursor", &resource(ResourceId(id))).is_err());
         assert!(parse_booking("cursor", "garbage!").is_err());
     }
 

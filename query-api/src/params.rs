@@ -9,11 +9,14 @@
 //! The parameter groups at the end ([`MinPosition`], [`Paging`]...) describe them for the OpenAPI
 //! document, next to the parsers they describe.
 
+use api::ErrorCode;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
 use eventstore::Position;
 use platform::Problem;
+use platform::problem::FieldError;
+use readmodel::filter::{ResourceFilter, is_filter_parameter};
 use utoipa::IntoParams;
 use utoipa::openapi::schema::{
     AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
@@ -90,6 +93,26 @@ impl QueryParams {
         self.take(name)?
             .map(|value| parse(name, &value))
             .transpose()
+    }
+
+    /// The resource filter (`kind`, `archived`, `attr.<key>`, `min.<key>`): every parameter of
+    /// it is taken; a bad one is `422 invalid_filter` naming it.
+    pub fn take_filter(&mut self) -> Result<ResourceFilter, Problem> {
+        let (filter, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pairs)
+            .into_iter()
+            .partition(|(name, _)| is_filter_parameter(name));
+        self.pairs = rest;
+        ResourceFilter::parse(filter).map_err(|err| {
+            let mut problem = Problem::new(
+                ErrorCode::InvalidFilter,
+                format!("{} {}", err.field, err.message),
+            );
+            problem.errors.push(FieldError {
+                field: err.field,
+                message: err.message.to_owned(),
+            });
+            problem
+        })
     }
 
     /// Refuses whatever the handler did not take.
@@ -223,6 +246,27 @@ pub struct MinPosition {
     /// written is `422 invalid_position`.
     #[param(pattern = "^[0-9]{1,20}\\.[0-9]{1,19}$", example = "812.4711")]
     pub min_position: Option<String>,
+}
+
+/// The resource filter of API.md, as [`QueryParams::take_filter`] reads it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Filter {
+    /// Only resources of this kind.
+    pub kind: Option<String>,
+    /// `attr.<key>=<value>` (any number of them): the attribute equals the value, read as the
+    /// stored attribute's JSON type (`30` matches the number 30 and the string "30",
+    /// `true`/`false` booleans); for an array attribute: it contains the value. A key that is
+    /// not `[a-z0-9_]{1,40}` is `422 invalid_filter`.
+    #[param(rename = "attr.{key}", value_type = Option<String>, example = "A")]
+    pub attr: Option<String>,
+    /// `min.<key>=<n>` (any number of them): the attribute is a number ≥ n; resources without
+    /// a number there do not match. Not a number: `422 invalid_filter`.
+    #[param(rename = "min.{key}", value_type = Option<f64>, example = 30)]
+    pub min: Option<String>,
+    /// `false` (the default): only active resources; `true`: only archived ones.
+    #[param(default = false)]
+    pub archived: Option<bool>,
 }
 
 /// A page of a keyset-paginated list.

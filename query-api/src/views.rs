@@ -109,3 +109,14 @@ pub struct CheckView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<ErrorCode>,
 }
+
+/// One resource an availability search found free.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchItem {
+    pub resource_id: Uuid,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, Value>,
+    /// Units free over the whole period (buffers included): at least the `quantity` asked.
+    pub units_free: u32,
+}

@@ -243,6 +243,25 @@ impl RedisCache {
         Ok(raw.as_deref().map_or(Lookup::Miss, parse))
     }
 
+    /// The entries of many days in one round trip (`MGET`), in the order of `days`.
+    pub async fn get_many(&self, days: &[ResourceDay]) -> redis::RedisResult<Vec<Lookup>> {
+        if days.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.connection().await?;
+        let keys: Vec<String> = days.iter().map(|day| self.keys.day(day)).collect();
+        let raw: Vec<Option<String>> = self.note(
+            redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut connection)
+                .await,
+        )?;
+        Ok(raw
+            .iter()
+            .map(|raw| raw.as_deref().map_or(Lookup::Miss, parse))
+            .collect())
+    }
+
     /// Stores `entry` computed at `position`, unless the key already holds something as new.
     /// Returns whether it was stored.
     pub async fn fill(

@@ -99,7 +99,7 @@ async fn tokens_roles_and_tenants_are_enforced() {
             &format!("/v1/resources/{}", room["id"].as_str().unwrap()),
             Some(&other),
             Some(&json!({ "name": "Hijacked" })),
-            &[],
+            &[("if-match", "1")],
         )
         .await;
     assert_problem(&patch, StatusCode::NOT_FOUND, "resource_not_found");

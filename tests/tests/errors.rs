@@ -411,7 +411,7 @@ async fn missing_objects_states_and_versions_have_their_codes() {
             &path,
             Some(&admin),
             Some(&json!({ "policy": { "buffer_aftr": 5 } })),
-            &[],
+            &[("if-match", "2")],
         )
         .await;
     assert_problem(
@@ -452,7 +452,7 @@ async fn a_capacity_cut_below_units_in_use_is_refused() {
             &path,
             Some(&admin),
             Some(&json!({ "capacity": 2 })),
-            &[],
+            &[("if-match", "1")],
         )
         .await;
     assert_problem(&cut, StatusCode::CONFLICT, "capacity_in_use");
@@ -462,7 +462,7 @@ async fn a_capacity_cut_below_units_in_use_is_refused() {
             &path,
             Some(&admin),
             Some(&json!({ "capacity": 4 })),
-            &[],
+            &[("if-match", "1")],
         )
         .await;
     assert_eq!(raise.status, StatusCode::OK);

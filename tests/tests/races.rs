@@ -272,7 +272,7 @@ async fn a_booking_racing_a_capacity_cut_is_decided_on_the_new_capacity() {
                 &path,
                 Some(&app.admin()),
                 Some(&json!({ "capacity": 1 })),
-                &[],
+                &[("if-match", "1")],
             )
             .await
         })
@@ -349,7 +349,7 @@ async fn a_full_resource_refuses_with_its_conflicts_but_never_on_stale_rules_or_
             &format!("/v1/resources/{id}"),
             Some(&app.admin()),
             Some(&json!({ "capacity": 3 })),
-            &[],
+            &[("if-match", "1")],
         )
         .await;
     assert_eq!(raised.status, StatusCode::OK, "{}", raised.body);
@@ -396,7 +396,7 @@ async fn a_capacity_cut_to_the_units_in_use_succeeds() {
             &format!("/v1/resources/{id}"),
             Some(&app.admin()),
             Some(&json!({ "capacity": 2 })),
-            &[],
+            &[("if-match", "1")],
         )
         .await;
     assert_eq!(cut.status, StatusCode::OK, "{}", cut.body);

@@ -68,8 +68,8 @@ impl Command for CreateResource {
 #[derive(Clone, Debug)]
 pub struct UpdateResource {
     pub id: ResourceId,
-    /// The version from `If-Match`, if the client sent one.
-    pub if_match: Option<i64>,
+    /// The version from `If-Match`.
+    pub if_match: i64,
     pub changes: ResourceChanges,
 }
 
@@ -86,9 +86,8 @@ impl Command for UpdateResource {
         meta: &CommandMeta,
     ) -> Result<Done<ResourceAnswer>, CommandError> {
         let resource: Resource = load(conn, meta, self.id).await?;
-        if let Some(expected) = self.if_match
-            && expected != resource.version
-        {
+        let expected = self.if_match;
+        if expected != resource.version {
             return Err(CommandError::Refused {
                 code: ErrorCode::VersionConflict,
                 detail: format!(

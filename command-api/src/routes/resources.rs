@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use domain::Period;
+use domain::attributes::Attributes;
 use domain::ids::{BlackoutId, ResourceId};
 use domain::resource::{ResourceChanges, ResourceSpec};
 use platform::Problem;
@@ -142,33 +143,43 @@ pub async fn create(
             time_zone: body.time_zone,
             opening_hours: body.opening_hours,
             policy: body.policy,
+            attributes: Attributes::new(body.attributes),
+            archived: false,
         },
     };
     cx.run(&request, command).await
 }
 
-/// `If-Match: 3`, `"3"` or `W/"3"`.
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Problem> {
+/// `If-Match: 3`, `"3"` or `W/"3"`; required from v1.1 on (`428 precondition_required`).
+fn if_match(headers: &HeaderMap) -> Result<i64, Problem> {
     let Some(value) = headers.get("if-match") else {
-        return Ok(None);
+        return Err(Problem::new(
+            ErrorCode::PreconditionRequired,
+            "send the resource's version as If-Match (e.g. \"3\"), as read from it",
+        ));
     };
     value
         .to_str()
         .ok()
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse().ok())
-        .map(Some)
         .ok_or_else(|| Problem::malformed("If-Match must be the resource's version, e.g. \"3\""))
 }
 
 problems!(
-    UpdateProblems = [ResourceNotFound, VersionConflict, CapacityInUse] + AUTHENTICATED,
+    UpdateProblems = [
+        ResourceNotFound,
+        VersionConflict,
+        PreconditionRequired,
+        CapacityInUse
+    ] + AUTHENTICATED,
     PATH,
     COMMAND,
     JSON_BODY
 );
 
-/// Changes a resource's name, capacity, opening hours or policy.
+/// Changes a resource's name, capacity, opening hours, policy or attributes, or archives or
+/// restores it (`{"archived": true|false}`).
 #[utoipa::path(
     patch,
     path = "/v1/resources/{id}",
@@ -176,9 +187,9 @@ problems!(
     tag = "resources",
     params(
         ResourcePath,
-        ("If-Match" = Option<String>, Header,
+        ("If-Match" = String, Header,
             description = "The version the change is for (`3`, `\"3\"` or `W/\"3\"`); \
-                another is `412 version_conflict`."),
+                another is `412 version_conflict`, none `428 precondition_required`."),
         IdempotencyKey,
     ),
     request_body = requests::UpdateResource,
@@ -194,7 +205,7 @@ pub async fn update(
 ) -> Result<Reply, Problem> {
     let id = path.id()?;
     let if_match = if_match(&cx.headers)?;
-    let request = cx.request(&format!("PATCH /v1/resources/{id} {if_match:?}"), &body)?;
+    let request = cx.request(&format!("PATCH /v1/resources/{id} {if_match}"), &body)?;
     let command = UpdateResource {
         id,
         if_match,
@@ -203,6 +214,8 @@ pub async fn update(
             capacity: body.capacity,
             opening_hours: body.opening_hours,
             policy: body.policy,
+            attributes: body.attributes.map(Attributes::new),
+            archived: body.archived,
         },
     };
     cx.run(&request, command).await

@@ -23,6 +23,8 @@ pub struct ResourceRow {
     pub opening_hours: Option<Value>,
     pub policy: Value,
     pub blackouts: Value,
+    pub attributes: Value,
+    pub archived: bool,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -35,7 +37,7 @@ pub struct State {
 }
 
 const COLUMNS: &str = "resource_id, tenant_id, name, kind, capacity, time_zone, opening_hours, \
-                       policy, blackouts, version, created_at, updated_at";
+                       policy, blackouts, attributes, archived, version, created_at, updated_at";
 
 impl State {
     async fn select(
@@ -60,6 +62,8 @@ impl State {
                     opening_hours: row.try_get("opening_hours")?,
                     policy: row.try_get("policy")?,
                     blackouts: row.try_get("blackouts")?,
+                    attributes: row.try_get("attributes")?,
+                    archived: row.try_get("archived")?,
                     version: row.try_get("version")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
@@ -108,6 +112,8 @@ impl State {
             .as_ref()
             .and_then(|hours| serde_json::to_value(hours).ok());
         row.policy = serde_json::to_value(spec.policy).unwrap_or(Value::Null);
+        row.attributes = Value::Object(spec.attributes.as_map().clone());
+        row.archived = spec.archived;
     }
 
     pub fn apply(&mut self, applied: &Applied, touched: &mut Touched) {
@@ -123,6 +129,8 @@ impl State {
                     opening_hours: None,
                     policy: Value::Null,
                     blackouts: Value::Array(Vec::new()),
+                    attributes: Value::Object(serde_json::Map::new()),
+                    archived: false,
                     version: applied.version,
                     created_at: applied.at,
                     updated_at: applied.at,
@@ -218,6 +226,8 @@ impl State {
             copy.jsonb(row.opening_hours.as_ref())?;
             copy.jsonb(Some(&row.policy))?;
             copy.jsonb(Some(&row.blackouts))?;
+            copy.jsonb(Some(&row.attributes))?;
+            copy.value(row.archived)?;
             copy.value(row.version)?;
             copy.value(row.created_at)?;
             copy.value(row.updated_at)?;
@@ -235,12 +245,14 @@ impl State {
         let sql = format!(
             "insert into {schema}.resources ({COLUMNS})
              select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
-                                  $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::bigint[],
-                                  $11::timestamptz[], $12::timestamptz[])
+                                  $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::jsonb[],
+                                  $11::bool[], $12::bigint[], $13::timestamptz[],
+                                  $14::timestamptz[])
              on conflict (resource_id) do update set
                  name = excluded.name, kind = excluded.kind, capacity = excluded.capacity,
                  time_zone = excluded.time_zone, opening_hours = excluded.opening_hours,
                  policy = excluded.policy, blackouts = excluded.blackouts,
+                 attributes = excluded.attributes, archived = excluded.archived,
                  version = excluded.version, updated_at = excluded.updated_at"
         );
         sqlx::query(&sql)
@@ -281,6 +293,12 @@ impl State {
                     .map(|(_, r)| r.blackouts.clone())
                     .collect::<Vec<_>>(),
             )
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.attributes.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|(_, r)| r.archived).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, r)| r.version).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, r)| r.created_at).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, r)| r.updated_at).collect::<Vec<_>>())

@@ -189,6 +189,104 @@ impl DayCache {
         Ok(value.day(tier))
     }
 
+    /// The busy timelines of many days at once (a search over many resources), in the order of
+    /// `lookups`: what [`DayCache::day`] gives for each, but the days L1 does not hold come
+    /// from Redis in one `MGET` and the rest from Postgres in one statement (then filled into
+    /// Redis and L1 as `day` fills them). Concurrent misses of one day are not coalesced here.
+    pub async fn days(&self, lookups: &[DayLookup]) -> Result<Vec<CachedDay>, Arc<StoreError>> {
+        let live = self.generations.notices_live();
+        let since = self.notices.current();
+        let mut found: Vec<Option<CachedDay>> = Vec::with_capacity(lookups.len());
+        for lookup in lookups {
+            let mut day = None;
+            if live {
+                let key = self.keys().day(&lookup.day);
+                if let Some(value) = self.l1.get(&key).await {
+                    if value.is_fresh(lookup.min) {
+                        day = Some(value.day(Tier::L1));
+                    } else {
+                        self.l1.invalidate(&key).await;
+                        self.generations.changed(lookup.day.resource);
+                    }
+                }
+            }
+            found.push(day);
+        }
+        let hits = found.iter().filter(|day| day.is_some()).count() as u64;
+        metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "hit")
+            .increment(hits);
+        metrics::counter!("query_cache_lookups_total", "tier" => "l1", "result" => "miss")
+            .increment(lookups.len() as u64 - hits);
+        let missing: Vec<usize> = (0..lookups.len()).filter(|i| found[*i].is_none()).collect();
+        let days: Vec<ResourceDay> = missing.iter().map(|i| lookups[*i].day.clone()).collect();
+        let from_redis = self.redis.get_many(&days).await;
+        let mut from_postgres = Vec::new();
+        for (slot, index) in missing.iter().enumerate() {
+            let min = lookups[*index].min;
+            match from_redis.as_ref().and_then(|all| all.get(slot)) {
+                Some(Lookup::Hit { position, entry }) if min.is_none_or(|min| *position >= min) => {
+                    let value = L1Value::loaded(*position, entry.clone());
+                    found[*index] = Some(
+                        self.keep(&lookups[*index], value, Tier::Redis, since, live)
+                            .await,
+                    );
+                }
+                _ => from_postgres.push(*index),
+            }
+        }
+        let redis_hits = (missing.len() - from_postgres.len()) as u64;
+        metrics::counter!("query_cache_lookups_total", "tier" => "redis", "result" => "hit")
+            .increment(redis_hits);
+        metrics::counter!("query_cache_lookups_total", "tier" => "redis", "result" => "miss")
+            .increment(from_postgres.len() as u64);
+        if !from_postgres.is_empty() {
+            let mut spans = Vec::with_capacity(from_postgres.len());
+            for index in &from_postgres {
+                let DayLookup { day, tz, .. } = &lookups[*index];
+                let span = day_span(*tz, day.date).ok_or_else(|| {
+                    Arc::new(StoreError::corrupt(
+                        "day",
+                        format!("{} has no span in {tz}", day.date),
+                    ))
+                })?;
+                spans.push((&day.tenant, day.resource, span));
+            }
+            let (position, entries) = busy::load_days(&self.pool, &spans)
+                .await
+                .map_err(Arc::new)?;
+            // The fills go out together (one multiplexed connection), not one after another.
+            let fills = from_postgres
+                .iter()
+                .zip(&entries)
+                .map(|(index, entry)| self.redis.fill(&lookups[*index].day, position, entry));
+            futures::future::join_all(fills).await;
+            for (index, entry) in from_postgres.iter().zip(entries) {
+                let value = L1Value::loaded(position, entry);
+                let lookup = &lookups[*index];
+                found[*index] = Some(self.keep(lookup, value, Tier::Postgres, since, live).await);
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Puts a value [`DayCache::days`] loaded into L1 (when change notices arrive), unless a
+    /// notice overtook its load, and returns it as the day's answer.
+    async fn keep(
+        &self,
+        lookup: &DayLookup,
+        value: L1Value,
+        tier: Tier,
+        since: u64,
+        live: bool,
+    ) -> CachedDay {
+        if live {
+            let key = self.keys().day(&lookup.day);
+            self.l1.insert(key.clone(), value.clone()).await;
+            self.forget_if_overtaken(&key, &lookup.day, since).await;
+        }
+        value.day(tier)
+    }
+
     /// The days of `resource` from L1 alone, when every one is there at `min` or newer
     /// (nothing is loaded, Redis is not asked).
     pub async fn cached_days(
@@ -350,6 +448,13 @@ impl RedisTier {
 
     async fn get(&self, day: &ResourceDay) -> Option<Lookup> {
         self.call("get", self.cache.get(day)).await.ok()
+    }
+
+    async fn get_many(&self, days: &[ResourceDay]) -> Option<Vec<Lookup>> {
+        if days.is_empty() {
+            return Some(Vec::new());
+        }
+        self.call("mget", self.cache.get_many(days)).await.ok()
     }
 
     async fn fill(&self, day: &ResourceDay, position: Position, entry: &DayEntry) {

@@ -9,6 +9,7 @@
 mod availability;
 mod bookings;
 mod resources;
+mod search;
 mod stats;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
             .routes(routes!(availability::one))
             .routes(routes!(availability::many))
             .routes(routes!(availability::check))
+            .routes(routes!(search::search))
             .routes(routes!(bookings::list))
             .routes(routes!(bookings::get))
             .routes(routes!(stats::daily).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))

@@ -12,38 +12,29 @@ use readmodel::projections::Projection;
 use super::{AppState, path_id, read_after};
 use crate::cursor;
 use crate::error::resource_not_found;
-use crate::params::{self, MinPosition, Paging, QueryParams};
-use crate::store::resources::{self as store, ResourceFilter};
+use crate::params::{self, Filter, MinPosition, Paging, QueryParams};
+use crate::store::resources::{self as store, ResourceList};
 use api::views::ResourceView;
 
 use crate::views::Page;
 
-/// `kind` of `GET /v1/resources`.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[expect(
-    dead_code,
-    reason = "describes what the handler parses by hand (`QueryParams`)"
-)]
-struct KindFilter {
-    /// Only resources of this kind.
-    kind: Option<String>,
-}
-
-api::problems!(ListProblems = [InvalidCursor] + AUTHENTICATED, QUERY);
+api::problems!(
+    ListProblems = [InvalidCursor, InvalidFilter] + AUTHENTICATED,
+    QUERY
+);
 api::problems!(
     GetProblems = [ResourceNotFound] + AUTHENTICATED,
     PATH,
     QUERY
 );
 
-/// The tenant's resources, by id.
+/// The tenant's resources that match the filter (by default only active ones), by id.
 #[utoipa::path(
     get,
     path = "/v1/resources",
     tag = "resources",
     operation_id = "list_resources",
-    params(KindFilter, Paging, MinPosition),
+    params(Filter, Paging, MinPosition),
     responses(
         (status = 200, description = "A page of resources", body = Page<ResourceView>),
         ListProblems,
@@ -55,20 +46,20 @@ pub async fn list(
     actor: Actor,
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
-    let kind = query.take("kind")?;
+    let filter = query.take_filter()?;
     let limit = query
         .parse("limit", params::limit)?
         .unwrap_or(params::DEFAULT_LIMIT);
     let after = query.parse("cursor", cursor::parse_resource)?;
     read_after(&state, query, &[Projection::Resources]).await?;
-    let filter = ResourceFilter {
+    let list = ResourceList {
         tenant: actor.tenant,
-        kind,
+        filter,
         after,
         // One more than asked tells whether there is a next page.
         limit: limit + 1,
     };
-    let mut resources = store::list(&state.pool, &filter).await?;
+    let mut resources = store::list(&state.pool, &list).await?;
     let more = resources.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     resources.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = more

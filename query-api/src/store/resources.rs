@@ -5,10 +5,12 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use domain::attributes::Attributes;
 use domain::hours::OpeningHours;
 use domain::ids::{ResourceId, TenantId};
 use domain::resource::{Blackout, Policy, Resource, ResourceSpec};
 use eventstore::{Position, Xid8};
+use readmodel::filter::ResourceFilter;
 use readmodel::projections::Projection;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -18,7 +20,7 @@ use uuid::Uuid;
 use super::StoreError;
 
 const COLUMNS: &str = "resource_id, name, kind, capacity, time_zone, opening_hours, policy, \
-                       blackouts, version, created_at, updated_at";
+                       blackouts, attributes, archived, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -30,6 +32,8 @@ struct Row {
     opening_hours: Option<Value>,
     policy: Value,
     blackouts: Value,
+    attributes: Value,
+    archived: bool,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -55,6 +59,9 @@ impl TryFrom<Row> for Resource {
             serde_json::from_value(row.policy).map_err(|e| corrupt(format!("policy: {e}")))?;
         let blackouts: Vec<Blackout> = serde_json::from_value(row.blackouts)
             .map_err(|e| corrupt(format!("blackouts: {e}")))?;
+        let Value::Object(attributes) = row.attributes else {
+            return Err(corrupt(format!("attributes {}", row.attributes)));
+        };
         let capacity = u32::try_from(row.capacity)
             .map_err(|_| corrupt(format!("capacity {}", row.capacity)))?;
         Ok(Resource {
@@ -66,6 +73,8 @@ impl TryFrom<Row> for Resource {
                 time_zone,
                 opening_hours,
                 policy,
+                attributes: Attributes::new(attributes),
+                archived: row.archived,
             },
             blackouts,
             version: row.version,
@@ -171,37 +180,76 @@ pub async fn get_many_at_checkpoint(
 
 /// What `GET /v1/resources` asks for.
 #[derive(Clone, Debug)]
-pub struct ResourceFilter {
+pub struct ResourceList {
     pub tenant: TenantId,
-    pub kind: Option<String>,
+    pub filter: ResourceFilter,
     /// Keyset: only resources with a larger id.
     pub after: Option<ResourceId>,
     pub limit: i64,
 }
 
 /// The list query: by `resources_tenant_kind_idx` with a kind, else `resources_tenant_idx`;
-/// ordered by id, which both indexes deliver without a sort. `prefix` lets tests prepend
-/// `explain`.
-pub fn list_query<'a>(prefix: &str, filter: &'a ResourceFilter) -> QueryBuilder<'a, Postgres> {
+/// ordered by id, which both indexes deliver without a sort (attribute filters narrow it by
+/// `resources_attributes_idx`). `prefix` lets tests prepend `explain`.
+pub fn list_query<'a>(prefix: &str, list: &'a ResourceList) -> QueryBuilder<'a, Postgres> {
     let mut query = QueryBuilder::new(format!(
         "{prefix}select {COLUMNS} from read.resources where tenant_id = "
     ));
-    query.push_bind(filter.tenant.as_str());
-    if let Some(kind) = &filter.kind {
-        query.push(" and kind = ").push_bind(kind);
-    }
-    if let Some(after) = filter.after {
+    query.push_bind(list.tenant.as_str());
+    list.filter.push_sql(&mut query);
+    if let Some(after) = list.after {
         query.push(" and resource_id > ").push_bind(after.0);
     }
     query
         .push(" order by resource_id limit ")
-        .push_bind(filter.limit);
+        .push_bind(list.limit);
     query
 }
 
 /// One page of resources.
-pub async fn list(pool: &PgPool, filter: &ResourceFilter) -> Result<Vec<Resource>, StoreError> {
-    let rows: Vec<Row> = list_query("", filter)
+pub async fn list(pool: &PgPool, list: &ResourceList) -> Result<Vec<Resource>, StoreError> {
+    let rows: Vec<Row> = list_query("", list)
+        .build_query_as()
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter().map(Resource::try_from).collect()
+}
+
+/// What an availability search looks at: the tenant's resources that `filter` matches, after
+/// `after` in (name, id) order, at most `limit` of them.
+pub struct Candidates<'a> {
+    pub tenant: &'a TenantId,
+    pub filter: &'a ResourceFilter,
+    pub after: Option<&'a (String, ResourceId)>,
+    pub limit: i64,
+}
+
+/// The candidates query: by `resources_tenant_name_idx` (in its order, without a sort), or by
+/// `resources_attributes_idx` for selective attribute filters. `prefix` lets tests prepend
+/// `explain`.
+pub fn candidates_query<'a>(prefix: &str, ask: &Candidates<'a>) -> QueryBuilder<'a, Postgres> {
+    let mut query = QueryBuilder::new(format!(
+        "{prefix}select {COLUMNS} from read.resources where tenant_id = "
+    ));
+    query.push_bind(ask.tenant.as_str());
+    ask.filter.push_sql(&mut query);
+    if let Some((name, id)) = ask.after {
+        query
+            .push(" and (name, resource_id) > (")
+            .push_bind(name.as_str())
+            .push(", ")
+            .push_bind(id.0)
+            .push(")");
+    }
+    query
+        .push(" order by name, resource_id limit ")
+        .push_bind(ask.limit);
+    query
+}
+
+/// The candidates of an availability search.
+pub async fn candidates(pool: &PgPool, ask: &Candidates<'_>) -> Result<Vec<Resource>, StoreError> {
+    let rows: Vec<Row> = candidates_query("", ask)
         .build_query_as()
         .fetch_all(pool)
         .await?;

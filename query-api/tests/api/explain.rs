@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ids::{BookingId, ResourceId, TenantId};
 use query_api::store::{bookings, busy, resources, stats};
+use readmodel::filter::ResourceFilter;
 use readmodel::projections::Projection;
 use sqlx::postgres::types::PgRange;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -63,10 +64,14 @@ async fn generate(pool: &PgPool) {
     .expect("generate daily stats");
     sqlx::query(
         "insert into read.resources (resource_id, tenant_id, name, kind, capacity, time_zone,
-             opening_hours, policy, blackouts, version, created_at, updated_at)
+             opening_hours, policy, blackouts, attributes, archived, version, created_at,
+             updated_at)
          select ('00000000-0000-0000-0000-' || lpad(r::text, 12, '0'))::uuid,
                 case when r % 10 = 0 then 'globex' else 'acme' end,
-                'Room ' || r, 'meeting_room', 1, 'UTC', null, '{}', '[]', 1, now(), now()
+                'Room ' || r, 'meeting_room', 1, 'UTC', null, '{}', '[]',
+                jsonb_build_object('row', r, 'seats', r % 50,
+                                   'features', jsonb_build_array('f' || (r % 100))),
+                r % 7 = 0, 1, now(), now()
          from generate_series(0, 9999) as r",
     )
     .execute(pool)
@@ -85,16 +90,21 @@ async fn generate(pool: &PgPool) {
     }
 }
 
+/// The lines of an `explain` as one text.
+fn joined(rows: Vec<(String,)>) -> String {
+    rows.into_iter()
+        .map(|(line,)| line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 async fn plan_of(pool: &PgPool, mut query: QueryBuilder<'_, Postgres>) -> String {
     let rows: Vec<(String,)> = query
         .build_query_as()
         .fetch_all(pool)
         .await
         .expect("explain runs");
-    rows.into_iter()
-        .map(|(line,)| line)
-        .collect::<Vec<_>>()
-        .join("\n")
+    joined(rows)
 }
 
 fn assert_indexed(name: &str, plan: &str, index: &str) {
@@ -122,12 +132,26 @@ async fn every_read_model_query_uses_its_index() {
         .fetch_all(&app.pool)
         .await
         .expect("explain runs");
-    let plan = rows
-        .into_iter()
-        .map(|(l,)| l)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = joined(rows);
     assert_indexed("the busy day", &plan, "busy_resource_during_idx");
+
+    // A search's days: many resource-days in one statement, each by the same index.
+    let spans: Vec<PgRange<DateTime<Utc>>> = (0..3)
+        .map(|d| {
+            let from = start + chrono::Duration::days(d);
+            PgRange::from(from..from + chrono::Duration::days(1))
+        })
+        .collect();
+    let rows: Vec<(String,)> = sqlx::query_as(&format!("explain {}", busy::DAYS_SQL.as_str()))
+        .bind(Projection::Bookings.checkpoint())
+        .bind(vec![resource(7), resource(8), resource(9)])
+        .bind(vec!["acme", "acme", "acme"])
+        .bind(spans)
+        .fetch_all(&app.pool)
+        .await
+        .expect("explain runs");
+    let plan = joined(rows);
+    assert_indexed("the busy days", &plan, "busy_resource_during_idx");
 
     // Availability: resource rows with the checkpoint, by primary key.
     let rows: Vec<(String,)> = sqlx::query_as(&format!(
@@ -140,11 +164,7 @@ async fn every_read_model_query_uses_its_index() {
     .fetch_all(&app.pool)
     .await
     .expect("explain runs");
-    let plan = rows
-        .into_iter()
-        .map(|(l,)| l)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = joined(rows);
     assert!(
         !plan.contains("Seq Scan on resources"),
         "the resource rows scan resources:\n{plan}"
@@ -152,6 +172,71 @@ async fn every_read_model_query_uses_its_index() {
     assert_indexed("the resource rows", &plan, "resources_pkey");
 
     let acme: TenantId = "acme".parse().unwrap();
+    // Resources by attributes (GET /v1/resources, the search): selective filters by the GIN
+    // index; the search's candidates in name order by its keyset index.
+    let filter = |pairs: &[(&str, &str)]| {
+        ResourceFilter::parse(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .unwrap()
+    };
+    let by_row = filter(&[("attr.row", "4242")]);
+    let by_feature = filter(&[("attr.features", "f17"), ("min.seats", "10")]);
+    let everything = filter(&[]);
+    let after = ("Room 5".to_owned(), ResourceId(Uuid::nil()));
+    for (name, filter, after, index) in [
+        (
+            "search by an attribute",
+            &by_row,
+            None,
+            "resources_attributes_idx",
+        ),
+        (
+            "search by an array member",
+            &by_feature,
+            None,
+            "resources_attributes_idx",
+        ),
+        (
+            "search of all",
+            &everything,
+            None,
+            "resources_tenant_name_idx",
+        ),
+        (
+            "search of all, next page",
+            &everything,
+            Some(&after),
+            "resources_tenant_name_idx",
+        ),
+    ] {
+        let ask = resources::Candidates {
+            tenant: &acme,
+            filter,
+            after,
+            limit: 1001,
+        };
+        let plan = plan_of(&app.pool, resources::candidates_query("explain ", &ask)).await;
+        assert!(
+            !plan.contains("Seq Scan on resources"),
+            "{name} scans:\n{plan}"
+        );
+        assert!(plan.contains(index), "{name} does not use {index}:\n{plan}");
+    }
+    let list = resources::ResourceList {
+        tenant: acme.clone(),
+        filter: by_row.clone(),
+        after: None,
+        limit: 51,
+    };
+    let plan = plan_of(&app.pool, resources::list_query("explain ", &list)).await;
+    assert!(
+        plan.contains("resources_attributes_idx"),
+        "the list by attribute does not use the GIN index:\n{plan}"
+    );
+
     let base = bookings::BookingFilter::new(acme.clone(), 51);
     let after = Some((
         "2025-01-10T00:00:00Z".parse().unwrap(),

@@ -71,6 +71,8 @@ async fn resources_are_listed_by_kind_in_pages_and_shown_like_command_api_shows_
     assert_eq!(body["policy"]["slot_step_minutes"], 15);
     assert_eq!(body["blackouts"][0]["reason"], "holidays");
     assert_eq!(body["version"], 1);
+    assert_eq!(body["attributes"], json!({}));
+    assert_eq!(body["archived"], false);
     let mut fields: Vec<&str> = body
         .as_object()
         .unwrap()
@@ -81,6 +83,8 @@ async fn resources_are_listed_by_kind_in_pages_and_shown_like_command_api_shows_
     assert_eq!(
         fields,
         vec![
+            "archived",
+            "attributes",
             "blackouts",
             "capacity",
             "created_at",
