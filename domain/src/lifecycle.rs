@@ -106,15 +106,10 @@ impl BookingStatus {
         self == BookingStatus::Declined
     }
 
-    /// Whether it counts toward a customer's active-bookings quota (until its period ends).
+    /// Whether it counts toward a customer's active-bookings quota (until its period ends):
+    /// it holds its time and has not ended early, as a completed or missed booking has.
     pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            BookingStatus::Held
-                | BookingStatus::Pending
-                | BookingStatus::Confirmed
-                | BookingStatus::CheckedIn
-        )
+        self.holds_capacity() && !matches!(self, BookingStatus::Completed | BookingStatus::NoShow)
     }
 
     /// Whether it counts toward a customer's bookings-per-day quota: every booking but those

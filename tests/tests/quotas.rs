@@ -120,36 +120,20 @@ async fn the_daily_quota_counts_the_resources_local_day_and_a_move_into_a_full_d
     let next_day = book_for(&app, &room, "ann", slot(5, 9 * 60, 60), json!({})).await;
     assert_eq!(next_day.status, StatusCode::CREATED, "{}", next_day.body);
     let id = next_day.body["booking"]["id"].as_str().unwrap();
-    let (start, end) = slot(4, 14 * 60, 60);
-    let path = format!("/v1/bookings/{id}/reschedule");
-    let moved = app
-        .post(
-            &path,
-            &app.client("ann"),
-            &json!({ "start": start, "end": end }),
-        )
-        .await;
+    let move_to = |(start, end): (String, String)| {
+        let path = format!("/v1/bookings/{id}/reschedule");
+        let body = json!({ "start": start, "end": end });
+        let app = &app;
+        async move { app.post(&path, &app.client("ann"), &body).await }
+    };
+    let moved = move_to(slot(4, 14 * 60, 60)).await;
     assert_problem(&moved, StatusCode::CONFLICT, "quota_exceeded");
     // A move within its own day counts the booking once.
-    let (start, end) = slot(5, 11 * 60, 60);
-    let within = app
-        .post(
-            &path,
-            &app.client("ann"),
-            &json!({ "start": start, "end": end }),
-        )
-        .await;
+    let within = move_to(slot(5, 11 * 60, 60)).await;
     assert_eq!(within.status, StatusCode::OK, "{}", within.body);
     // Once one of the day's bookings is cancelled the move fits.
     assert_eq!(cancel(&app, &second).await.status, StatusCode::OK);
-    let (start, end) = slot(4, 14 * 60, 60);
-    let moved = app
-        .post(
-            &path,
-            &app.client("ann"),
-            &json!({ "start": start, "end": end }),
-        )
-        .await;
+    let moved = move_to(slot(4, 14 * 60, 60)).await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
     app.cleanup().await;
 }
