@@ -4,7 +4,8 @@
 //! - [`hours`]: weekly opening hours in local wall time, DST-correct.
 //! - [`availability`]: free time per unit and bookable slots.
 //! - [`aggregate`]: the one shape of an aggregate (decide/evolve) and given/when/then tests.
-//! - [`resource`] and [`booking`]: the two aggregates, their rules and decisions.
+//! - [`resource`] and [`booking`]: the two aggregates, their rules and decisions; a resource's
+//!   booking rules are its [`policy`].
 //! - [`lifecycle`]: what each booking event does to its status and its units, written once.
 //! - [`event`]: the persisted events, with stable type names and schema versions.
 //! - [`attributes`]: a resource's attributes and their limits.
@@ -19,6 +20,7 @@ pub mod hours;
 pub mod ids;
 pub mod lifecycle;
 pub mod period;
+pub mod policy;
 pub mod resource;
 
 pub use event::{Event, StreamType};
