@@ -132,27 +132,23 @@ async fn a_pool_filters_by_kind_attributes_and_minimum_and_goes_by_name() {
     let zulu = room(&app, "Zulu", "classroom", big.clone()).await;
     let alpha = room(&app, "Alpha", "classroom", big.clone()).await;
     // Each of these fails one condition.
-    room(
-        &app,
-        "Aardvark",
-        "classroom",
-        json!({"building": "B", "seats": 40, "features": ["projector"]}),
-    )
-    .await;
-    room(
-        &app,
-        "Abacus",
-        "classroom",
-        json!({"building": "A", "seats": 20, "features": ["projector"]}),
-    )
-    .await;
-    room(
-        &app,
-        "Absolute",
-        "classroom",
-        json!({"building": "A", "seats": 40, "features": []}),
-    )
-    .await;
+    let misses = [
+        (
+            "Aardvark",
+            json!({"building": "B", "seats": 40, "features": ["projector"]}),
+        ),
+        (
+            "Abacus",
+            json!({"building": "A", "seats": 20, "features": ["projector"]}),
+        ),
+        (
+            "Absolute",
+            json!({"building": "A", "seats": 40, "features": []}),
+        ),
+    ];
+    for (name, attributes) in misses {
+        room(&app, name, "classroom", attributes).await;
+    }
     room(&app, "Able", "meeting_room", big).await;
     let period = slot(3, 10 * 60, 120);
     let pool = json!({ "pool": {
