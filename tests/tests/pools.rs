@@ -102,8 +102,15 @@ async fn resource_ids_are_tried_in_their_order() {
         chosen(&book_on(&app, &period, listed.clone()).await),
         id(&b)
     );
-    let full = book_on(&app, &period, listed).await;
+    let full = book_on(&app, &period, listed.clone()).await;
     assert_problem(&full, StatusCode::CONFLICT, "slot_unavailable");
+    // A rule every candidate refuses by is that refusal, not `slot_unavailable`.
+    let too_long = book_on(&app, &slot(5, 0, 20 * 60), listed).await;
+    assert_problem(
+        &too_long,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duration_out_of_range",
+    );
     // An Idempotency-Key replays the first answer, on the same resource.
     let other = slot(4, 9 * 60, 60);
     let body = json!({ "resource_ids": [id(&b), id(&a)], "start": other.0, "end": other.1 });
