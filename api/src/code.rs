@@ -82,6 +82,7 @@ codes! {
     InvalidCursor = "invalid_cursor", 422, "The cursor is not valid";
     InvalidFilter = "invalid_filter", 422, "The filter is not valid";
     TooManyCandidates = "too_many_candidates", 422, "Too many candidate resources";
+    NoCandidates = "no_candidates", 422, "No resource to book";
     TooMuchWork = "too_much_work", 422, "Too much work for one request";
     InvalidPosition = "invalid_position", 422, "The position is not one the store has written";
     RateLimited = "rate_limited", 429, "Too many requests";

@@ -90,7 +90,14 @@ pub struct AddBlackout {
 pub struct PlaceBooking {
     /// The booking's id, when the client chooses it.
     pub id: Option<Uuid>,
-    pub resource_id: Uuid,
+    /// The resource to book. Exactly one of `resource_id`, `resource_ids` and `pool` is given.
+    pub resource_id: Option<Uuid>,
+    /// Book the first of these resources that is free (tried in this order; at most 100).
+    /// Unknown, archived and other tenants' ids are skipped.
+    #[schema(max_items = 100)]
+    pub resource_ids: Option<Vec<Uuid>>,
+    /// Book the first free resource of the tenant that matches (tried by name, then id).
+    pub pool: Option<Pool>,
     /// In UTC (`Z`).
     #[serde(deserialize_with = "utc_instant")]
     #[schema(pattern = "(Z|[+-]00:00)$")]
@@ -111,6 +118,24 @@ pub struct PlaceBooking {
     /// Free-form, at most 4 KiB as JSON.
     #[serde(default)]
     pub metadata: Map<String, Value>,
+}
+
+/// The resources a pool booking may go on: the resource filters (`kind=`, `attr.<key>=`,
+/// `min.<key>=`) as a body; only active (non-archived) resources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    #[schema(examples("hotel_room"))]
+    pub kind: String,
+    /// Each attribute equals this value (a string, number or boolean; an array attribute
+    /// contains it).
+    #[serde(default)]
+    #[schema(value_type = Object, examples(json!({"type": "double", "features": "balcony"})))]
+    pub attributes: Map<String, Value>,
+    /// Each attribute is a number at least this.
+    #[serde(default)]
+    #[schema(value_type = Object, examples(json!({"beds": 2})))]
+    pub min: Map<String, Value>,
 }
 
 /// The optional body of `decline` and `cancel`.

@@ -63,6 +63,43 @@ pub async fn load_stream(
     .await
 }
 
+/// All events of the streams `stream_ids` of `tenant_id` (unknown ones and other tenants' are
+/// left out), stream by stream, each in version order.
+pub async fn load_streams(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    stream_ids: &[Uuid],
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from events where stream_id = any($1) and tenant_id = $2
+         order by stream_id, stream_version"
+    ))
+    .bind(stream_ids)
+    .bind(tenant_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// All events of every stream of `stream_type` in `tenant_id`, stream by stream, each in
+/// version order (the `streams_tenant_type_idx` index finds the streams).
+pub async fn load_streams_of_type(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    stream_type: &str,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {COLUMNS} from events
+         where tenant_id = $1
+           and stream_id in (select stream_id from streams
+                             where tenant_id = $1 and stream_type = $2)
+         order by stream_id, stream_version"
+    ))
+    .bind(tenant_id)
+    .bind(stream_type)
+    .fetch_all(conn)
+    .await
+}
+
 /// Up to `limit` events after `after` and at most `until`, in the safe order (for catching up
 /// to a known position).
 pub async fn read_range(

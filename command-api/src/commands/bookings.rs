@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::{Command, Done, Effect, commit, follow_allocation, load, start};
 use crate::error::CommandError;
+use crate::store::candidates::Candidates;
 use crate::store::guard::{self, Allocated, Reservation};
 use crate::store::quota::{self, Claim, Counted};
 use crate::store::{self, CommandMeta, StreamId};
@@ -101,6 +102,9 @@ pub struct PlaceBooking {
     pub booking: domain::booking::PlaceBooking,
     /// A client-chosen id may already be taken; a fresh UUIDv7 of ours cannot be.
     pub id_from_client: bool,
+    /// A pool booking: the booking goes on the first of these that takes it (see
+    /// [`super::pools`]), and `booking.resource_id` is not used.
+    pub candidates: Option<Candidates>,
 }
 
 impl Command for PlaceBooking {
@@ -127,32 +131,46 @@ impl Command for PlaceBooking {
         if self.id_from_client && store::stream_exists(conn, input.booking_id).await? {
             return Err(already_exists());
         }
+        if let Some(candidates) = &self.candidates {
+            return super::pools::place_on_first(conn, meta, input, candidates).await;
+        }
         let resource: Resource = load(conn, meta, input.resource_id).await?;
-        let placement = plan_placement(&resource, input.clone(), meta.now)?;
-        let counted = Counted {
-            booking_id: placement.booking_id,
-            customer: &placement.customer_id,
-            period: placement.period,
-            expires_at: placement.expires_at,
-        };
-        quota::claim(conn, meta, &resource, counted, Claim::New).await?;
-        let wanted = Reservation {
-            booking_id: placement.booking_id,
-            blocked: placement.blocked,
-            quantity: placement.quantity,
-            expires_at: placement.expires_at,
-        };
-        let units = reserve(conn, meta, &resource, wanted).await?;
-        let effect = if placement.status == BookingStatus::Pending {
-            Effect::Pending
-        } else {
-            Effect::Created
-        };
-        let booking_id = placement.booking_id;
-        let events = [Event::BookingPlaced(placement.placed(units))];
-        let (booking, position) = start(conn, meta, booking_id, &events, already_exists).await?;
-        Ok(answer(effect, &booking, position))
+        place_on(conn, meta, &resource, input.clone()).await
     }
+}
+
+/// Places the booking on `resource` (which `input` names): the domain's rules, the quotas, the
+/// guard, then its `BookingPlaced`.
+pub(super) async fn place_on(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    resource: &Resource,
+    input: domain::booking::PlaceBooking,
+) -> Result<Done<BookingAnswer>, CommandError> {
+    let placement = plan_placement(resource, input, meta.now)?;
+    let counted = Counted {
+        booking_id: placement.booking_id,
+        customer: &placement.customer_id,
+        period: placement.period,
+        expires_at: placement.expires_at,
+    };
+    quota::claim(conn, meta, resource, counted, Claim::New).await?;
+    let wanted = Reservation {
+        booking_id: placement.booking_id,
+        blocked: placement.blocked,
+        quantity: placement.quantity,
+        expires_at: placement.expires_at,
+    };
+    let units = reserve(conn, meta, resource, wanted).await?;
+    let effect = if placement.status == BookingStatus::Pending {
+        Effect::Pending
+    } else {
+        Effect::Created
+    };
+    let booking_id = placement.booking_id;
+    let events = [Event::BookingPlaced(placement.placed(units))];
+    let (booking, position) = start(conn, meta, booking_id, &events, already_exists).await?;
+    Ok(answer(effect, &booking, position))
 }
 
 /// Who asks, as the rules for cancelling and moving see it: a client (an `owner` is set for

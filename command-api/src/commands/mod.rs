@@ -5,6 +5,7 @@
 //! `crate::runner`'s.
 
 pub mod bookings;
+mod pools;
 pub mod resources;
 
 use std::future::Future;

@@ -14,7 +14,9 @@ use platform::Problem;
 use platform::auth::Actor;
 use platform::json::{ApiJson, OptionalJson};
 use platform::path::ApiPath;
+use readmodel::filter::ResourceFilter;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::IntoParams;
 
 use super::resources::{Commander, period};
@@ -22,6 +24,7 @@ use super::{IdempotencyKey, path_id};
 use crate::commands::bookings::Action;
 use crate::commands::{PlaceBooking, RescheduleBooking, TransitionBooking};
 use crate::reply::Reply;
+use crate::store::candidates::{Candidates, MAX_LISTED};
 
 /// Clients book for themselves; admins for anyone (themselves by default).
 fn customer(actor: &Actor, requested: Option<String>) -> Result<CustomerId, Problem> {
@@ -66,6 +69,7 @@ fn owner(actor: &Actor) -> Option<CustomerId> {
 problems!(
     PlaceProblems = [
         ResourceNotFound,
+        NoCandidates,
         SlotUnavailable,
         QuotaExceeded,
         ResourceArchived,
@@ -100,11 +104,13 @@ pub async fn place(
     ApiJson(body): ApiJson<requests::PlaceBooking>,
 ) -> Result<Reply, Problem> {
     let request = cx.request("POST /v1/bookings", &body)?;
+    let (resource_id, candidates) = target(&body)?;
     let command = PlaceBooking {
         id_from_client: body.id.is_some(),
+        candidates,
         booking: domain::booking::PlaceBooking {
             booking_id: body.id.map_or_else(BookingId::generate, BookingId),
-            resource_id: ResourceId(body.resource_id),
+            resource_id,
             period: period(body.start, body.end)?,
             quantity: body.quantity,
             customer_id: customer(&cx.actor, body.customer_id)?,
@@ -113,6 +119,75 @@ pub async fn place(
         },
     };
     cx.run(&request, command).await
+}
+
+/// What the booking goes on: the one resource, or (a pool booking) its candidates, whose
+/// resource id is a placeholder replaced by the chosen one. Exactly one of `resource_id`,
+/// `resource_ids` and `pool` must be given.
+fn target(body: &requests::PlaceBooking) -> Result<(ResourceId, Option<Candidates>), Problem> {
+    let only_one = |field: &str| {
+        Problem::invalid_field(
+            field,
+            "give exactly one of resource_id, resource_ids and pool",
+        )
+    };
+    let placeholder = ResourceId(uuid::Uuid::nil());
+    match (&body.resource_id, &body.resource_ids, &body.pool) {
+        (Some(id), None, None) => Ok((ResourceId(*id), None)),
+        (None, Some(ids), None) => {
+            if ids.len() > MAX_LISTED {
+                return Err(Problem::invalid_field(
+                    "resource_ids",
+                    format!("must list at most {MAX_LISTED} resources"),
+                ));
+            }
+            let ids = ids.iter().copied().map(ResourceId).collect();
+            Ok((placeholder, Some(Candidates::Listed(ids))))
+        }
+        (None, None, Some(pool)) => Ok((placeholder, Some(Candidates::Pool(filter(pool)?)))),
+        (None, None, None) => Err(only_one("resource_id")),
+        (Some(_), Some(_), _) => Err(only_one("resource_ids")),
+        (_, _, Some(_)) => Err(only_one("pool")),
+    }
+}
+
+/// A `pool` as the resource filter (only active resources); a bad key or value is named as
+/// `pool.<field>.<key>`.
+fn filter(pool: &requests::Pool) -> Result<ResourceFilter, Problem> {
+    if pool.kind.is_empty() {
+        return Err(Problem::invalid_field("pool.kind", "must not be empty"));
+    }
+    let mut filter = ResourceFilter {
+        kind: Some(pool.kind.clone()),
+        ..ResourceFilter::default()
+    };
+    for (key, value) in &pool.attributes {
+        let field = || format!("pool.attributes.{key}");
+        let value = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(Problem::invalid_field(
+                    field(),
+                    "must be a string, number or boolean",
+                ));
+            }
+        };
+        filter
+            .with_attribute(key, value)
+            .map_err(|err| Problem::invalid_field(field(), err.message))?;
+    }
+    for (key, value) in &pool.min {
+        let field = || format!("pool.min.{key}");
+        let Value::Number(n) = value else {
+            return Err(Problem::invalid_field(field(), "must be a number"));
+        };
+        filter
+            .with_min(key, &n.to_string())
+            .map_err(|err| Problem::invalid_field(field(), err.message))?;
+    }
+    Ok(filter)
 }
 
 async fn transition(

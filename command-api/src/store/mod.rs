@@ -2,6 +2,7 @@
 //! guard and idempotency records. Every function works inside the caller's transaction.
 
 pub mod aggregates;
+pub mod candidates;
 pub mod guard;
 pub mod idempotency;
 pub mod quota;
