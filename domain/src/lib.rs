@@ -5,6 +5,7 @@
 //! - [`availability`]: free time per unit and bookable slots.
 //! - [`aggregate`]: the one shape of an aggregate (decide/evolve) and given/when/then tests.
 //! - [`resource`] and [`booking`]: the two aggregates, their rules and decisions.
+//! - [`service`]: the service aggregate (duration, price, buffers, where it is offered).
 //! - [`lifecycle`]: what each booking event does to its status and its units, written once.
 //! - [`event`]: the persisted events, with stable type names and schema versions.
 //! - [`attributes`]: a resource's attributes and their limits.
@@ -20,6 +21,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod period;
 pub mod resource;
+pub mod service;
 
 pub use event::{Event, StreamType};
 pub use period::Period;
