@@ -8,8 +8,9 @@ use domain::Period;
 use domain::aggregate::Aggregate;
 use domain::booking::{Booking, BookingCommand, BookingError, Requester, plan_placement};
 use domain::event::BookingStatus;
-use domain::ids::{BookingId, CustomerId};
+use domain::ids::{BookingId, CustomerId, ServiceId};
 use domain::resource::{Policy, Resource};
+use domain::service::Service;
 use eventstore::Position;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -98,7 +99,10 @@ async fn step(
 /// `POST /v1/bookings`.
 #[derive(Clone, Debug)]
 pub struct PlaceBooking {
+    /// With `service_id`, only the start of its period counts: the service gives the end.
     pub booking: domain::booking::PlaceBooking,
+    /// The service booked: its duration, buffers and current price go into the booking.
+    pub service_id: Option<ServiceId>,
     /// A client-chosen id may already be taken; a fresh UUIDv7 of ours cannot be.
     pub id_from_client: bool,
 }
@@ -128,7 +132,16 @@ impl Command for PlaceBooking {
             return Err(already_exists());
         }
         let resource: Resource = load(conn, meta, input.resource_id).await?;
-        let placement = plan_placement(&resource, input.clone(), meta.now)?;
+        let mut input = input.clone();
+        if let Some(service_id) = self.service_id {
+            let service: Service = load(conn, meta, service_id).await?;
+            input.service = Some(service.terms_on(&resource)?);
+            input.price = Some(service.spec.price.clone());
+            input.period = service
+                .period_from(input.period.start())
+                .ok_or(CommandError::Defect("a service of no duration"))?;
+        }
+        let placement = plan_placement(&resource, input, meta.now)?;
         let counted = Counted {
             booking_id: placement.booking_id,
             customer: &placement.customer_id,
