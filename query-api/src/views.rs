@@ -42,6 +42,14 @@ pub fn booking_view(row: BookingRow) -> Result<BookingView, StoreError> {
         status,
         expires_at: row.expires_at,
         metadata,
+        service_id: row.service_id,
+        price: match (row.price_amount_minor, row.price_currency) {
+            (Some(amount_minor), Some(currency)) => Some(domain::service::Price {
+                amount_minor,
+                currency,
+            }),
+            _ => None,
+        },
         version: row.version,
         created_at: row.created_at,
         updated_at: row.updated_at,
