@@ -357,7 +357,7 @@ mod tests {
             service_id: id,
             spec: spec(),
         });
-        let service = given::<Service>(&[created.clone()], now).state.unwrap();
+        let service = given::<Service>(std::slice::from_ref(&created), now).state.unwrap();
         let other = resource("room");
         assert!(service.offered_on(&resource("barber")));
         assert!(!service.offered_on(&other));
@@ -367,7 +367,7 @@ mod tests {
             resource_ids: Some(vec![other.id]),
             ..ServiceChanges::default()
         };
-        let service = given::<Service>(&[created.clone()], now)
+        let service = given::<Service>(std::slice::from_ref(&created), now)
             .when(ServiceCommand::Update(changes), now)
             .then(&[Event::ServiceUpdated(ServiceUpdated {
                 service_id: id,
