@@ -357,7 +357,9 @@ mod tests {
             service_id: id,
             spec: spec(),
         });
-        let service = given::<Service>(std::slice::from_ref(&created), now).state.unwrap();
+        let service = given::<Service>(std::slice::from_ref(&created), now)
+            .state
+            .unwrap();
         let other = resource("room");
         assert!(service.offered_on(&resource("barber")));
         assert!(!service.offered_on(&other));
