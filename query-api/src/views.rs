@@ -64,6 +64,26 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The page of `found`, which was fetched with one row more than `limit` to tell whether
+    /// there is a next page: at most `limit` items, and the cursor after the last one if so.
+    pub fn of<S>(
+        mut found: Vec<S>,
+        limit: i64,
+        cursor: impl Fn(&S) -> String,
+        view: impl Fn(&S) -> T,
+    ) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let next_cursor = more.then(|| found.last().map(&cursor)).flatten();
+        Page {
+            items: found.iter().map(view).collect(),
+            next_cursor,
+        }
+    }
+}
+
 /// One resource's availability over a window.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AvailabilityView {

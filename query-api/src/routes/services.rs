@@ -43,17 +43,14 @@ pub async fn list(
         .unwrap_or(params::DEFAULT_LIMIT);
     let after = query.parse("cursor", cursor::parse_service)?;
     read_after(&state, query, &[Projection::Resources]).await?;
-    let mut services = store::list(&state.pool, &actor.tenant, after, limit + 1).await?;
-    let more = services.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    services.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| services.last().map(|s| cursor::service(s.id)))
-        .flatten();
-    Ok(Json(Page {
-        items: services.iter().map(ServiceView::from).collect(),
-        next_cursor,
-    })
-    .into_response())
+    let services = store::list(&state.pool, &actor.tenant, after, limit + 1).await?;
+    let page = Page::of(
+        services,
+        limit,
+        |s| cursor::service(s.id),
+        |s| ServiceView::from(s),
+    );
+    Ok(Json(page).into_response())
 }
 
 /// A service.
