@@ -175,20 +175,6 @@ struct Window {
     quantity: Option<u32>,
 }
 
-/// `service_id` of one resource's availability.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[expect(
-    dead_code,
-    reason = "describes what the handler parses by hand (`QueryParams`)"
-)]
-struct ForService {
-    /// Slots of this service (instead of `duration_minutes`): its duration, and its buffers
-    /// where larger than the resource's. Unknown: `404 service_not_found`; not offered on the
-    /// resource or archived: `422 service_not_offered`.
-    service_id: Option<Uuid>,
-}
-
 /// `resource_ids` of `GET /v1/availability`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -261,7 +247,7 @@ fn json_items(bodies: Vec<Bytes>, hit: bool) -> Response {
     path = "/v1/resources/{id}/availability",
     tag = "availability",
     operation_id = "resource_availability",
-    params(("id" = Uuid, Path, description = "The resource."), Window, ForService, MinPosition),
+    params(("id" = Uuid, Path, description = "The resource."), Window, params::ForService, MinPosition),
     responses(
         (status = 200, description = "The resource's availability", body = AvailabilityView,
             headers(("X-Cache" = String, description = "`hit` when every day came from a cache, else `miss`."))),
