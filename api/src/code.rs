@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use domain::booking::BookingError;
 use domain::resource::ResourceError;
+use domain::service::ServiceError;
 
 macro_rules! codes {
     ($($variant:ident = $name:literal, $status:literal, $title:literal;)*) => {
@@ -53,6 +54,7 @@ codes! {
     ResourceNotFound = "resource_not_found", 404, "Not found";
     BookingNotFound = "booking_not_found", 404, "Not found";
     BlackoutNotFound = "blackout_not_found", 404, "Not found";
+    ServiceNotFound = "service_not_found", 404, "Not found";
     MethodNotAllowed = "method_not_allowed", 405, "Method not allowed";
     SlotUnavailable = "slot_unavailable", 409, "The slot is not available";
     InvalidState = "invalid_state", 409, "Not possible in the booking's current state";
@@ -77,6 +79,7 @@ codes! {
     InsufficientNotice = "insufficient_notice", 422, "Too short notice";
     TooFarInAdvance = "too_far_in_advance", 422, "Too far in advance";
     QuantityExceedsCapacity = "quantity_exceeds_capacity", 422, "Quantity exceeds capacity";
+    ServiceNotOffered = "service_not_offered", 422, "The service is not offered on this resource";
     IdempotencyKeyReused = "idempotency_key_reused", 422, "Key was used for another request";
     WindowTooLarge = "window_too_large", 422, "The window is too large";
     InvalidCursor = "invalid_cursor", 422, "The cursor is not valid";
@@ -137,6 +140,17 @@ impl Coded for ResourceError {
             ResourceError::BlackoutNotFound => ErrorCode::BlackoutNotFound,
             ResourceError::NotFound => ErrorCode::ResourceNotFound,
             ResourceError::AlreadyExists => ErrorCode::AlreadyExists,
+        }
+    }
+}
+
+impl Coded for ServiceError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::Invalid(_) => ErrorCode::ValidationFailed,
+            ServiceError::NotFound => ErrorCode::ServiceNotFound,
+            ServiceError::AlreadyExists => ErrorCode::AlreadyExists,
+            ServiceError::NotOffered => ErrorCode::ServiceNotOffered,
         }
     }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 use domain::hours::OpeningHours;
 use domain::resource::Policy;
+use domain::service::Price;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -102,10 +103,17 @@ pub struct PlaceBooking {
     #[serde(deserialize_with = "utc_instant")]
     #[schema(pattern = "(Z|[+-]00:00)$")]
     pub start: DateTime<Utc>,
-    /// In UTC (`Z`); after `start`.
-    #[serde(deserialize_with = "utc_instant")]
+    /// In UTC (`Z`); after `start`. Required without `service_id`; with it, absent (the end is
+    /// `start` plus the service's duration).
+    #[serde(default, deserialize_with = "utc_instant_opt")]
     #[schema(pattern = "(Z|[+-]00:00)$")]
-    pub end: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    /// A service offered on the resource: it gives the end, buffers (where larger than the
+    /// resource's) and the price recorded with the booking.
+    pub service_id: Option<Uuid>,
+    /// Admins only, and only without `service_id`: the price recorded with the booking (a
+    /// client sending one gets `403`).
+    pub price: Option<Price>,
     /// Units of the resource.
     #[serde(default = "one")]
     #[schema(minimum = 1, default = 1)]
@@ -136,6 +144,57 @@ pub struct Pool {
     #[serde(default)]
     #[schema(value_type = Object, examples(json!({"beds": 2})))]
     pub min: Map<String, Value>,
+}
+
+/// `POST /v1/services`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateService {
+    /// The service's id, when the client chooses it.
+    pub id: Option<Uuid>,
+    /// 1 to 200 characters.
+    #[schema(examples("Haircut"))]
+    pub name: String,
+    /// The length of a booking of it.
+    #[schema(minimum = 1, maximum = 527040)]
+    pub duration_minutes: u32,
+    pub price: Price,
+    /// Kept free before each booking where larger than the resource's buffer.
+    #[serde(default)]
+    #[schema(maximum = 1440, default = 0)]
+    pub buffer_before_minutes: u32,
+    /// Kept free after each booking where larger than the resource's buffer.
+    #[serde(default)]
+    #[schema(maximum = 1440, default = 0)]
+    pub buffer_after_minutes: u32,
+    /// The resources it is offered on (at most 100). With `resource_kind`, a resource matching
+    /// either is; neither given: every resource.
+    #[serde(default)]
+    pub resource_ids: Vec<Uuid>,
+    /// Offered on the resources of this kind.
+    pub resource_kind: Option<String>,
+}
+
+/// `PATCH /v1/services/{id}`: absent fields stay as they are.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateService {
+    pub name: Option<String>,
+    #[schema(minimum = 1, maximum = 527040)]
+    pub duration_minutes: Option<u32>,
+    /// A new price applies to bookings placed from now on; existing ones keep theirs.
+    pub price: Option<Price>,
+    #[schema(maximum = 1440)]
+    pub buffer_before_minutes: Option<u32>,
+    #[schema(maximum = 1440)]
+    pub buffer_after_minutes: Option<u32>,
+    pub resource_ids: Option<Vec<Uuid>>,
+    /// Absent: unchanged; `null`: no longer offered by kind.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub resource_kind: Option<Option<String>>,
+    /// `true` retires it (no new bookings; existing ones keep it), `false` restores it.
+    pub archived: Option<bool>,
 }
 
 /// The optional body of `decline` and `cancel`.
@@ -170,6 +229,13 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// [`utc_instant`] for an optional field.
+fn utc_instant_opt<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    utc_instant(deserializer).map(Some)
 }
 
 /// Deserializes an RFC 3339 instant that must be in UTC (`Z` or `+00:00`), truncated to the

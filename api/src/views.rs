@@ -6,6 +6,7 @@ use domain::booking::Booking;
 use domain::event::BookingStatus;
 use domain::hours::OpeningHours;
 use domain::resource::{Blackout, Policy, Resource};
+use domain::service::{Price, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -89,6 +90,11 @@ pub struct BookingView {
     /// When a hold expires unless confirmed; `null` for other bookings.
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
+    /// The service booked, if any.
+    pub service_id: Option<Uuid>,
+    /// The price as it was at booking time (the service's, or one an admin set); `null`:
+    /// unpriced.
+    pub price: Option<Price>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -106,11 +112,60 @@ impl From<&Booking> for BookingView {
             status: booking.status,
             expires_at: booking.expires_at,
             metadata: booking.metadata.clone(),
+            service_id: booking.service_id.map(|id| id.0),
+            price: booking.price.clone(),
             version: booking.version,
             created_at: booking.created_at,
             updated_at: booking.updated_at,
         }
     }
+}
+
+/// A service: what a customer books on a resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceView {
+    pub id: Uuid,
+    pub name: String,
+    pub duration_minutes: u32,
+    pub price: Price,
+    pub buffer_before_minutes: u32,
+    pub buffer_after_minutes: u32,
+    /// The resources it is offered on (with `resource_kind`: either matches; both empty or
+    /// absent: every resource).
+    pub resource_ids: Vec<Uuid>,
+    pub resource_kind: Option<String>,
+    /// A retired service takes no new bookings.
+    pub archived: bool,
+    /// Grows by one with every change; send it as `If-Match`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Service> for ServiceView {
+    fn from(service: &Service) -> Self {
+        let spec = &service.spec;
+        Self {
+            id: service.id.0,
+            name: spec.name.clone(),
+            duration_minutes: spec.duration_minutes,
+            price: spec.price.clone(),
+            buffer_before_minutes: spec.buffer_before_minutes,
+            buffer_after_minutes: spec.buffer_after_minutes,
+            resource_ids: spec.resource_ids.iter().map(|id| id.0).collect(),
+            resource_kind: spec.resource_kind.clone(),
+            archived: spec.archived,
+            version: service.version,
+            created_at: service.created_at,
+            updated_at: service.updated_at,
+        }
+    }
+}
+
+/// What a command on a service answers with (besides the position).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceAnswer {
+    pub service: ServiceView,
 }
 
 /// What a command on a resource answers with (besides the position).

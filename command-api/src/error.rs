@@ -12,6 +12,7 @@ use api::code::Coded;
 use domain::Period;
 use domain::booking::BookingError;
 use domain::resource::ResourceError;
+use domain::service::ServiceError;
 use platform::Problem;
 use platform::database::Fault;
 use platform::problem::FieldError;
@@ -23,6 +24,8 @@ pub enum CommandError {
     Booking(#[from] BookingError),
     #[error(transparent)]
     Resource(#[from] ResourceError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     /// Any other refusal: its code, what to tell the client, and an extra member of the answer.
     #[error("{code}: {detail}")]
     Refused {
@@ -80,6 +83,7 @@ impl CommandError {
             self,
             CommandError::Booking(_)
                 | CommandError::Resource(_)
+                | CommandError::Service(_)
                 | CommandError::Refused { .. }
                 | CommandError::SlotUnavailable { .. }
         )
@@ -89,7 +93,8 @@ impl CommandError {
     pub fn into_problem(self) -> Problem {
         match self {
             CommandError::Booking(err) => booking_problem(&err),
-            CommandError::Resource(ResourceError::Invalid(issues)) => Problem::validation(
+            CommandError::Resource(ResourceError::Invalid(issues))
+            | CommandError::Service(ServiceError::Invalid(issues)) => Problem::validation(
                 issues
                     .into_iter()
                     .map(|issue| FieldError {
@@ -99,6 +104,7 @@ impl CommandError {
                     .collect(),
             ),
             CommandError::Resource(err) => Problem::new(err.code(), err.to_string()),
+            CommandError::Service(err) => Problem::new(err.code(), err.to_string()),
             CommandError::Refused {
                 code,
                 detail,

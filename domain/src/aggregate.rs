@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::booking::{Booking, BookingCommand, BookingError};
 use crate::event::Event;
 use crate::resource::{Resource, ResourceCommand, ResourceError};
+use crate::service::{Service, ServiceCommand, ServiceError};
 
 /// An event-sourced aggregate.
 pub trait Aggregate: Sized {
@@ -70,6 +71,30 @@ impl Aggregate for Resource {
         _now: DateTime<Utc>,
     ) -> Result<Vec<Event>, ResourceError> {
         Resource::decide(state, command)
+    }
+}
+
+impl Aggregate for Service {
+    type Command = ServiceCommand;
+    type Error = ServiceError;
+
+    fn create(event: &Event, at: DateTime<Utc>) -> Option<Self> {
+        match event {
+            Event::ServiceCreated(created) => Some(Service::created(created, at)),
+            _ => None,
+        }
+    }
+
+    fn apply(&mut self, event: &Event, at: DateTime<Utc>) {
+        Service::apply(self, event, at);
+    }
+
+    fn decide(
+        state: Option<&Self>,
+        command: ServiceCommand,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<Event>, ServiceError> {
+        Service::decide(state, command)
     }
 }
 

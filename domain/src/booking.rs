@@ -11,10 +11,11 @@ use serde_json::{Map, Value};
 use crate::event::{
     BookingMarkedNoShow, BookingPlaced, BookingRescheduled, BookingStatus, BookingTransition, Event,
 };
-use crate::ids::{BookingId, CustomerId, ResourceId};
+use crate::ids::{BookingId, CustomerId, ResourceId, ServiceId};
 use crate::lifecycle::{self, Allocation};
 use crate::period::Period;
 use crate::resource::{Policy, Resource};
+use crate::service::{self, Price, ServiceTerms};
 
 /// Free-form metadata is limited to this many bytes of JSON.
 pub const MAX_METADATA_BYTES: usize = 4096;
@@ -78,6 +79,10 @@ pub struct PlaceBooking {
     pub customer_id: CustomerId,
     pub hold: bool,
     pub metadata: Map<String, Value>,
+    /// The service booked: its buffers apply where larger than the resource's.
+    pub service: Option<ServiceTerms>,
+    /// The price recorded with the booking (the service's at booking time, or an admin's).
+    pub price: Option<Price>,
 }
 
 /// A placement that passed every rule but the guard; see the module documentation.
@@ -93,6 +98,8 @@ pub struct Placement {
     pub status: BookingStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
+    pub service_id: Option<ServiceId>,
+    pub price: Option<Price>,
 }
 
 impl Placement {
@@ -109,6 +116,8 @@ impl Placement {
             status: self.status,
             expires_at: self.expires_at,
             metadata: self.metadata,
+            service_id: self.service_id,
+            price: self.price,
         }
     }
 }
@@ -136,18 +145,21 @@ pub fn plan_placement(
         booking_id: command.booking_id,
         resource_id: resource.id,
         period: command.period,
-        blocked: blocked(resource, &command.period),
+        blocked: blocked(resource, command.service.as_ref(), &command.period),
         quantity: command.quantity,
         customer_id: command.customer_id,
         status,
         expires_at,
         metadata: command.metadata,
+        service_id: command.service.map(|s| s.service_id),
+        price: command.price,
     })
 }
 
-fn blocked(resource: &Resource, period: &Period) -> Period {
-    let policy = &resource.spec.policy;
-    period.widen(policy.buffer_before(), policy.buffer_after())
+/// The period widened by the buffers: the resource's, or the service's where larger.
+fn blocked(resource: &Resource, service: Option<&ServiceTerms>, period: &Period) -> Period {
+    let (before, after) = service::buffers(resource, service);
+    period.widen(before, after)
 }
 
 /// The rules every booked period follows: a resource that is not archived, quantity, duration,
@@ -262,6 +274,10 @@ pub struct Booking {
     pub status: BookingStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
+    /// The service booked, if any.
+    pub service_id: Option<ServiceId>,
+    /// The price recorded at booking time.
+    pub price: Option<Price>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -281,6 +297,8 @@ impl Booking {
             status: event.status,
             expires_at: event.expires_at,
             metadata: event.metadata.clone(),
+            service_id: event.service_id,
+            price: event.price.clone(),
             version: 1,
             created_at: at,
             updated_at: at,
@@ -449,9 +467,14 @@ impl Booking {
         }
         self.may_change(by, now)?;
         check_period(resource, &period, self.quantity, now)?;
+        // The buffers it was placed with (a service's may be larger than the resource's) go
+        // with it, or the resource's current ones where those are larger.
+        let (before, after) = service::buffers(resource, None);
+        let before = before.max(self.period.start() - self.blocked.start());
+        let after = after.max(self.blocked.end() - self.period.end());
         Ok(Rescheduling {
             period,
-            blocked: blocked(resource, &period),
+            blocked: period.widen(before, after),
         })
     }
 

@@ -8,10 +8,27 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::ids::{BlackoutId, BookingId, CustomerId, ResourceId};
+use crate::ids::{BlackoutId, BookingId, CustomerId, ResourceId, ServiceId};
 pub use crate::lifecycle::BookingStatus;
 use crate::period::Period;
 use crate::resource::ResourceSpec;
+use crate::service::{Price, ServiceSpec};
+
+/// `ServiceCreated`: a service exists, with its full description.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceCreated {
+    pub service_id: ServiceId,
+    #[serde(flatten)]
+    pub spec: ServiceSpec,
+}
+
+/// `ServiceUpdated`: the service's full description after a change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceUpdated {
+    pub service_id: ServiceId,
+    #[serde(flatten)]
+    pub spec: ServiceSpec,
+}
 
 /// `ResourceCreated`: a resource exists, with its full description.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +76,13 @@ pub struct BookingPlaced {
     pub status: BookingStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
+    /// The service booked, if any (absent in events older than services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<ServiceId>,
+    /// The price as it was at booking time: the service's, or one an admin set (absent in
+    /// events older than prices, and for unpriced bookings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
 }
 
 /// A status change that carries nothing but who and why.
@@ -115,6 +139,8 @@ pub enum Event {
     /// A checked-in (or started) booking is over.
     BookingCompleted(BookingTransition),
     BookingMarkedNoShow(BookingMarkedNoShow),
+    ServiceCreated(ServiceCreated),
+    ServiceUpdated(ServiceUpdated),
 }
 
 /// The kind of stream an event belongs to.
@@ -122,6 +148,7 @@ pub enum Event {
 pub enum StreamType {
     Resource,
     Booking,
+    Service,
 }
 
 impl StreamType {
@@ -129,6 +156,7 @@ impl StreamType {
         match self {
             StreamType::Resource => "resource",
             StreamType::Booking => "booking",
+            StreamType::Service => "service",
         }
     }
 }
@@ -167,6 +195,8 @@ impl Event {
             Event::BookingCheckedIn(_) => "BookingCheckedIn",
             Event::BookingCompleted(_) => "BookingCompleted",
             Event::BookingMarkedNoShow(_) => "BookingMarkedNoShow",
+            Event::ServiceCreated(_) => "ServiceCreated",
+            Event::ServiceUpdated(_) => "ServiceUpdated",
         }
     }
 
@@ -181,6 +211,7 @@ impl Event {
             | Event::ResourceUpdated(_)
             | Event::BlackoutAdded(_)
             | Event::BlackoutRemoved(_) => StreamType::Resource,
+            Event::ServiceCreated(_) | Event::ServiceUpdated(_) => StreamType::Service,
             _ => StreamType::Booking,
         }
     }
@@ -281,6 +312,8 @@ impl Event {
             "BookingMarkedNoShow" => {
                 BookingMarkedNoShow::deserialize(payload).map(Event::BookingMarkedNoShow)
             }
+            "ServiceCreated" => ServiceCreated::deserialize(payload).map(Event::ServiceCreated),
+            "ServiceUpdated" => ServiceUpdated::deserialize(payload).map(Event::ServiceUpdated),
             _ => {
                 return Err(DecodeError::UnknownType {
                     event_type: event_type.to_owned(),
@@ -315,6 +348,8 @@ mod tests {
             status: BookingStatus::Confirmed,
             expires_at: None,
             metadata: Map::new(),
+            service_id: None,
+            price: None,
         });
         let payload = event.payload();
         assert!(payload.get("type").is_none());
@@ -350,6 +385,11 @@ mod tests {
                 status: BookingStatus::Held,
                 expires_at: Some(start),
                 metadata,
+                service_id: Some(ServiceId::generate()),
+                price: Some(Price {
+                    amount_minor: 2500,
+                    currency: "EUR".into(),
+                }),
             }),
             Event::BookingConfirmed(transition.clone()),
             Event::BookingSubmittedForApproval(transition.clone()),
@@ -389,6 +429,23 @@ mod tests {
             let (kind, version) = (event.event_type(), event.schema_version());
             assert_eq!(Event::decode(kind, version, &payload).unwrap(), event);
             assert_eq!(Event::decode_json(kind, version, &text).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn a_booking_placed_before_services_decodes_without_service_or_price() {
+        let payload = serde_json::json!({
+            "booking_id": BookingId::generate(), "resource_id": ResourceId::generate(),
+            "start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z",
+            "blocked": {"start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z"},
+            "units": [0], "quantity": 1, "customer_id": "alice", "status": "confirmed",
+            "expires_at": null, "metadata": {}
+        });
+        match Event::decode_json("BookingPlaced", 1, &payload.to_string()).unwrap() {
+            Event::BookingPlaced(placed) => {
+                assert_eq!((placed.service_id, placed.price), (None, None));
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -45,6 +45,10 @@ uuid_id!(
     /// A blackout of a resource.
     BlackoutId
 );
+uuid_id!(
+    /// A service (what a customer books on a resource); also the id of its event stream.
+    ServiceId
+);
 
 /// The customer a booking is for (for a client, the `sub` of its token).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 //! - [`aggregate`]: the one shape of an aggregate (decide/evolve) and given/when/then tests.
 //! - [`resource`] and [`booking`]: the two aggregates, their rules and decisions; a resource's
 //!   booking rules are its [`policy`].
+//! - [`service`]: the service aggregate (duration, price, buffers, where it is offered).
 //! - [`lifecycle`]: what each booking event does to its status and its units, written once.
 //! - [`event`]: the persisted events, with stable type names and schema versions.
 //! - [`attributes`]: a resource's attributes and their limits.
@@ -22,6 +23,7 @@ pub mod lifecycle;
 pub mod period;
 pub mod policy;
 pub mod resource;
+pub mod service;
 
 pub use event::{Event, StreamType};
 pub use period::Period;

@@ -159,7 +159,7 @@ impl Transition<'_> {
 }
 
 /// What `event` does to the booking whose stream it is on; `None` for an event that does not
-/// follow a placement (a resource's events, or `BookingPlaced` itself).
+/// follow a placement (a resource's or service's events, or `BookingPlaced` itself).
 pub fn transition(event: &Event) -> Option<Transition<'_>> {
     let (status, allocation) = match event {
         Event::BookingConfirmed(_) | Event::BookingApproved(_) => {
@@ -180,7 +180,9 @@ pub fn transition(event: &Event) -> Option<Transition<'_>> {
         | Event::ResourceCreated(_)
         | Event::ResourceUpdated(_)
         | Event::BlackoutAdded(_)
-        | Event::BlackoutRemoved(_) => return None,
+        | Event::BlackoutRemoved(_)
+        | Event::ServiceCreated(_)
+        | Event::ServiceUpdated(_) => return None,
     };
     Some(Transition { status, allocation })
 }

@@ -50,6 +50,8 @@ fn request(resource: &Resource, start: DateTime<Utc>, minutes: i64) -> PlaceBook
         customer_id: CustomerId("alice".into()),
         hold: false,
         metadata: Map::new(),
+        service: None,
+        price: None,
     }
 }
 

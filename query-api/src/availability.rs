@@ -66,6 +66,21 @@ pub fn days_needed(tz: Tz, window: Period) -> Vec<NaiveDate> {
 pub struct SlotRequest {
     pub duration: Duration,
     pub quantity: u32,
+    /// A service's buffers: they apply where larger than the resource's (zero without one).
+    pub buffer_before: Duration,
+    pub buffer_after: Duration,
+}
+
+impl SlotRequest {
+    /// Slots of `duration` for `quantity` units, with the resource's buffers only.
+    pub fn plain(duration: Duration, quantity: u32) -> Self {
+        Self {
+            duration,
+            quantity,
+            buffer_before: Duration::zero(),
+            buffer_after: Duration::zero(),
+        }
+    }
 }
 
 /// What [`compute`] found.
@@ -127,8 +142,8 @@ pub fn compute(
             duration: request.duration,
             step: Duration::minutes(i64::from(policy.slot_step_minutes)),
             quantity: request.quantity,
-            buffer_before: policy.buffer_before(),
-            buffer_after: policy.buffer_after(),
+            buffer_before: policy.buffer_before().max(request.buffer_before),
+            buffer_after: policy.buffer_after().max(request.buffer_after),
             tz: spec.time_zone,
         })
     });
@@ -282,10 +297,7 @@ mod tests {
 
     fn stable_until(policy: Policy, now: &str) -> Option<DateTime<Utc>> {
         let window = window(chrono_tz::UTC, date("2026-12-01"), date("2026-12-03")).unwrap();
-        let hour = SlotRequest {
-            duration: Duration::minutes(60),
-            quantity: 1,
-        };
+        let hour = SlotRequest::plain(Duration::minutes(60), 1);
         compute(
             &room(policy),
             window,
@@ -330,10 +342,7 @@ mod tests {
         let free_only =
             compute(&room(Policy::default()), window, vec![], None, now, &meter).unwrap();
         assert_eq!(free_only.stable_until, None);
-        let past = SlotRequest {
-            duration: Duration::minutes(60),
-            quantity: 1,
-        };
+        let past = SlotRequest::plain(Duration::minutes(60), 1);
         let all_past = compute(
             &room(Policy::default()),
             window,
@@ -356,10 +365,7 @@ mod tests {
         });
         hall.spec.capacity = 10_000;
         let now = "2026-11-01T00:00:00Z".parse().unwrap();
-        let ask = |quantity| SlotRequest {
-            duration: Duration::minutes(60),
-            quantity,
-        };
+        let ask = |quantity| SlotRequest::plain(Duration::minutes(60), quantity);
         let budget = || crate::compute::Compute::new(1, 200_000_000).job();
         // 62 days of one-minute starts: with every unit free, one look finds one unit.
         let job = budget();

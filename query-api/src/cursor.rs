@@ -9,7 +9,7 @@ use api::ErrorCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, Utc};
-use domain::ids::{BookingId, ResourceId};
+use domain::ids::{BookingId, ResourceId, ServiceId};
 use platform::Problem;
 use platform::problem::FieldError;
 use uuid::Uuid;
@@ -22,6 +22,11 @@ const MAX_SEARCH_LEN: usize = 1_200;
 /// The cursor after a resource: its id.
 pub fn resource(id: ResourceId) -> String {
     URL_SAFE_NO_PAD.encode(format!("r:{id}"))
+}
+
+/// The cursor after a service: its id.
+pub fn service(id: ServiceId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v:{id}"))
 }
 
 /// The cursor after a booking: its `(start_at, booking_id)`, the start in microseconds.
@@ -64,12 +69,20 @@ fn plausible_start(start: &DateTime<Utc>) -> bool {
 
 /// Parses a resource list's cursor.
 pub fn parse_resource(name: &'static str, value: &str) -> Result<ResourceId, Problem> {
+    parse_id(name, value, "r:").map(ResourceId)
+}
+
+/// The id in a cursor of `prefix`.
+fn parse_id(name: &'static str, value: &str, prefix: &str) -> Result<Uuid, Problem> {
     decode(value)
         .as_deref()
-        .and_then(|raw| raw.strip_prefix("r:"))
+        .and_then(|raw| raw.strip_prefix(prefix))
         .and_then(|id| Uuid::parse_str(id).ok())
-        .map(ResourceId)
         .ok_or_else(|| invalid(name))
+}
+
+pub fn parse_service(name: &'static str, value: &str) -> Result<ServiceId, Problem> {
+    parse_id(name, value, "v:").map(ServiceId)
 }
 
 /// The cursor after a search result: its `(name, id)`.

@@ -25,3 +25,8 @@ pub fn resource_not_found() -> Problem {
 pub fn booking_not_found() -> Problem {
     Problem::new(ErrorCode::BookingNotFound, "no booking with this id")
 }
+
+/// `404 service_not_found`.
+pub fn service_not_found() -> Problem {
+    Problem::new(ErrorCode::ServiceNotFound, "no service with this id")
+}

@@ -269,6 +269,16 @@ pub struct Filter {
     pub archived: Option<bool>,
 }
 
+/// `service_id` of one resource's availability.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ForService {
+    /// Slots of this service (instead of `duration_minutes`): its duration, and its buffers
+    /// where larger than the resource's. Unknown: `404 service_not_found`; not offered on the
+    /// resource or archived: `422 service_not_offered`.
+    pub service_id: Option<uuid::Uuid>,
+}
+
 /// A page of a keyset-paginated list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

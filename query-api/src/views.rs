@@ -42,6 +42,14 @@ pub fn booking_view(row: BookingRow) -> Result<BookingView, StoreError> {
         status,
         expires_at: row.expires_at,
         metadata,
+        service_id: row.service_id,
+        price: match (row.price_amount_minor, row.price_currency) {
+            (Some(amount_minor), Some(currency)) => Some(domain::service::Price {
+                amount_minor,
+                currency,
+            }),
+            _ => None,
+        },
         version: row.version,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -54,6 +62,26 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The page of `found`, which was fetched with one row more than `limit` to tell whether
+    /// there is a next page: at most `limit` items, and the cursor after the last one if so.
+    pub fn of<S>(
+        mut found: Vec<S>,
+        limit: i64,
+        cursor: impl Fn(&S) -> String,
+        view: impl Fn(&S) -> T,
+    ) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let next_cursor = more.then(|| found.last().map(&cursor)).flatten();
+        Page {
+            items: found.iter().map(view).collect(),
+            next_cursor,
+        }
+    }
 }
 
 /// One resource's availability over a window.

@@ -5,7 +5,7 @@ use eventstore::Position;
 /// A read model built from the events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Projection {
-    /// `read.resources`.
+    /// `read.resources` and `read.services`.
     Resources,
     /// `read.bookings` and `read.busy`.
     Bookings,
@@ -44,7 +44,7 @@ impl Projection {
     /// The tables this projection owns (the replay tool rebuilds exactly these).
     pub fn tables(self) -> &'static [&'static str] {
         match self {
-            Projection::Resources => &["resources"],
+            Projection::Resources => &["resources", "services"],
             Projection::Bookings => &["bookings", "busy"],
             Projection::DailyStats => &["daily_stats", "stats_resources", "stats_bookings"],
         }

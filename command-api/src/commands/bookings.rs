@@ -8,8 +8,9 @@ use domain::Period;
 use domain::aggregate::Aggregate;
 use domain::booking::{Booking, BookingCommand, BookingError, Requester, plan_placement};
 use domain::event::BookingStatus;
-use domain::ids::{BookingId, CustomerId};
+use domain::ids::{BookingId, CustomerId, ServiceId};
 use domain::resource::{Policy, Resource};
+use domain::service::Service;
 use eventstore::Position;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -99,7 +100,10 @@ async fn step(
 /// `POST /v1/bookings`.
 #[derive(Clone, Debug)]
 pub struct PlaceBooking {
+    /// With `service_id`, only the start of its period counts: the service gives the end.
     pub booking: domain::booking::PlaceBooking,
+    /// The service booked: its duration, buffers and current price go into the booking.
+    pub service_id: Option<ServiceId>,
     /// A client-chosen id may already be taken; a fresh UUIDv7 of ours cannot be.
     pub id_from_client: bool,
     /// A pool booking: the booking goes on the first of these that takes it (see
@@ -131,22 +135,36 @@ impl Command for PlaceBooking {
         if self.id_from_client && store::stream_exists(conn, input.booking_id).await? {
             return Err(already_exists());
         }
+        let service: Option<Service> = match self.service_id {
+            Some(service_id) => Some(load(conn, meta, service_id).await?),
+            None => None,
+        };
         if let Some(candidates) = &self.candidates {
-            return super::pools::place_on_first(conn, meta, input, candidates).await;
+            return super::pools::place_on_first(conn, meta, input, service.as_ref(), candidates)
+                .await;
         }
         let resource: Resource = load(conn, meta, input.resource_id).await?;
-        place_on(conn, meta, &resource, input.clone()).await
+        place_on(conn, meta, &resource, input.clone(), service.as_ref()).await
     }
 }
 
-/// Places the booking on `resource` (which `input` names): the domain's rules, the quotas, the
-/// guard, then its `BookingPlaced`.
+/// Places the booking on `resource` (which `input` names): the service's terms there (its
+/// period, buffers and current price), the domain's rules, the quotas, the guard, then its
+/// `BookingPlaced`.
 pub(super) async fn place_on(
     conn: &mut PgConnection,
     meta: &CommandMeta,
     resource: &Resource,
-    input: domain::booking::PlaceBooking,
+    mut input: domain::booking::PlaceBooking,
+    service: Option<&Service>,
 ) -> Result<Done<BookingAnswer>, CommandError> {
+    if let Some(service) = service {
+        input.service = Some(service.terms_on(resource)?);
+        input.price = Some(service.spec.price.clone());
+        input.period = service
+            .period_from(input.period.start())
+            .ok_or(CommandError::Defect("a service of no duration"))?;
+    }
     let placement = plan_placement(resource, input, meta.now)?;
     let counted = Counted {
         booking_id: placement.booking_id,

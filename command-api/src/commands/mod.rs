@@ -7,15 +7,17 @@
 pub mod bookings;
 mod pools;
 pub mod resources;
+pub mod services;
 
 use std::future::Future;
 
 use domain::Event;
 use domain::aggregate::Aggregate;
 use domain::booking::{Booking, BookingError};
-use domain::ids::{BookingId, ResourceId};
+use domain::ids::{BookingId, ResourceId, ServiceId};
 use domain::lifecycle::{self, Allocation};
 use domain::resource::{Resource, ResourceError};
+use domain::service::{Service, ServiceError};
 use eventstore::{ExpectedVersion, Position};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -23,6 +25,7 @@ use uuid::Uuid;
 
 pub use bookings::{ExpireHold, PlaceBooking, RescheduleBooking, TransitionBooking};
 pub use resources::{AddBlackout, CreateResource, RemoveBlackout, UpdateResource};
+pub use services::{CreateService, UpdateService};
 
 use crate::error::CommandError;
 use crate::store::{self, CommandMeta, StreamId, aggregates, guard};
@@ -75,6 +78,18 @@ async fn load<A: Loaded>(
         .ok_or_else(A::not_found)
 }
 
+/// `412 version_conflict` unless `If-Match` named the `current` version of the `what`.
+fn check_version(what: &str, if_match: i64, current: i64) -> Result<(), CommandError> {
+    if if_match == current {
+        return Ok(());
+    }
+    Err(CommandError::Refused {
+        code: api::ErrorCode::VersionConflict,
+        detail: format!("If-Match names version {if_match}, the {what} is at version {current}"),
+        extra: Some(("current_version", current.into())),
+    })
+}
+
 /// The state after the events a command just decided (`at` its clock).
 fn evolved<A: Aggregate>(
     state: Option<A>,
@@ -97,7 +112,7 @@ trait Loaded: Aggregate {
     fn not_found() -> CommandError;
 }
 
-/// Both aggregates keep their id and version in fields of those names.
+/// Every aggregate keeps their id and version in fields of those names.
 macro_rules! loaded {
     ($aggregate:ty, $id:ty, $not_found:expr) => {
         impl Loaded for $aggregate {
@@ -120,6 +135,7 @@ macro_rules! loaded {
 
 loaded!(Resource, ResourceId, ResourceError::NotFound);
 loaded!(Booking, BookingId, BookingError::NotFound);
+loaded!(Service, ServiceId, ServiceError::NotFound);
 
 /// Starts the stream `id` with the events a command decided, and returns the state they make
 /// and the position of the write. The stream existing already is the refusal `taken` (a

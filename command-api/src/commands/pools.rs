@@ -14,6 +14,7 @@
 use api::ErrorCode;
 use api::code::Coded;
 use api::views::BookingAnswer;
+use domain::service::Service;
 use sqlx::{Connection, PgConnection};
 
 use super::Done;
@@ -28,6 +29,7 @@ pub(super) async fn place_on_first(
     conn: &mut PgConnection,
     meta: &CommandMeta,
     input: &domain::booking::PlaceBooking,
+    service: Option<&Service>,
     candidates: &Candidates,
 ) -> Result<Done<BookingAnswer>, CommandError> {
     let resources = candidates.load(conn, &meta.tenant).await?;
@@ -42,7 +44,7 @@ pub(super) async fn place_on_first(
         let mut booking = input.clone();
         booking.resource_id = resource.id;
         let mut savepoint = conn.begin().await?;
-        match place_on(&mut savepoint, meta, resource, booking).await {
+        match place_on(&mut savepoint, meta, resource, booking, service).await {
             Ok(done) => {
                 savepoint.commit().await?;
                 return Ok(done);
@@ -94,6 +96,7 @@ fn code(err: &CommandError) -> Option<ErrorCode> {
     match err {
         CommandError::Booking(err) => Some(err.code()),
         CommandError::Resource(err) => Some(err.code()),
+        CommandError::Service(err) => Some(err.code()),
         CommandError::Refused { code, .. } => Some(*code),
         CommandError::SlotUnavailable { .. } => Some(ErrorCode::SlotUnavailable),
         CommandError::Retry | CommandError::Defect(_) | CommandError::Database(_) => None,

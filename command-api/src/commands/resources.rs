@@ -12,7 +12,7 @@ use eventstore::Position;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Command, Done, Effect, commit, load, start};
+use super::{Command, Done, Effect, check_version, commit, load, start};
 use crate::error::CommandError;
 use crate::store::{CommandMeta, StreamId, guard};
 
@@ -86,17 +86,7 @@ impl Command for UpdateResource {
         meta: &CommandMeta,
     ) -> Result<Done<ResourceAnswer>, CommandError> {
         let resource: Resource = load(conn, meta, self.id).await?;
-        let expected = self.if_match;
-        if expected != resource.version {
-            return Err(CommandError::Refused {
-                code: ErrorCode::VersionConflict,
-                detail: format!(
-                    "If-Match names version {expected}, the resource is at version {}",
-                    resource.version
-                ),
-                extra: Some(("current_version", resource.version.into())),
-            });
-        }
+        check_version("resource", self.if_match, resource.version)?;
         let events = Resource::decide(
             Some(&resource),
             ResourceCommand::Update(self.changes.clone()),

@@ -9,7 +9,10 @@
 use api::requests;
 use api::views::{BookingAnswer, Written};
 use api::{ErrorCode, problems};
-use domain::ids::{BookingId, CustomerId, ResourceId};
+use chrono::{DateTime, Utc};
+use domain::Period;
+use domain::ids::{BookingId, CustomerId, ResourceId, ServiceId};
+use domain::service::Price;
 use platform::Problem;
 use platform::auth::Actor;
 use platform::json::{ApiJson, OptionalJson};
@@ -45,6 +48,57 @@ fn customer(actor: &Actor, requested: Option<String>) -> Result<CustomerId, Prob
     }
 }
 
+/// The period of a booking: `start` to `end`, or for a service booking (which has no `end`)
+/// a stand-in from `start` that the command replaces with the service's duration.
+fn booked_period(
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+    service: Option<ServiceId>,
+) -> Result<Period, Problem> {
+    match (end, service) {
+        (Some(end), None) => period(start, end),
+        (None, Some(_)) => period(start, start + chrono::Duration::minutes(1)),
+        (Some(_), Some(_)) => Err(Problem::invalid_field(
+            "end",
+            "must be absent with service_id: the service's duration gives the end",
+        )),
+        (None, None) => Err(Problem::invalid_field(
+            "end",
+            "is required unless service_id is given",
+        )),
+    }
+}
+
+/// A price on the booking body: admins only (`403` for a client), and not with a service (whose
+/// price is recorded).
+fn price(
+    actor: &Actor,
+    price: Option<Price>,
+    service: Option<ServiceId>,
+) -> Result<Option<Price>, Problem> {
+    let Some(price) = price else {
+        return Ok(None);
+    };
+    if !actor.is_admin() {
+        return Err(Problem::forbidden("only admins may set a booking's price"));
+    }
+    if service.is_some() {
+        return Err(Problem::invalid_field(
+            "price",
+            "must be absent with service_id: the service's price is recorded",
+        ));
+    }
+    let mut issues = Vec::new();
+    price.validate("price", &mut issues);
+    if let Some(issue) = issues.first() {
+        return Err(Problem::invalid_field(
+            issue.field.clone().into_owned(),
+            issue.message,
+        ));
+    }
+    Ok(Some(price))
+}
+
 /// `/v1/bookings/{id}/…`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -70,6 +124,8 @@ problems!(
     PlaceProblems = [
         ResourceNotFound,
         NoCandidates,
+        ServiceNotFound,
+        ServiceNotOffered,
         SlotUnavailable,
         QuotaExceeded,
         ResourceArchived,
@@ -105,18 +161,22 @@ pub async fn place(
 ) -> Result<Reply, Problem> {
     let request = cx.request("POST /v1/bookings", &body)?;
     let (resource_id, candidates) = target(&body)?;
+    let service_id = body.service_id.map(ServiceId);
     let command = PlaceBooking {
         id_from_client: body.id.is_some(),
         candidates,
         booking: domain::booking::PlaceBooking {
             booking_id: body.id.map_or_else(BookingId::generate, BookingId),
             resource_id,
-            period: period(body.start, body.end)?,
+            period: booked_period(body.start, body.end, service_id)?,
             quantity: body.quantity,
             customer_id: customer(&cx.actor, body.customer_id)?,
             hold: body.hold,
             metadata: body.metadata,
+            service: None,
+            price: price(&cx.actor, body.price, service_id)?,
         },
+        service_id,
     };
     cx.run(&request, command).await
 }

@@ -7,6 +7,7 @@
 
 mod bookings;
 mod resources;
+mod services;
 
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use crate::runner::CommandRequest;
 use crate::store::CommandMeta;
 use crate::store::idempotency::Idempotency;
 
-/// Resources, approvals, declines, completions and no-shows are for admins.
+/// Resources, services, approvals, declines, completions and no-shows are for admins.
 const ADMINS: &[Role] = &[Role::Admin];
 /// Clients book, confirm, cancel, reschedule and check in their own bookings; admins any of the
 /// tenant's.
@@ -51,13 +52,15 @@ pub fn v1() -> OpenApiRouter<AppState> {
     // `403` whatever its body, and the body is never read (API.md v1.1).
     let admin = || RequireRole::any(ADMINS);
     let bookers = || RequireRole::any(BOOKERS);
-    let description = "Booking commands: resources, their blackouts, and bookings through their \
+    let description = "Booking commands: resources, their blackouts, services, and bookings through their \
         lifecycle. Every answer carries `position`, usable as `min_position` on query-api.";
     OpenApiRouter::with_openapi(api::openapi::document("bookings command-api", description))
         .routes(routes!(resources::create).map(|r| r.route_layer(admin())))
         .routes(routes!(resources::update).map(|r| r.route_layer(admin())))
         .routes(routes!(resources::add_blackout).map(|r| r.route_layer(admin())))
         .routes(routes!(resources::remove_blackout).map(|r| r.route_layer(admin())))
+        .routes(routes!(services::create).map(|r| r.route_layer(admin())))
+        .routes(routes!(services::update).map(|r| r.route_layer(admin())))
         .routes(routes!(bookings::place).map(|r| r.route_layer(bookers())))
         .routes(routes!(bookings::confirm).map(|r| r.route_layer(bookers())))
         .routes(routes!(bookings::approve).map(|r| r.route_layer(admin())))

@@ -57,6 +57,11 @@ impl Commander {
         command_request(&self.actor, &self.headers, method_and_path, body)
     }
 
+    /// The version `If-Match` names (see [`if_match`]).
+    pub fn if_match(&self) -> Result<i64, Problem> {
+        if_match(&self.headers)
+    }
+
     /// Runs `command` and answers with what it did (or why it refused).
     pub async fn run(
         &self,
@@ -151,6 +156,7 @@ pub async fn create(
 }
 
 /// `If-Match: 3`, `"3"` or `W/"3"`; required from v1.1 on (`428 precondition_required`).
+/// (Also for services: "the resource" in its messages is the object being changed.)
 fn if_match(headers: &HeaderMap) -> Result<i64, Problem> {
     let Some(value) = headers.get("if-match") else {
         return Err(Problem::new(
@@ -204,7 +210,7 @@ pub async fn update(
     ApiJson(body): ApiJson<requests::UpdateResource>,
 ) -> Result<Reply, Problem> {
     let id = path.id()?;
-    let if_match = if_match(&cx.headers)?;
+    let if_match = cx.if_match()?;
     let request = cx.request(&format!("PATCH /v1/resources/{id} {if_match}"), &body)?;
     let command = UpdateResource {
         id,

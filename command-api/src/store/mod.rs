@@ -9,7 +9,7 @@ pub mod quota;
 
 use chrono::{DateTime, Utc};
 use domain::Event;
-use domain::ids::{BookingId, ResourceId, TenantId};
+use domain::ids::{BookingId, ResourceId, ServiceId, TenantId};
 use eventstore::wire;
 use eventstore::{Appended, ExpectedVersion, NewEvent};
 use serde_json::Value;
@@ -54,6 +54,12 @@ pub trait StreamId: Copy + std::fmt::Display + Send + Sync {
 }
 
 impl StreamId for ResourceId {
+    fn stream(self) -> Uuid {
+        self.0
+    }
+}
+
+impl StreamId for ServiceId {
     fn stream(self) -> Uuid {
         self.0
     }

@@ -32,6 +32,9 @@ pub struct BookingRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub service_id: Option<Uuid>,
+    pub price_amount_minor: Option<i64>,
+    pub price_currency: Option<String>,
 }
 
 /// A row of `read.busy`: (booking, unit) → blocked period.
@@ -53,7 +56,7 @@ pub struct State {
 /// The columns of `read.bookings`, in the order [`encode_booking`] writes them.
 pub const COLUMNS: &str = "booking_id, tenant_id, resource_id, customer_id, status, start_at, end_at, \
                        blocked_start, blocked_end, quantity, units, expires_at, metadata, version, \
-                       created_at, updated_at";
+                       created_at, updated_at, service_id, price_amount_minor, price_currency";
 
 fn status(raw: &str) -> Result<BookingStatus, sqlx::Error> {
     BookingStatus::parse(raw)
@@ -136,6 +139,9 @@ impl State {
                     .collect(),
                 expires_at: placed.expires_at,
                 metadata: Value::Object(placed.metadata.clone()),
+                service_id: placed.service_id.map(|id| id.0),
+                price_amount_minor: placed.price.as_ref().map(|p| p.amount_minor),
+                price_currency: placed.price.as_ref().map(|p| p.currency.clone()),
                 version: applied.version,
                 created_at: applied.at,
                 updated_at: applied.at,
@@ -288,14 +294,16 @@ impl State {
             "insert into {schema}.bookings ({COLUMNS})
              select x.id, x.tenant, x.resource, x.customer, x.status, x.start_at, x.end_at,
                     x.blocked_start, x.blocked_end, x.quantity, x.units::int[], x.expires_at,
-                    x.metadata, x.version, x.created_at, x.updated_at
+                    x.metadata, x.version, x.created_at, x.updated_at, x.service_id,
+                    x.price_amount_minor, x.price_currency
              from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[],
                          $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[],
                          $10::int[], $11::text[], $12::timestamptz[], $13::jsonb[], $14::bigint[],
-                         $15::timestamptz[], $16::timestamptz[])
+                         $15::timestamptz[], $16::timestamptz[], $17::uuid[], $18::bigint[],
+                         $19::text[])
                   as x(id, tenant, resource, customer, status, start_at, end_at, blocked_start,
                        blocked_end, quantity, units, expires_at, metadata, version, created_at,
-                       updated_at)
+                       updated_at, service_id, price_amount_minor, price_currency)
              on conflict (booking_id) do update set
                  status = excluded.status, start_at = excluded.start_at, end_at = excluded.end_at,
                  blocked_start = excluded.blocked_start, blocked_end = excluded.blocked_end,
@@ -343,6 +351,17 @@ impl State {
             .bind(rows.iter().map(|(_, r)| r.version).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, r)| r.created_at).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, r)| r.updated_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, r)| r.service_id).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.price_amount_minor)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, r)| r.price_currency.clone())
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *conn)
             .await?;
 
@@ -420,6 +439,9 @@ pub(super) fn decode_row(row: &PgRow) -> Result<(Uuid, BookingRow), sqlx::Error>
             version: row.try_get("version")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            service_id: row.try_get("service_id")?,
+            price_amount_minor: row.try_get("price_amount_minor")?,
+            price_currency: row.try_get("price_currency")?,
         },
     ))
 }
@@ -461,7 +483,10 @@ pub(super) fn encode_booking(
     copy.jsonb(Some(&row.metadata))?;
     copy.value(row.version)?;
     copy.value(row.created_at)?;
-    copy.value(row.updated_at)
+    copy.value(row.updated_at)?;
+    copy.value(row.service_id)?;
+    copy.value(row.price_amount_minor)?;
+    copy.value(row.price_currency.as_deref())
 }
 
 /// The rows of `read.busy` a booking holds (one per unit, none once it stopped holding

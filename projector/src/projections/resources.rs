@@ -1,5 +1,5 @@
 //! Projection `resources` → `read.resources`: each resource with its hours, policy and
-//! blackouts, as query-api serves it.
+//! blackouts, as query-api serves it; and `read.services` (see [`super::services`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +11,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::copy::Copy;
-use super::{Applied, CHUNK, Touched, Write, diff_maps};
+use super::{Applied, CHUNK, Touched, Write, diff_maps, services};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceRow {
@@ -34,6 +34,7 @@ pub struct ResourceRow {
 pub struct State {
     rows: BTreeMap<Uuid, ResourceRow>,
     dirty: BTreeSet<Uuid>,
+    services: services::State,
 }
 
 const COLUMNS: &str = "resource_id, tenant_id, name, kind, capacity, time_zone, opening_hours, \
@@ -73,6 +74,7 @@ impl State {
         Ok(State {
             rows,
             dirty: BTreeSet::new(),
+            services: services::State::default(),
         })
     }
 
@@ -86,20 +88,26 @@ impl State {
             .filter(|e| e.event.stream_type() == domain::StreamType::Resource)
             .map(|e| e.stream_id)
             .collect();
-        if ids.is_empty() {
-            return Ok(State::default());
-        }
-        let sql = format!("select {COLUMNS} from {schema}.resources where resource_id = any($1)");
-        Self::select(conn, &sql, Some(&ids)).await
+        let mut state = if ids.is_empty() {
+            State::default()
+        } else {
+            let sql =
+                format!("select {COLUMNS} from {schema}.resources where resource_id = any($1)");
+            Self::select(conn, &sql, Some(&ids)).await?
+        };
+        state.services = services::State::load(conn, schema, events).await?;
+        Ok(state)
     }
 
     pub async fn load_all(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
-        Self::select(
+        let mut state = Self::select(
             conn,
             &format!("select {COLUMNS} from {schema}.resources"),
             None,
         )
-        .await
+        .await?;
+        state.services = services::State::load_all(conn, schema).await?;
+        Ok(state)
     }
 
     fn spec_into(row: &mut ResourceRow, spec: &ResourceSpec) {
@@ -117,6 +125,8 @@ impl State {
     }
 
     pub fn apply(&mut self, applied: &Applied, touched: &mut Touched) {
+        // No cache holds services: query-api reads them from `read.services` every time.
+        self.services.apply(applied);
         let id = applied.stream_id;
         match &applied.event {
             Event::ResourceCreated(created) => {
@@ -185,8 +195,10 @@ impl State {
         mode: Write,
     ) -> Result<(), sqlx::Error> {
         if mode == Write::Fresh {
+            self.services.copy_table(conn, schema).await?;
             return self.copy_table(conn, schema, "resources").await;
         }
+        self.services.write(conn, schema, mode).await?;
         let all: Vec<(&Uuid, &ResourceRow)> = self
             .dirty
             .iter()
@@ -205,10 +217,14 @@ impl State {
         schema: &str,
         table: &str,
     ) -> Result<(), sqlx::Error> {
-        if table != "resources" {
-            return Err(sqlx::Error::Protocol(format!(
-                "the resources projection has no table {table}"
-            )));
+        match table {
+            "resources" => {}
+            "services" => return self.services.copy_table(conn, schema).await,
+            _ => {
+                return Err(sqlx::Error::Protocol(format!(
+                    "the resources projection has no table {table}"
+                )));
+            }
         }
         let rows = self
             .dirty
@@ -308,6 +324,8 @@ impl State {
     }
 
     pub fn differences(&self, live: &State) -> Vec<String> {
-        diff_maps("resource", &self.rows, &live.rows)
+        let mut out = diff_maps("resource", &self.rows, &live.rows);
+        out.extend(self.services.differences(&live.services));
+        out
     }
 }

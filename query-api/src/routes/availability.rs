@@ -17,7 +17,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use domain::Period;
 use domain::booking::check_period;
-use domain::ids::{ResourceId, TenantId};
+use domain::ids::{ResourceId, ServiceId, TenantId};
+use domain::resource::Resource;
+use domain::service::Service;
 use eventstore::Position;
 use futures::{StreamExt, TryStreamExt};
 use platform::Problem;
@@ -63,6 +65,9 @@ struct Request {
     /// `(duration_minutes, quantity)` as asked, when a duration was.
     asked_slots: Option<(u32, u32)>,
     min_position: Option<Position>,
+    quantity: u32,
+    /// Slots for this service (see [`Request::take_service`]).
+    service: Option<ServiceId>,
 }
 
 impl Request {
@@ -88,13 +93,51 @@ impl Request {
         Ok(Self {
             from,
             to,
-            slots: duration.map(|minutes| SlotRequest {
-                duration: Duration::minutes(i64::from(minutes)),
-                quantity,
-            }),
+            slots: duration
+                .map(|minutes| SlotRequest::plain(Duration::minutes(i64::from(minutes)), quantity)),
             asked_slots: duration.map(|minutes| (minutes, quantity)),
             min_position,
+            quantity,
+            service: None,
         })
+    }
+
+    /// `service_id` (only for one resource): slots of that service, never cached as answers
+    /// (no answer cache follows services).
+    fn take_service(&mut self, query: &mut QueryParams) -> Result<(), Problem> {
+        self.service = query.parse("service_id", |name, raw| {
+            Uuid::parse_str(raw).map(ServiceId).map_err(|_| {
+                Problem::new(
+                    ErrorCode::ServiceNotFound,
+                    format!("{name}: no service with this id"),
+                )
+            })
+        })?;
+        if self.service.is_some() && self.asked_slots.is_some() {
+            return Err(Problem::invalid_field(
+                "duration_minutes",
+                "must be absent with service_id: the service's duration is used",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The slots of `service` on `resource`: `422 service_not_offered` where it is not.
+    fn for_service(&mut self, service: &Service, resource: &Resource) -> Result<(), Problem> {
+        if !service.offered_on(resource) {
+            return Err(Problem::new(
+                ErrorCode::ServiceNotOffered,
+                "the service is not offered on this resource (or it is archived)",
+            ));
+        }
+        let minutes = |m: u32| Duration::minutes(i64::from(m));
+        self.slots = Some(SlotRequest {
+            duration: service.spec.duration(),
+            quantity: self.quantity,
+            buffer_before: minutes(service.spec.buffer_before_minutes),
+            buffer_after: minutes(service.spec.buffer_after_minutes),
+        });
+        Ok(())
     }
 
     /// The key of this request's answer about `resource`.
@@ -146,7 +189,14 @@ struct ResourceIds {
 }
 
 api::problems!(
-    OneProblems = [ResourceNotFound, InvalidPeriod, WindowTooLarge, TooMuchWork] + AUTHENTICATED,
+    OneProblems = [
+        ResourceNotFound,
+        ServiceNotFound,
+        ServiceNotOffered,
+        InvalidPeriod,
+        WindowTooLarge,
+        TooMuchWork
+    ] + AUTHENTICATED,
     PATH,
     QUERY
 );
@@ -197,7 +247,7 @@ fn json_items(bodies: Vec<Bytes>, hit: bool) -> Response {
     path = "/v1/resources/{id}/availability",
     tag = "availability",
     operation_id = "resource_availability",
-    params(("id" = Uuid, Path, description = "The resource."), Window, MinPosition),
+    params(("id" = Uuid, Path, description = "The resource."), Window, params::ForService, MinPosition),
     responses(
         (status = 200, description = "The resource's availability", body = AvailabilityView,
             headers(("X-Cache" = String, description = "`hit` when every day came from a cache, else `miss`."))),
@@ -211,13 +261,16 @@ pub async fn one(
     mut query: QueryParams,
 ) -> Result<Response, Problem> {
     let id = path_id(&id, resource_not_found)?;
-    let request = Request::take(&mut query)?;
+    let mut request = Request::take(&mut query)?;
+    request.take_service(&mut query)?;
     query.finish()?;
     let key = request.key(&actor.tenant, ResourceId(id));
-    if let Some(answer) = state.answers.get(&key, request.min_position).await {
+    if request.service.is_none()
+        && let Some(answer) = state.answers.get(&key, request.min_position).await
+    {
         return Ok(json_answer(answer.body, true));
     }
-    one_made(&state, &key, &request).await
+    one_made(&state, &key, request).await
 }
 
 /// One resource's answer when no rendered one would do.
@@ -225,7 +278,7 @@ pub async fn one(
 async fn one_made(
     state: &AppState,
     key: &AnswerKey<&TenantId>,
-    request: &Request,
+    mut request: Request,
 ) -> Result<Response, Problem> {
     // Read before anything the answer is made from (see `cache::answers`).
     let stamp = state.answers.stamp(key.resource);
@@ -235,13 +288,20 @@ async fn one_made(
         .into_iter()
         .next()
         .ok_or_else(resource_not_found)?;
+    // The resources projection (which keeps services) has reached the gate by now.
+    if let (Some(id), Some(resource)) = (request.service, row.resource.as_ref()) {
+        let service = crate::store::services::get(&state.pool, key.tenant, id)
+            .await?
+            .ok_or_else(crate::error::service_not_found)?;
+        request.for_service(&service, resource)?;
+    }
     let job = state.compute.job();
     let made = Made {
         gate: &gate,
         job: &job,
         now: Utc::now(),
     };
-    let (body, hit) = answer(state, &made, key, row, stamp, request).await?;
+    let (body, hit) = answer(state, &made, key, row, stamp, &request).await?;
     Ok(json_answer(body, hit))
 }
 
@@ -478,7 +538,9 @@ async fn answer(
         oldest_input,
         stable_until: computed.stable_until,
     };
-    state.answers.insert(key, rendered).await;
+    if request.service.is_none() {
+        state.answers.insert(key, rendered).await;
+    }
     Ok((body, hit))
 }
 

@@ -10,6 +10,7 @@ mod availability;
 mod bookings;
 mod resources;
 mod search;
+mod services;
 mod stats;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub fn v1() -> OpenApiRouter<AppState> {
         OpenApiRouter::with_openapi(api::openapi::document("bookings query-api", description))
             .routes(routes!(resources::list))
             .routes(routes!(resources::get))
+            .routes(routes!(services::list))
+            .routes(routes!(services::get))
             .routes(routes!(availability::one))
             .routes(routes!(availability::many))
             .routes(routes!(availability::check))

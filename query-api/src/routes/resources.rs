@@ -59,17 +59,14 @@ pub async fn list(
         // One more than asked tells whether there is a next page.
         limit: limit + 1,
     };
-    let mut resources = store::list(&state.pool, &list).await?;
-    let more = resources.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    resources.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| resources.last().map(|r| cursor::resource(r.id)))
-        .flatten();
-    Ok(Json(Page {
-        items: resources.iter().map(ResourceView::from).collect(),
-        next_cursor,
-    })
-    .into_response())
+    let resources = store::list(&state.pool, &list).await?;
+    let page = Page::of(
+        resources,
+        limit,
+        |r| cursor::resource(r.id),
+        |r| ResourceView::from(r),
+    );
+    Ok(Json(page).into_response())
 }
 
 /// A resource.

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::StoreError;
 
 const COLUMNS: &str = "booking_id, resource_id, customer_id, status, start_at, end_at, quantity, \
-                       expires_at, metadata, version, created_at, updated_at";
+                       expires_at, metadata, version, created_at, updated_at, service_id, \
+                       price_amount_minor, price_currency";
 
 /// A booking as the read model holds it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -29,6 +30,9 @@ pub struct BookingRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub service_id: Option<Uuid>,
+    pub price_amount_minor: Option<i64>,
+    pub price_currency: Option<String>,
 }
 
 /// The booking, if it exists in `tenant` (primary key).
