@@ -429,3 +429,45 @@ async fn availability_for_a_service_offers_exactly_the_bookable_starts() {
     assert_problem(&unknown, StatusCode::NOT_FOUND, "service_not_found");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_service_booked_on_a_pool_goes_on_the_first_resource_it_is_offered_on() {
+    let app = TestApp::spawn().await;
+    let chair = |name: &str, kind: &str| {
+        let body = json!({ "name": name, "kind": kind, "time_zone": "UTC" });
+        let app = &app;
+        async move { app.create_resource(body).await }
+    };
+    let sink = chair("A sink", "sink").await;
+    let first = chair("B chair", "chair").await;
+    let second = chair("C chair", "chair").await;
+    let cut = create_service(&app, json!({ "resource_kind": "chair" })).await;
+    assert_eq!(cut.status, StatusCode::CREATED, "{}", cut.body);
+    let cut = &cut.body["service"];
+    let book = |token: String| {
+        let body = json!({
+            "resource_ids": [sink["id"], first["id"], second["id"]],
+            "service_id": cut["id"], "start": day_at(3, 10, 0),
+        });
+        let app = &app;
+        async move { app.post("/v1/bookings", &token, &body).await }
+    };
+    // The sink is not offered the cut: the first chair takes it, with the service's end and price.
+    let placed = book(app.client("ann")).await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let booking = &placed.body["booking"];
+    assert_eq!(booking["resource_id"], first["id"]);
+    assert_eq!(booking["end"], day_at(3, 10, 45));
+    assert_eq!(booking["price"]["amount_minor"], 2500);
+    assert_eq!(
+        book(app.client("bob")).await.body["booking"]["resource_id"],
+        second["id"]
+    );
+    // Both chairs taken, the sink never offered it: the slot is gone.
+    assert_problem(
+        &book(app.client("cat")).await,
+        StatusCode::CONFLICT,
+        "slot_unavailable",
+    );
+    app.cleanup().await;
+}
