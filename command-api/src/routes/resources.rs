@@ -155,13 +155,13 @@ pub async fn create(
     cx.run(&request, command).await
 }
 
-/// `If-Match: 3`, `"3"` or `W/"3"`; required from v1.1 on (`428 precondition_required`).
-/// (Also for services: "the resource" in its messages is the object being changed.)
+/// `If-Match: 3`, `"3"` or `W/"3"`: the version of the resource or service being changed,
+/// required from v1.1 on (`428 precondition_required`).
 fn if_match(headers: &HeaderMap) -> Result<i64, Problem> {
     let Some(value) = headers.get("if-match") else {
         return Err(Problem::new(
             ErrorCode::PreconditionRequired,
-            "send the resource's version as If-Match (e.g. \"3\"), as read from it",
+            "send the version you read (e.g. \"3\") as If-Match",
         ));
     };
     value
@@ -169,7 +169,7 @@ fn if_match(headers: &HeaderMap) -> Result<i64, Problem> {
         .ok()
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Problem::malformed("If-Match must be the resource's version, e.g. \"3\""))
+        .ok_or_else(|| Problem::malformed("If-Match must be a version, e.g. \"3\""))
 }
 
 problems!(
