@@ -100,6 +100,16 @@ impl BookingStatus {
         )
     }
 
+    /// Whether it is firmly booked (confirmed, checked in or completed): what the stats count
+    /// as booked minutes, utilization and booked revenue. A pending request may still be
+    /// declined, a hold may still lapse, and a no-show used none of its time.
+    pub fn is_firm(self) -> bool {
+        matches!(
+            self,
+            BookingStatus::Confirmed | BookingStatus::CheckedIn | BookingStatus::Completed
+        )
+    }
+
     /// Whether the booking was refused: it never counts as a booking, even if it did for a
     /// while (a pending request that was declined).
     pub fn is_refused(self) -> bool {
@@ -190,6 +200,16 @@ pub fn transition(event: &Event) -> Option<Transition<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_firm_booking_is_booked_and_holds_its_capacity() {
+        for status in BookingStatus::ALL {
+            if status.is_firm() {
+                assert!(status.is_booked() && status.holds_capacity(), "{status:?}");
+            }
+        }
+        assert!(!BookingStatus::Pending.is_firm() && !BookingStatus::NoShow.is_firm());
+    }
 
     #[test]
     fn every_status_round_trips_through_its_name() {

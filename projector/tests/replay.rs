@@ -418,11 +418,14 @@ async fn a_verify_names_every_row_that_differs_whether_compared_streamed_or_whol
          where booking_id = (select booking_id from read.bookings order by booking_id desc limit 1)",
         "delete from read.busy
          where booking_id = (select booking_id from read.busy order by booking_id offset 1 limit 1)",
-        "insert into read.stats_bookings
-         select gen_random_uuid(), resource_id, start_at, end_at, quantity, live, counted
+        "insert into read.stats_bookings (booking_id, resource_id, start_at, end_at, quantity,
+             status, counted, service_id, price_minor, currency)
+         select gen_random_uuid(), resource_id, start_at, end_at, quantity, status, counted,
+                service_id, price_minor, currency
          from read.stats_bookings limit 1",
         "update read.daily_stats set booked_minutes = booked_minutes + 1
-         where (resource_id, day) = (select resource_id, day from read.daily_stats limit 1)",
+         where (resource_id, day) = (select resource_id, day from read.daily_stats
+                                     where booked_minutes > 0 limit 1)",
         "update read.resources set name = 'renamed'
          where resource_id = (select resource_id from read.resources limit 1)",
     ] {

@@ -1,16 +1,19 @@
-//! Projection `daily_stats` → `read.daily_stats`: per resource and local day (in the resource's
-//! zone), how many bookings there are, how many were cancelled, completed or missed, and the
-//! unit-minutes booked.
+//! Projection `daily_stats` → `read.daily_stats`: per resource, local day (in the resource's
+//! zone), service and currency, the bookings by status, the unit-minutes booked and the revenue.
 //!
-//! - `bookings` counts bookings that start that day and were placed or confirmed (booked for
-//!   real, as the lifecycle says: a hold counts once it is confirmed, a declined request stops
-//!   counting);
-//! - `cancellations`, `completed` and `no_shows` count live bookings cancelled, completed or
-//!   marked a no-show, on their start day;
-//! - `booked_minutes` is the unit-minutes of live (booked) bookings within each day they span.
+//! What a booking contributes is a function of what it is now ([`StatsBooking::add_to`]); an
+//! event takes the booking's old contribution out and puts its new one in. On its start day:
+//! - `bookings` once it was booked for real (pending or beyond: a hold counts once confirmed),
+//!   unless it was refused after all (a declined request);
+//! - `cancellations`, `checked_in`, `completed` and `no_shows` when it is now in that status;
+//! - `booked_minor` (its price) when firmly booked ([`BookingStatus::is_firm`]: confirmed, checked
+//!   in or completed), and `realized_minor` when completed.
+//!
+//! `booked_minutes` is the unit-minutes of firmly booked bookings within each day they span.
 //!
 //! It keeps its own memory (`read.stats_resources`, `read.stats_bookings`) so it depends on no
-//! other projection's progress. Changes are deltas, written with additive upserts.
+//! other projection's progress. Changes are deltas, written with additive upserts; a row whose
+//! figures all net to zero means nothing (queries and `--verify` ignore it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,6 +21,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use domain::event::BookingStatus;
 use domain::lifecycle::{self, Allocation};
+use domain::service::Price;
 use domain::{Event, Period};
 use eventstore::Position;
 use sqlx::postgres::PgRow;
@@ -27,33 +31,115 @@ use uuid::Uuid;
 use super::copy::Copy;
 use super::{Applied, ApplyError, CHUNK, Write, diff_maps};
 
-/// What one booking currently contributes.
+/// What the stats know of one booking.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatsBooking {
     pub resource_id: Uuid,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
     pub quantity: i32,
-    pub live: bool,
+    pub status: BookingStatus,
+    /// Whether it counts among its day's bookings (see the module's rules).
     pub counted: bool,
+    pub service_id: Option<Uuid>,
+    pub price: Option<Price>,
 }
 
-/// A day's figures (or, during a live batch, the change to them).
+/// Where a booking's figures go: one row of `read.daily_stats`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DayKey {
+    pub resource_id: Uuid,
+    pub day: NaiveDate,
+    pub service_id: Option<Uuid>,
+    pub currency: Option<String>,
+}
+
+/// A row's figures (or, during a live batch, the change to them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Day {
     pub tenant_id: String,
     pub bookings: i64,
     pub cancellations: i64,
+    pub checked_in: i64,
     pub completed: i64,
     pub no_shows: i64,
     pub booked_minutes: i64,
+    pub booked_minor: i64,
+    pub realized_minor: i64,
+}
+
+impl Day {
+    /// Whether every figure is zero: a row that means nothing (or a change that changes nothing).
+    fn is_zero(&self) -> bool {
+        [
+            self.bookings,
+            self.cancellations,
+            self.checked_in,
+            self.completed,
+            self.no_shows,
+            self.booked_minutes,
+            self.booked_minor,
+            self.realized_minor,
+        ]
+        .iter()
+        .all(|figure| *figure == 0)
+    }
+}
+
+impl StatsBooking {
+    /// Adds (`sign` = 1) or takes out (−1) what this booking, as it is, contributes to the rows
+    /// of its local days in `tz` (rows made for `tenant` where missing).
+    fn add_to(&self, tz: Tz, sign: i64, tenant: &str, days: &mut BTreeMap<DayKey, Day>) {
+        let key = |day| DayKey {
+            resource_id: self.resource_id,
+            day,
+            service_id: self.service_id,
+            currency: self.price.as_ref().map(|p| p.currency.clone()),
+        };
+        let firm = self.status.is_firm();
+        if self.counted {
+            let price = self.price.as_ref().map_or(0, |p| p.amount_minor);
+            let start = row(
+                days,
+                tenant,
+                key(self.start_at.with_timezone(&tz).date_naive()),
+            );
+            start.bookings += sign;
+            match self.status {
+                BookingStatus::Cancelled => start.cancellations += sign,
+                BookingStatus::CheckedIn => start.checked_in += sign,
+                BookingStatus::Completed => {
+                    start.completed += sign;
+                    start.realized_minor += sign * price;
+                }
+                BookingStatus::NoShow => start.no_shows += sign,
+                _ => {}
+            }
+            if firm {
+                start.booked_minor += sign * price;
+            }
+        }
+        if firm {
+            for (day, minutes) in minutes_by_day(tz, self.start_at, self.end_at, self.quantity) {
+                row(days, tenant, key(day)).booked_minutes += sign * minutes;
+            }
+        }
+    }
+}
+
+/// The row of `key`, made for `tenant` if missing.
+fn row<'a>(days: &'a mut BTreeMap<DayKey, Day>, tenant: &str, key: DayKey) -> &'a mut Day {
+    days.entry(key).or_insert_with(|| Day {
+        tenant_id: tenant.to_owned(),
+        ..Day::default()
+    })
 }
 
 #[derive(Debug, Default)]
 pub struct State {
     zones: BTreeMap<Uuid, String>,
     bookings: BTreeMap<Uuid, StatsBooking>,
-    days: BTreeMap<(Uuid, NaiveDate), Day>,
+    days: BTreeMap<DayKey, Day>,
     dirty_zones: BTreeSet<Uuid>,
     dirty_bookings: BTreeSet<Uuid>,
     /// Where each zone applied here was created. A replay folds the few resource streams first
@@ -64,12 +150,12 @@ pub struct State {
 }
 
 /// The columns of `read.daily_stats`, in the order [`State::copy_days`] writes them.
-const DAY_COLUMNS: &str =
-    "resource_id, day, tenant_id, bookings, cancellations, completed, no_shows, booked_minutes";
+const DAY_COLUMNS: &str = "resource_id, day, service_id, currency, tenant_id, bookings, \
+     cancellations, checked_in, completed, no_shows, booked_minutes, booked_minor, realized_minor";
 
 /// The columns of `read.stats_bookings`, in the order [`encode_booking`] writes them.
-pub const BOOKING_COLUMNS: &str =
-    "booking_id, resource_id, start_at, end_at, quantity, live, counted";
+pub const BOOKING_COLUMNS: &str = "booking_id, resource_id, start_at, end_at, quantity, status, \
+     counted, service_id, price_minor, currency";
 
 /// Unit-minutes of `[start, end)` × `quantity` falling in each local day of `tz`.
 fn minutes_by_day(
@@ -194,24 +280,9 @@ impl State {
         name.parse().map_err(|_| ApplyError::TimeZone(name.clone()))
     }
 
-    fn day(&mut self, tenant: &str, resource: Uuid, day: NaiveDate) -> &mut Day {
-        self.days.entry((resource, day)).or_insert_with(|| Day {
-            tenant_id: tenant.to_owned(),
-            ..Day::default()
-        })
-    }
-
-    /// Adds (`sign` = 1) or removes (−1) a booking's minutes.
-    fn minutes(&mut self, tenant: &str, tz: Tz, booking: &StatsBooking, sign: i64) {
-        for (day, minutes) in minutes_by_day(tz, booking.start_at, booking.end_at, booking.quantity)
-        {
-            self.day(tenant, booking.resource_id, day).booked_minutes += sign * minutes;
-        }
-    }
-
-    fn count(&mut self, tenant: &str, tz: Tz, booking: &StatsBooking, sign: i64) {
-        let day = booking.start_at.with_timezone(&tz).date_naive();
-        self.day(tenant, booking.resource_id, day).bookings += sign;
+    /// Takes out (`sign` = −1) or puts in (1) what `booking` contributes, in `tenant`'s rows.
+    fn add(&mut self, tenant: &str, tz: Tz, booking: &StatsBooking, sign: i64) {
+        booking.add_to(tz, sign, tenant, &mut self.days);
     }
 
     pub fn apply(&mut self, applied: &Applied) -> Result<(), ApplyError> {
@@ -227,19 +298,17 @@ impl State {
             }
             Event::BookingPlaced(placed) => {
                 let tz = self.zone(placed.resource_id.0, applied.position)?;
-                let live = placed.status.is_booked();
                 let booking = StatsBooking {
                     resource_id: placed.resource_id.0,
                     start_at: placed.period.start(),
                     end_at: placed.period.end(),
                     quantity: i32::try_from(placed.quantity).unwrap_or(i32::MAX),
-                    live,
-                    counted: live,
+                    status: placed.status,
+                    counted: placed.status.is_booked(),
+                    service_id: placed.service_id.map(|s| s.0),
+                    price: placed.price.clone(),
                 };
-                if live {
-                    self.count(tenant, tz, &booking, 1);
-                    self.minutes(tenant, tz, &booking, 1);
-                }
+                self.add(tenant, tz, &booking, 1);
                 self.bookings.insert(id, booking);
                 self.dirty_bookings.insert(id);
                 return Ok(());
@@ -249,58 +318,28 @@ impl State {
         let Some(transition) = lifecycle::transition(&applied.event) else {
             return Ok(());
         };
-        let mut booking = self
+        let before = self
             .bookings
             .get(&id)
             .cloned()
             .ok_or(ApplyError::Unknown(applied.event_id, "booking"))?;
-        let tz = self.zone(booking.resource_id, applied.position)?;
-        // Booked minutes follow whether the status is booked; the count of bookings keeps a
-        // booking once it was booked for real, unless it was refused after all.
-        let (live, counted) = match transition.status {
-            None => (booking.live, booking.counted),
-            Some(after) if after.is_booked() => (true, true),
-            Some(after) => (false, booking.counted && !after.is_refused()),
-        };
-        let moved = match transition.allocation {
-            Allocation::Moved(moved) => Some(moved),
-            _ => None,
-        };
-        // What the status change ends the live booking as, counted on its start day.
-        let ended: Option<fn(&mut Day) -> &mut i64> = match transition.status {
-            _ if !booking.live => None,
-            Some(BookingStatus::Cancelled) => Some(|day| &mut day.cancellations),
-            Some(BookingStatus::Completed) => Some(|day| &mut day.completed),
-            Some(BookingStatus::NoShow) => Some(|day| &mut day.no_shows),
-            _ => None,
-        };
-        if (live, counted) == (booking.live, booking.counted) && moved.is_none() && ended.is_none()
-        {
+        let tz = self.zone(before.resource_id, applied.position)?;
+        let mut after = before.clone();
+        if let Some(status) = transition.status {
+            after.status = status;
+            // Counted once booked for real, until refused after all.
+            after.counted = status.is_booked() || (before.counted && !status.is_refused());
+        }
+        if let Allocation::Moved(moved) = transition.allocation {
+            after.start_at = moved.period.start();
+            after.end_at = moved.period.end();
+        }
+        if after == before {
             return Ok(());
         }
-        if booking.live && (!live || moved.is_some()) {
-            self.minutes(tenant, tz, &booking, -1);
-        }
-        if booking.counted && (!counted || moved.is_some()) {
-            self.count(tenant, tz, &booking, -1);
-        }
-        if let Some(tally) = ended {
-            let day = booking.start_at.with_timezone(&tz).date_naive();
-            *tally(self.day(tenant, booking.resource_id, day)) += 1;
-        }
-        if let Some(moved) = moved {
-            booking.start_at = moved.period.start();
-            booking.end_at = moved.period.end();
-        }
-        if live && (!booking.live || moved.is_some()) {
-            self.minutes(tenant, tz, &booking, 1);
-        }
-        if counted && (!booking.counted || moved.is_some()) {
-            self.count(tenant, tz, &booking, 1);
-        }
-        booking.live = live;
-        booking.counted = counted;
-        self.bookings.insert(id, booking);
+        self.add(tenant, tz, &before, -1);
+        self.add(tenant, tz, &after, 1);
+        self.bookings.insert(id, after);
         self.dirty_bookings.insert(id);
         Ok(())
     }
@@ -327,7 +366,7 @@ impl State {
             .iter()
             .filter_map(|id| self.bookings.get(id).map(|b| (*id, b)))
             .collect();
-        let days: Vec<(&(Uuid, NaiveDate), &Day)> = self.days.iter().collect();
+        let days: Vec<(&DayKey, &Day)> = self.days.iter().filter(|(_, d)| !d.is_zero()).collect();
         Self::upsert_rows(conn, schema, &zones, &bookings, &days).await
     }
 
@@ -397,16 +436,25 @@ impl State {
     async fn copy_days(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
         let table = format!("{schema}.daily_stats");
         let mut copy = Copy::start(conn, &table, DAY_COLUMNS).await?;
-        for ((resource, day), stats) in &self.days {
+        for (key, stats) in self.days.iter().filter(|(_, d)| !d.is_zero()) {
             copy.row()?;
-            copy.value(resource)?;
-            copy.value(day)?;
+            copy.value(key.resource_id)?;
+            copy.value(key.day)?;
+            copy.value(key.service_id)?;
+            copy.value(key.currency.as_deref())?;
             copy.value(&stats.tenant_id)?;
-            copy.value(i32::try_from(stats.bookings).unwrap_or(i32::MAX))?;
-            copy.value(i32::try_from(stats.cancellations).unwrap_or(i32::MAX))?;
-            copy.value(i32::try_from(stats.completed).unwrap_or(i32::MAX))?;
-            copy.value(i32::try_from(stats.no_shows).unwrap_or(i32::MAX))?;
+            for figure in [
+                stats.bookings,
+                stats.cancellations,
+                stats.checked_in,
+                stats.completed,
+                stats.no_shows,
+            ] {
+                copy.value(i32::try_from(figure).unwrap_or(i32::MAX))?;
+            }
             copy.value(stats.booked_minutes)?;
+            copy.value(stats.booked_minor)?;
+            copy.value(stats.realized_minor)?;
             copy.send_when_full().await?;
         }
         copy.finish().await?;
@@ -418,7 +466,7 @@ impl State {
         schema: &str,
         zones: &[(Uuid, &str)],
         bookings: &[(Uuid, &StatsBooking)],
-        days: &[(&(Uuid, NaiveDate), &Day)],
+        days: &[(&DayKey, &Day)],
     ) -> Result<(), sqlx::Error> {
         for zones in zones.chunks(CHUNK) {
             sqlx::query(&format!(
@@ -433,38 +481,63 @@ impl State {
         }
         for rows in bookings.chunks(CHUNK) {
             sqlx::query(&format!(
-                "insert into {schema}.stats_bookings
-                     (booking_id, resource_id, start_at, end_at, quantity, live, counted)
+                "insert into {schema}.stats_bookings ({BOOKING_COLUMNS})
                  select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
-                                      $5::int[], $6::bool[], $7::bool[])
+                                      $5::int[], $6::text[], $7::bool[], $8::uuid[], $9::bigint[],
+                                      $10::text[])
                  on conflict (booking_id) do update set
                      start_at = excluded.start_at, end_at = excluded.end_at,
-                     live = excluded.live, counted = excluded.counted"
+                     status = excluded.status, counted = excluded.counted"
             ))
             .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, b)| b.resource_id).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, b)| b.start_at).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, b)| b.end_at).collect::<Vec<_>>())
             .bind(rows.iter().map(|(_, b)| b.quantity).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, b)| b.live).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, b)| b.status.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind(rows.iter().map(|(_, b)| b.counted).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, b)| b.service_id).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|(_, b)| b.price.as_ref().map(|p| p.amount_minor))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, b)| b.price.as_ref().map(|p| p.currency.as_str()))
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *conn)
             .await?;
         }
         for days in days.chunks(CHUNK) {
             sqlx::query(&format!(
                 "insert into {schema}.daily_stats ({DAY_COLUMNS})
-                 select * from unnest($1::uuid[], $2::date[], $3::text[], $4::int[], $5::int[],
-                                      $6::int[], $7::int[], $8::bigint[])
-                 on conflict (resource_id, day) do update set
+                 select * from unnest($1::uuid[], $2::date[], $3::uuid[], $4::text[], $5::text[],
+                                      $6::int[], $7::int[], $8::int[], $9::int[], $10::int[],
+                                      $11::bigint[], $12::bigint[], $13::bigint[])
+                 on conflict (resource_id, day, service_id, currency) do update set
                      bookings = daily_stats.bookings + excluded.bookings,
                      cancellations = daily_stats.cancellations + excluded.cancellations,
+                     checked_in = daily_stats.checked_in + excluded.checked_in,
                      completed = daily_stats.completed + excluded.completed,
                      no_shows = daily_stats.no_shows + excluded.no_shows,
-                     booked_minutes = daily_stats.booked_minutes + excluded.booked_minutes"
+                     booked_minutes = daily_stats.booked_minutes + excluded.booked_minutes,
+                     booked_minor = daily_stats.booked_minor + excluded.booked_minor,
+                     realized_minor = daily_stats.realized_minor + excluded.realized_minor"
             ))
-            .bind(days.iter().map(|((r, _), _)| *r).collect::<Vec<_>>())
-            .bind(days.iter().map(|((_, d), _)| *d).collect::<Vec<_>>())
+            .bind(days.iter().map(|(k, _)| k.resource_id).collect::<Vec<_>>())
+            .bind(days.iter().map(|(k, _)| k.day).collect::<Vec<_>>())
+            .bind(days.iter().map(|(k, _)| k.service_id).collect::<Vec<_>>())
+            .bind(
+                days.iter()
+                    .map(|(k, _)| k.currency.as_deref())
+                    .collect::<Vec<_>>(),
+            )
             .bind(
                 days.iter()
                     .map(|(_, d)| d.tenant_id.as_str())
@@ -472,13 +545,12 @@ impl State {
             )
             .bind(count(days, |d| d.bookings))
             .bind(count(days, |d| d.cancellations))
+            .bind(count(days, |d| d.checked_in))
             .bind(count(days, |d| d.completed))
             .bind(count(days, |d| d.no_shows))
-            .bind(
-                days.iter()
-                    .map(|(_, d)| d.booked_minutes)
-                    .collect::<Vec<_>>(),
-            )
+            .bind(sum(days, |d| d.booked_minutes))
+            .bind(sum(days, |d| d.booked_minor))
+            .bind(sum(days, |d| d.realized_minor))
             .execute(&mut *conn)
             .await?;
         }
@@ -486,38 +558,66 @@ impl State {
     }
 
     pub fn differences(&self, live: &State) -> Vec<String> {
-        let mut out = diff_maps("stats day", &self.days, &live.days);
+        // A row whose figures are all zero means nothing: the live table keeps one where a
+        // booking's contribution was taken out again; a rebuild never writes it.
+        let meaningful = |days: &BTreeMap<DayKey, Day>| -> BTreeMap<DayKey, Day> {
+            days.iter()
+                .filter(|(_, d)| !d.is_zero())
+                .map(|(k, d)| (k.clone(), d.clone()))
+                .collect()
+        };
+        let mut out = diff_maps(
+            "stats day",
+            &meaningful(&self.days),
+            &meaningful(&live.days),
+        );
         out.extend(diff_maps("stats booking", &self.bookings, &live.bookings));
         out.extend(diff_maps("stats zone", &self.zones, &live.zones));
         out
     }
 }
 
-/// One count of each day, as its `integer` column stores it.
-fn count(days: &[(&(Uuid, NaiveDate), &Day)], field: fn(&Day) -> i64) -> Vec<i32> {
+/// One count of each row, as its `integer` column stores it.
+fn count(days: &[(&DayKey, &Day)], field: fn(&Day) -> i64) -> Vec<i32> {
     days.iter()
         .map(|(_, d)| i32::try_from(field(d)).unwrap_or(i32::MAX))
         .collect()
 }
 
+/// One `bigint` figure of each row.
+fn sum(days: &[(&DayKey, &Day)], field: fn(&Day) -> i64) -> Vec<i64> {
+    days.iter().map(|(_, d)| field(d)).collect()
+}
+
 /// A row of `read.daily_stats` selected with [`DAY_COLUMNS`].
-fn decode_day(row: &PgRow) -> Result<((Uuid, NaiveDate), Day), sqlx::Error> {
+fn decode_day(row: &PgRow) -> Result<(DayKey, Day), sqlx::Error> {
     let count = |column: &str| row.try_get::<i32, _>(column).map(i64::from);
     Ok((
-        (row.try_get("resource_id")?, row.try_get("day")?),
+        DayKey {
+            resource_id: row.try_get("resource_id")?,
+            day: row.try_get("day")?,
+            service_id: row.try_get("service_id")?,
+            currency: row.try_get("currency")?,
+        },
         Day {
             tenant_id: row.try_get("tenant_id")?,
             bookings: count("bookings")?,
             cancellations: count("cancellations")?,
+            checked_in: count("checked_in")?,
             completed: count("completed")?,
             no_shows: count("no_shows")?,
             booked_minutes: row.try_get("booked_minutes")?,
+            booked_minor: row.try_get("booked_minor")?,
+            realized_minor: row.try_get("realized_minor")?,
         },
     ))
 }
 
 /// A row of `read.stats_bookings` selected with [`BOOKING_COLUMNS`].
 pub(super) fn decode_booking(row: &PgRow) -> Result<(Uuid, StatsBooking), sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    let price_minor: Option<i64> = row.try_get("price_minor")?;
+    let currency: Option<String> = row.try_get("currency")?;
     Ok((
         row.try_get("booking_id")?,
         StatsBooking {
@@ -525,8 +625,18 @@ pub(super) fn decode_booking(row: &PgRow) -> Result<(Uuid, StatsBooking), sqlx::
             start_at: row.try_get("start_at")?,
             end_at: row.try_get("end_at")?,
             quantity: row.try_get("quantity")?,
-            live: row.try_get("live")?,
+            status: BookingStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: "status".into(),
+                source: format!("unknown booking status {status:?}").into(),
+            })?,
             counted: row.try_get("counted")?,
+            service_id: row.try_get("service_id")?,
+            price: price_minor
+                .zip(currency)
+                .map(|(amount_minor, currency)| Price {
+                    amount_minor,
+                    currency,
+                }),
         },
     ))
 }
@@ -543,8 +653,11 @@ pub(super) fn encode_booking(
     copy.value(booking.start_at)?;
     copy.value(booking.end_at)?;
     copy.value(booking.quantity)?;
-    copy.value(booking.live)?;
-    copy.value(booking.counted)
+    copy.value(booking.status.as_str())?;
+    copy.value(booking.counted)?;
+    copy.value(booking.service_id)?;
+    copy.value(booking.price.as_ref().map(|p| p.amount_minor))?;
+    copy.value(booking.price.as_ref().map(|p| p.currency.as_str()))
 }
 
 fn resource_of(event: &Event) -> Option<Uuid> {
