@@ -114,15 +114,57 @@ pub struct Items<T> {
 pub struct DayStatsView {
     pub resource_id: Uuid,
     pub day: NaiveDate,
-    pub bookings: i32,
-    pub cancellations: i32,
-    /// Bookings starting that day that were completed.
-    pub completed: i32,
-    /// Bookings starting that day that were marked a no-show.
-    pub no_shows: i32,
+    #[serde(flatten)]
+    pub figures: FiguresView,
+}
+
+/// A group's figures in `GET /v1/stats/summary`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummaryItemView {
+    /// What the figures are summed by: a resource's or a service's id, a kind, or a local day
+    /// (`YYYY-MM-DD`); null for the bookings made without a service.
+    pub group: Option<String>,
+    #[serde(flatten)]
+    pub figures: FiguresView,
+    /// No-shows over no-shows, checked-in and completed bookings, to 4 decimals (0 when none).
+    pub no_show_rate: f64,
+    /// Cancellations over bookings placed, to 4 decimals (0 when none).
+    pub cancellation_rate: f64,
+}
+
+/// The figures of a day or of a group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FiguresView {
+    /// Bookings starting then that were booked for real (a hold once confirmed; a declined
+    /// request not at all).
+    pub bookings: i64,
+    /// Of those, the ones cancelled.
+    pub cancellations: i64,
+    /// Of those, the ones completed.
+    pub completed: i64,
+    /// Of those, the ones marked a no-show.
+    pub no_shows: i64,
+    /// Unit-minutes of the confirmed, checked-in and completed bookings within the period.
     pub booked_minutes: i64,
-    /// Booked unit-minutes over open unit-minutes of that day, to 4 decimals; 0 when closed.
+    /// Opening hours minus blackouts, times capacity, in unit-minutes (by the resources'
+    /// current hours; 23 or 25 hours on DST days).
+    pub open_minutes: i64,
+    /// Booked unit-minutes over open unit-minutes, to 4 decimals; 0 when closed.
     pub utilization: f64,
+    /// Per currency, the prices of the confirmed, checked-in and completed bookings starting
+    /// then (booked) and of the completed ones (realized). Unpriced bookings add nothing.
+    pub revenue: Vec<RevenueView>,
+}
+
+/// Revenue in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevenueView {
+    /// ISO 4217.
+    pub currency: String,
+    /// In the currency's minor unit.
+    pub booked_minor: i64,
+    /// In the currency's minor unit.
+    pub realized_minor: i64,
 }
 
 /// One answer of the live check.

@@ -51,7 +51,7 @@ pub struct AppState {
 /// The `/v1` routes (not yet behind authentication) and their description.
 pub fn v1() -> OpenApiRouter<AppState> {
     let description = "Reads: resources, availability (cached; or live from the write side), \
-        bookings and daily stats. Every query takes `min_position` (a command's `position`) to \
+        bookings and stats for dashboards. Every query takes `min_position` (a command's `position`) to \
         read its own writes.";
     let mut router =
         OpenApiRouter::with_openapi(api::openapi::document("bookings query-api", description))
@@ -66,6 +66,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
             .routes(routes!(bookings::list))
             .routes(routes!(bookings::get))
             .routes(routes!(stats::daily).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))
+            .routes(routes!(stats::summary).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))
             // Roles are checked before any extractor runs: a caller without the role gets `403`
             // whatever its query string or body (API.md v1.1).
             .route_layer(RequireRole::any(READERS));

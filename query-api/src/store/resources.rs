@@ -188,6 +188,23 @@ pub struct ResourceList {
     pub limit: i64,
 }
 
+/// Up to `limit` of `tenant`'s resources, archived ones included, by id
+/// (`resources_tenant_idx`): what a summary of the tenant's open time looks at.
+pub async fn all(
+    pool: &PgPool,
+    tenant: &TenantId,
+    limit: i64,
+) -> Result<Vec<Resource>, StoreError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "select {COLUMNS} from read.resources where tenant_id = $1 order by resource_id limit $2"
+    ))
+    .bind(tenant.as_str())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(Resource::try_from).collect()
+}
+
 /// The list query: by `resources_tenant_kind_idx` with a kind, else `resources_tenant_idx`;
 /// ordered by id, which both indexes deliver without a sort (attribute filters narrow it by
 /// `resources_attributes_idx`). `prefix` lets tests prepend `explain`.

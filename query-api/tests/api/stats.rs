@@ -50,12 +50,14 @@ async fn utilization_is_booked_over_open_unit_minutes_of_the_local_day() {
         reply.body["items"],
         json!([
             { "resource_id": room, "day": monday.to_string(), "bookings": 3,
-              "cancellations": 1, "completed": 0, "no_shows": 0, "booked_minutes": 240, "utilization": 0.25 },
+              "cancellations": 1, "completed": 0, "no_shows": 0, "booked_minutes": 240, "open_minutes": 960, "utilization": 0.25,
+              "revenue": [] },
             { "resource_id": room, "day": (monday + Duration::days(1)).to_string(),
               "bookings": 0, "cancellations": 1, "completed": 0, "no_shows": 0,
-              "booked_minutes": 0, "utilization": 0.0 },
+              "booked_minutes": 0, "open_minutes": 0, "utilization": 0.0, "revenue": [] },
             { "resource_id": room, "day": next_monday.to_string(), "bookings": 1,
-              "cancellations": 1, "completed": 0, "no_shows": 0, "booked_minutes": 100, "utilization": 0.2083 },
+              "cancellations": 1, "completed": 0, "no_shows": 0, "booked_minutes": 100, "open_minutes": 480, "utilization": 0.2083,
+              "revenue": [] },
         ])
     );
 
