@@ -378,3 +378,59 @@ async fn a_summary_needs_a_known_grouping_and_a_reader_role() {
     assert_problem(&client, StatusCode::FORBIDDEN, "forbidden");
     app.cleanup().await;
 }
+
+/// What the migration that brought revenue does to a running deployment: the projection's
+/// tables emptied and its checkpoint removed. The projector rebuilds it from the event store.
+#[tokio::test]
+async fn stats_emptied_with_their_checkpoint_are_rebuilt_by_the_projector_from_the_store() {
+    let mut app = TestApp::spawn().await;
+    app.start_read_side().await;
+    let (alice, admin) = (app.client("alice"), app.admin());
+    let room = app.create_resource(json!({ "time_zone": "UTC" })).await;
+    let day = (Utc::now() + Duration::days(3)).date_naive();
+    let at = |hour: i64| {
+        rfc3339(
+            Day {
+                date: day,
+                offset: 0,
+            }
+            .at(hour),
+        )
+    };
+    for hour in [9, 11, 13] {
+        created(&app.book(&alice, &room, &at(hour), &at(hour + 1)).await);
+    }
+    let cancelled = created(&app.book(&alice, &room, &at(15), &at(16)).await);
+    let position = ok(&app
+        .post(
+            &format!("/v1/bookings/{cancelled}/cancel"),
+            &alice,
+            &json!({}),
+        )
+        .await);
+    let path = format!("/v1/stats/daily?from={day}&to={day}&min_position={position}");
+    let before = app.query(&path, &admin).await;
+    assert_eq!(
+        figures(item(&before, "resource_id", &room["id"])),
+        expected(4, 1, 0, 0, 180, 1440, 0.125, json!([])),
+    );
+
+    app.kill_projector();
+    for statement in [
+        "truncate read.daily_stats, read.stats_bookings, read.stats_resources",
+        "delete from checkpoints where name = 'projection:daily_stats'",
+    ] {
+        sqlx::query(statement)
+            .execute(&app.pool)
+            .await
+            .expect("reset");
+    }
+    app.start_projector().await;
+    app.wait_for_projections(std::time::Duration::from_secs(20))
+        .await;
+    let after = app.query(&path, &admin).await;
+    assert_eq!(after.body, before.body);
+    let report = app.replay(&["--verify"]).await;
+    assert!(report.differences.is_empty(), "{report}");
+    app.cleanup().await;
+}
