@@ -89,6 +89,10 @@ impl Freshness {
         let Some(min) = min else {
             return Ok(());
         };
+        if projections.is_empty() {
+            // A read of the event store itself: it holds every position it has written.
+            return self.check_head(pool, min).await;
+        }
         let indexes: Vec<usize> = projections
             .iter()
             .filter_map(|p| Projection::ALL.iter().position(|q| q == p))

@@ -103,6 +103,23 @@ pub struct AvailabilityView {
     pub slots: Option<Vec<Period>>,
 }
 
+/// One event of a booking's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryItem {
+    /// Where the event stands in the store (usable as `min_position`).
+    #[schema(value_type = String, examples("812.4711"))]
+    pub position: Position,
+    /// The event's type, e.g. `BookingPlaced`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub recorded_at: DateTime<Utc>,
+    /// Who caused it: the `sub` of the command's token (`system:hold-sweeper` for an expiry).
+    pub actor: Option<String>,
+    /// The event as recorded.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
 /// A list of items (lists that are not paginated).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Items<T> {

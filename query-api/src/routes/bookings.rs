@@ -24,7 +24,8 @@ use crate::cursor;
 use crate::error::booking_not_found;
 use crate::params::{self, Bound, MinPosition, Paging, QueryParams};
 use crate::store::bookings::{self as store, BookingFilter};
-use crate::views::{BookingView, Page, booking_view};
+use crate::store::history;
+use crate::views::{BookingView, HistoryItem, Items, Page, booking_view};
 
 /// The filters of `GET /v1/bookings`; they combine.
 #[derive(utoipa::IntoParams)]
@@ -72,6 +73,47 @@ pub async fn get(
         .filter(|booking| sees_all_bookings(&actor) || booking.customer_id == actor.id)
         .ok_or_else(booking_not_found)?;
     Ok(Json(booking_view(booking)?).into_response())
+}
+
+/// The booking's events in order, with who caused each: its audit trail, read from the event
+/// store itself (owner, admins and viewers; another customer's booking is `404`).
+#[utoipa::path(
+    get,
+    path = "/v1/bookings/{id}/history",
+    tag = "bookings",
+    operation_id = "booking_history",
+    params(("id" = uuid::Uuid, Path, description = "The booking."), MinPosition),
+    responses(
+        (status = 200, description = "The booking's events, oldest first", body = Items<HistoryItem>),
+        GetProblems,
+    ),
+)]
+#[tracing::instrument(skip_all, fields(tenant = %actor.tenant, booking.id = %id))]
+pub async fn history(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<String>,
+    query: QueryParams,
+) -> Result<Response, Problem> {
+    let id = path_id(&id, booking_not_found)?;
+    // The store is the source: nothing to wait for, but a position it never wrote is refused.
+    read_after(&state, query, &[]).await?;
+    let found = history::get(&state.pool, &actor.tenant, BookingId(id))
+        .await?
+        .filter(|found| sees_all_bookings(&actor) || found.customer_id == actor.id)
+        .ok_or_else(booking_not_found)?;
+    let items = found
+        .events
+        .into_iter()
+        .map(|event| HistoryItem {
+            position: event.position,
+            event_type: event.event_type,
+            recorded_at: event.recorded_at,
+            actor: event.metadata["actor"].as_str().map(str::to_owned),
+            data: event.payload,
+        })
+        .collect();
+    Ok(Json(Items { items }).into_response())
 }
 
 fn status(name: &'static str, value: &str) -> Result<String, Problem> {

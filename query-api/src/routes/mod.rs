@@ -65,6 +65,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
             .routes(routes!(search::search))
             .routes(routes!(bookings::list))
             .routes(routes!(bookings::get))
+            .routes(routes!(bookings::history))
             .routes(routes!(stats::daily).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))
             .routes(routes!(stats::summary).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))
             // Roles are checked before any extractor runs: a caller without the role gets `403`

@@ -6,6 +6,7 @@ pub mod bookings;
 pub mod busy;
 pub mod checkpoints;
 pub mod guard;
+pub mod history;
 pub mod resources;
 pub mod services;
 pub mod stats;
