@@ -16,6 +16,7 @@ pub mod aggregate;
 pub mod attributes;
 pub mod availability;
 pub mod booking;
+pub mod currency;
 pub mod event;
 pub mod hours;
 pub mod ids;

@@ -23,7 +23,7 @@ pub struct Price {
     /// In the currency's minor unit (2500 = €25.00); at least 0.
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub amount_minor: i64,
-    /// ISO 4217: three upper-case letters.
+    /// An ISO 4217 code, in upper case.
     #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Z]{3}$", examples("EUR")))]
     pub currency: String,
 }
@@ -37,10 +37,10 @@ impl Price {
                 "must be at least 0",
             ));
         }
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        if !crate::currency::is_iso_4217(&self.currency) {
             issues.push(FieldIssue::new(
                 format!("{field}.currency"),
-                "must be an ISO 4217 code: three upper-case letters (e.g. EUR)",
+                "must be an ISO 4217 currency code in upper case (e.g. EUR)",
             ));
         }
     }

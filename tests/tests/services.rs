@@ -101,6 +101,8 @@ async fn services_are_created_changed_retired_listed_and_read_with_if_match() {
         json!({"price": {"amount_minor": -1, "currency": "EUR"}}),
         json!({"price": {"amount_minor": 100, "currency": "eur"}}),
         json!({"price": {"amount_minor": 100, "currency": "EURO"}}),
+        // Three upper-case letters, but no currency of ISO 4217.
+        json!({"price": {"amount_minor": 100, "currency": "XYZ"}}),
         json!({"duration_minutes": 0}),
     ] {
         let reply = create_service(&app, bad.clone()).await;
