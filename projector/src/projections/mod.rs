@@ -14,6 +14,7 @@ mod copy;
 pub mod daily_stats;
 pub mod load;
 pub mod resources;
+pub mod rows;
 pub mod services;
 
 use std::collections::{BTreeMap, BTreeSet};
