@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::copy::Copy;
 use super::rows::{Rows, TableRow, column, keys};
-use super::{Applied, ApplyError, Touched, Write, diff_maps};
+use super::{Applied, ApplyError, Touched, diff_maps};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BookingRow {
@@ -306,19 +306,9 @@ impl State {
         Ok(())
     }
 
-    pub async fn write(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        mode: Write,
-    ) -> Result<(), sqlx::Error> {
-        if mode == Write::Fresh {
-            for table in ["bookings", "busy"] {
-                self.copy_table(&mut *conn, schema, table).await?;
-            }
-            return Ok(());
-        }
-        self.rows.write(conn, schema, mode).await
+    /// Inserts or updates the changed bookings in `schema`, and replaces their busy rows.
+    pub async fn upsert(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        self.rows.upsert(conn, schema).await
     }
 
     /// Copies the changed rows of one of the tables (`bookings` or `busy`) into an empty one.

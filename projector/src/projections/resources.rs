@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::copy::Copy;
 use super::rows::{Rows, TableRow, column, keys};
-use super::{Applied, Touched, Write, services};
+use super::{Applied, Touched, services};
 
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct ResourceRow {
@@ -199,14 +199,10 @@ impl State {
         }
     }
 
-    pub async fn write(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        mode: Write,
-    ) -> Result<(), sqlx::Error> {
-        self.services.write(&mut *conn, schema, mode).await?;
-        self.rows.write(conn, schema, mode).await
+    /// Inserts or updates the changed services and resources in `schema`.
+    pub async fn upsert(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        self.services.upsert(&mut *conn, schema).await?;
+        self.rows.upsert(conn, schema).await
     }
 
     /// Copies the changed rows of `table` (`resources` or `services`) into an empty one.
@@ -217,8 +213,8 @@ impl State {
         table: &str,
     ) -> Result<(), sqlx::Error> {
         match table {
-            "resources" => self.rows.write(conn, schema, Write::Fresh).await,
-            "services" => self.services.write(conn, schema, Write::Fresh).await,
+            "resources" => self.rows.copy_changed(conn, schema).await,
+            "services" => self.services.copy_changed(conn, schema).await,
             _ => Err(sqlx::Error::Protocol(format!(
                 "the resources projection has no table {table}"
             ))),

@@ -13,7 +13,7 @@ use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 use super::copy::Copy;
-use super::{Applied, CHUNK, Write, diff_maps};
+use super::{Applied, CHUNK, diff_maps};
 
 /// A row of a table keyed by a stream's id. Decoded by its `FromRow` (the key aside), encoded
 /// for `COPY` by [`TableRow::encode`] and upserted by [`TableRow::upsert`].
@@ -152,21 +152,21 @@ impl<R: TableRow> Rows<R> {
             .collect()
     }
 
-    /// Writes the changed rows to `schema`: upserted in chunks, or copied into an empty table.
-    pub async fn write(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        mode: Write,
-    ) -> Result<(), sqlx::Error> {
-        let rows = self.dirty();
-        if mode == Write::Fresh {
-            return Self::copy(conn, schema, &rows).await;
-        }
-        for chunk in rows.chunks(CHUNK) {
+    /// Inserts or updates the changed rows in `schema`, a chunk per statement.
+    pub async fn upsert(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        for chunk in self.dirty().chunks(CHUNK) {
             R::upsert(&mut *conn, schema, chunk).await?;
         }
         Ok(())
+    }
+
+    /// Copies the changed rows, in key order, into the empty table of `schema`.
+    pub async fn copy_changed(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+    ) -> Result<(), sqlx::Error> {
+        Self::copy(conn, schema, &self.dirty()).await
     }
 
     /// Copies `rows` into the empty table of `schema`, in this order.
