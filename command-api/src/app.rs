@@ -1,7 +1,6 @@
 //! `Application`: command-api assembled from its settings: the pool (migrated), the NATS client,
 //! the router, the two single-leader workers (relay and hold sweeper) and the relay wake.
 
-use anyhow::Context;
 use axum::Router;
 use eventstore::db::DbSettings;
 use platform::auth::AuthState;
@@ -30,25 +29,12 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Refuse a configuration that must not run before connecting to anything.
         settings.auth.check(settings.addr)?;
-        // Install the metrics recorder before anything records.
-        platform::metrics::handle();
-        platform::tls::install_crypto_provider();
+        platform::chassis::prepare();
         let db = DbSettings {
-            max_connections: settings.database.max_connections,
             lock_timeout: settings.lock_timeout,
-            ..DbSettings::new(
-                settings
-                    .database
-                    .connect_options()
-                    .map_err(anyhow::Error::msg)?,
-                "command-api",
-            )
+            ..platform::chassis::db_settings(&settings.database, "command-api")?
         };
-        let pool = db.pool();
-        // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
-        platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
-            .await
-            .context("cannot run the database migrations")?;
+        let pool = platform::chassis::migrated_pool(&db).await?;
         let (nats_options, nats_url) =
             platform::nats::connect_options(&settings.nats, "command-api")?;
         let nats = platform::nats::start(nats_options, &nats_url).await?;
@@ -83,9 +69,7 @@ impl Application {
             readiness_checks(pool.clone(), nats),
             settings.request_timeout,
         );
-        let listener = TcpListener::bind(settings.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        let listener = platform::chassis::listen(settings.addr).await?;
         Ok(Self {
             listener,
             router,
@@ -117,12 +101,7 @@ impl Application {
     /// connections.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = ?self.listener.local_addr().ok(), "command-api listening");
-        // The peer address keys the rate limit of requests without a valid token.
-        let router = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let serve = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let serve = platform::chassis::serve_http(self.listener, self.router, shutdown.clone());
         let relay = async {
             if let Some(relay) = &self.relay {
                 platform::leader::run(relay, shutdown.clone()).await;
@@ -138,19 +117,7 @@ impl Application {
             .notify_other_instances(self.pool.clone(), shutdown.clone());
         let (served, (), (), ()) = tokio::join!(serve, relay, sweeper, notifier);
         self.pool.close().await;
-        served.context("the HTTP server failed")
-    }
-}
-
-impl platform::chassis::Service for Application {
-    type Settings = Settings;
-
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        Application::run_until_stopped(self, shutdown).await
+        served
     }
 }
 

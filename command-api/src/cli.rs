@@ -34,7 +34,10 @@ enum Command {
 impl platform::chassis::Cli for Cli {
     async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command.unwrap_or(Command::Serve(self.serve)) {
-            Command::Serve(settings) => platform::chassis::serve::<Application>(settings).await,
+            Command::Serve(settings) => {
+                let build = Application::build(settings);
+                platform::chassis::serve(build, Application::run_until_stopped).await
+            }
             Command::Migrate(database) => {
                 platform::chassis::migrate(&database, &eventstore::db::MIGRATOR).await
             }

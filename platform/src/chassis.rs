@@ -2,13 +2,19 @@
 //! environment variables; `--help`, `--version`, and usage errors that exit 2 before anything
 //! starts), set up logging, run the chosen command on a Tokio runtime, and report a failure on
 //! stderr with exit status 1. A service's `serve` builds its application and runs it until
-//! Ctrl-C or SIGTERM, then drains it ([`crate::shutdown`]).
+//! Ctrl-C or SIGTERM, then drains it ([`crate::shutdown`]); the steps every service's start-up
+//! and run share (the database, the socket, the HTTP server) are here too.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use axum::Router;
+use eventstore::db::DbSettings;
+use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::settings::DatabaseSettings;
@@ -18,19 +24,6 @@ pub trait Cli: clap::Parser {
     /// Runs the parsed command; the exit status on success (`replay --verify` exits 1 when it
     /// finds differences).
     fn run(self) -> impl Future<Output = anyhow::Result<ExitCode>>;
-}
-
-/// A service: built from its settings (connections, migrations, the listening socket), then
-/// run until a shutdown token is cancelled.
-pub trait Service: Sized {
-    type Settings;
-
-    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>>;
-
-    fn run_until_stopped(
-        self,
-        shutdown: CancellationToken,
-    ) -> impl Future<Output = anyhow::Result<()>>;
 }
 
 /// The whole of a binary's `main`.
@@ -59,12 +52,17 @@ pub fn main<C: Cli>() -> ExitCode {
     }
 }
 
-/// `serve`: builds the service and runs it until Ctrl-C or SIGTERM.
-pub async fn serve<S: Service>(settings: S::Settings) -> anyhow::Result<ExitCode> {
-    let service = S::build(settings).await?;
-    service
-        .run_until_stopped(crate::shutdown::on_signal())
-        .await?;
+/// `serve`: builds a service (connections, migrations, the listening socket), then `run`s it
+/// until Ctrl-C or SIGTERM.
+pub async fn serve<S, F>(
+    build: impl Future<Output = anyhow::Result<S>>,
+    run: impl FnOnce(S, CancellationToken) -> F,
+) -> anyhow::Result<ExitCode>
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let service = build.await?;
+    run(service, crate::shutdown::on_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -83,4 +81,55 @@ pub async fn migrate(database: &DatabaseSettings, migrator: &Migrator) -> anyhow
     pool.close().await;
     println!("migrations applied");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What every service does first, before it connects to anything: install the metrics recorder
+/// (before anything records) and the TLS provider.
+pub fn prepare() {
+    crate::metrics::handle();
+    crate::tls::install_crypto_provider();
+}
+
+/// The service's database, reached as `service` with `database`'s URL and pool size
+/// (`DbSettings`' other fields as by default).
+pub fn db_settings(database: &DatabaseSettings, service: &str) -> anyhow::Result<DbSettings> {
+    Ok(DbSettings {
+        max_connections: database.max_connections,
+        ..DbSettings::new(
+            database.connect_options().map_err(anyhow::Error::msg)?,
+            service,
+        )
+    })
+}
+
+/// `db`'s pool, migrated: waits for Postgres (logging what it waits for) rather than exiting
+/// when it is not up.
+pub async fn migrated_pool(db: &DbSettings) -> anyhow::Result<PgPool> {
+    let pool = db.pool();
+    crate::startup::migrate(&pool, &eventstore::db::MIGRATOR)
+        .await
+        .context("cannot run the database migrations")?;
+    Ok(pool)
+}
+
+/// The service's listening socket; an address in use ends the start-up, naming it.
+pub async fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Serves `router` on `listener` until `shutdown`, then lets the requests in flight finish.
+/// The peer address is handed to the handlers: it keys the rate limit of requests without a
+/// valid token.
+pub async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let router = router.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("the HTTP server failed")
 }

@@ -12,6 +12,10 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::AuthState;
+use crate::health::Check;
 
 /// The header that carries (and, when absent, gets) a request id; commands use it as their
 /// correlation id.
@@ -36,6 +40,27 @@ pub fn finish(api: Router, health: Router, request_timeout: Duration) -> Router 
         .layer(TraceLayer::new_for_http())
         .layer(from_fn(crate::trace::propagate))
         .layer(from_fn(request_id))
+}
+
+/// A service's complete router: its `v1` routes behind authentication, with `state`; the OpenAPI
+/// document they describe at `GET /openapi.json`; health and metrics; all in the standard
+/// layers ([`finish`]).
+pub fn api_router<S: Clone + Send + Sync + 'static>(
+    v1: OpenApiRouter<S>,
+    state: S,
+    auth: AuthState,
+    checks: Vec<(&'static str, Check)>,
+    request_timeout: Duration,
+) -> Router {
+    let (v1, document) = v1
+        .route_layer(from_fn_with_state(auth, crate::auth::authenticate))
+        .with_state(state)
+        .split_for_parts();
+    let document = document
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    let v1 = v1.merge(openapi_document(document));
+    finish(v1, crate::health::router(checks), request_timeout)
 }
 
 /// `GET /openapi.json`: the service's OpenAPI document, rendered once at start. Like health, it

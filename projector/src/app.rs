@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use anyhow::Context;
 use axum::Router;
 use eventstore::db::DbSettings;
 use platform::health::{self, Check};
@@ -24,26 +23,14 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        platform::metrics::handle();
-        platform::tls::install_crypto_provider();
+        platform::chassis::prepare();
         let db = DbSettings {
-            max_connections: settings.database.max_connections,
             // Each statement carries a batch, so planning it is cheap next to running it; a
             // generic plan from when the read model was empty would scan it whole.
             custom_plans: true,
-            ..DbSettings::new(
-                settings
-                    .database
-                    .connect_options()
-                    .map_err(anyhow::Error::msg)?,
-                "projector",
-            )
+            ..platform::chassis::db_settings(&settings.database, "projector")?
         };
-        let pool = db.pool();
-        // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
-        platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
-            .await
-            .context("cannot run the database migrations")?;
+        let pool = platform::chassis::migrated_pool(&db).await?;
         let (nats_options, nats_url) =
             platform::nats::connect_options(&settings.nats, "projector")?;
         let nats = platform::nats::start(nats_options, &nats_url).await?;
@@ -71,9 +58,7 @@ impl Application {
             .collect();
         let router = platform::health::router(readiness_checks(pool.clone(), nats, cache))
             .fallback(platform::problem::not_found_fallback);
-        let listener = TcpListener::bind(settings.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        let listener = platform::chassis::listen(settings.addr).await?;
         Ok(Self {
             listener,
             router,
@@ -98,8 +83,7 @@ impl Application {
     /// future, so aborting it stops the workers and releases their leader locks.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = ?self.listener.local_addr().ok(), "projector listening");
-        let serve = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let serve = platform::chassis::serve_http(self.listener, self.router, shutdown.clone());
         let workers = futures::future::join_all(
             self.workers
                 .iter()
@@ -107,19 +91,7 @@ impl Application {
         );
         let (served, _) = tokio::join!(serve, workers);
         self.pool.close().await;
-        served.context("the HTTP server failed")
-    }
-}
-
-impl platform::chassis::Service for Application {
-    type Settings = Settings;
-
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        Application::run_until_stopped(self, shutdown).await
+        served
     }
 }
 

@@ -40,7 +40,10 @@ enum Command {
 impl platform::chassis::Cli for Cli {
     async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command.unwrap_or(Command::Serve(self.serve)) {
-            Command::Serve(settings) => platform::chassis::serve::<Application>(settings).await,
+            Command::Serve(settings) => {
+                let build = Application::build(settings);
+                platform::chassis::serve(build, Application::run_until_stopped).await
+            }
             Command::Replay { replay, database } => {
                 let server = database.connect_options().map_err(anyhow::Error::msg)?;
                 let report = crate::replay::run_on(server, &replay.options()).await?;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use eventstore::db::DbSettings;
 use platform::auth::AuthState;
 use platform::health::{self, Check};
 use readmodel::cache::{Keys, RedisCache};
@@ -36,24 +35,9 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Refuse a configuration that must not run before connecting to anything.
         settings.auth.check(settings.addr)?;
-        // Install the metrics recorder before anything records.
-        platform::metrics::handle();
-        platform::tls::install_crypto_provider();
-        let db = DbSettings {
-            max_connections: settings.database.max_connections,
-            ..DbSettings::new(
-                settings
-                    .database
-                    .connect_options()
-                    .map_err(anyhow::Error::msg)?,
-                "query-api",
-            )
-        };
-        let pool = db.pool();
-        // Waits for Postgres (logging what it waits for) rather than exiting when it is not up.
-        platform::startup::migrate(&pool, &eventstore::db::MIGRATOR)
-            .await
-            .context("cannot run the database migrations")?;
+        platform::chassis::prepare();
+        let db = platform::chassis::db_settings(&settings.database, "query-api")?;
+        let pool = platform::chassis::migrated_pool(&db).await?;
         let redis = connect_redis(&settings).await?;
         let cache_settings = CacheSettings {
             l1_capacity: settings.l1_capacity,
@@ -93,9 +77,7 @@ impl Application {
             readiness_checks(pool.clone(), nats.clone(), cache.clone()),
             settings.request_timeout,
         );
-        let listener = TcpListener::bind(settings.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        let listener = platform::chassis::listen(settings.addr).await?;
         Ok(Self {
             listener,
             router,
@@ -124,16 +106,11 @@ impl Application {
     /// stops the notice listener too.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = ?self.listener.local_addr().ok(), "query-api listening");
-        // The peer address keys the rate limit of requests without a valid token.
-        let router = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let serve = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let serve = platform::chassis::serve_http(self.listener, self.router, shutdown.clone());
         let notices = self.notices.run(shutdown.clone());
         let (served, ()) = tokio::join!(serve, notices);
         self.pool.close().await;
-        served.context("the HTTP server failed")
+        served
     }
 }
 
@@ -199,18 +176,6 @@ async fn connect_nats(
         }
     });
     platform::nats::start(options, &url).await
-}
-
-impl platform::chassis::Service for Application {
-    type Settings = Settings;
-
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Application::build(settings).await
-    }
-
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        Application::run_until_stopped(self, shutdown).await
-    }
 }
 
 fn readiness_checks(

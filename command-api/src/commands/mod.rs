@@ -5,6 +5,7 @@
 //! `crate::runner`'s.
 
 pub mod bookings;
+pub mod catalog;
 mod pools;
 pub mod resources;
 pub mod services;
@@ -104,7 +105,7 @@ fn evolved<A: Aggregate>(
 
 /// An aggregate as commands load it: by its id (its stream's), refused as `not_found` when
 /// the tenant has none, and appended to at the version it was loaded at.
-trait Loaded: Aggregate {
+pub trait Loaded: Aggregate {
     type Id: StreamId;
 
     fn id(&self) -> Self::Id;

@@ -1,4 +1,5 @@
-//! The resource commands: create, update, add and remove blackouts.
+//! The resource commands: create and update (as every catalog aggregate has them, see
+//! [`super::catalog`]), add and remove blackouts.
 
 use api::ErrorCode;
 use api::views::{BlackoutAnswer, BlackoutView, Nothing, ResourceAnswer, ResourceView};
@@ -12,7 +13,8 @@ use eventstore::Position;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Command, Done, Effect, check_version, commit, load, start};
+use super::catalog::{Catalog, Create, Update};
+use super::{Command, Done, Effect, commit, load};
 use crate::error::CommandError;
 use crate::store::{CommandMeta, StreamId, guard};
 
@@ -28,69 +30,42 @@ async fn change(
     commit(conn, meta, resource, &events).await
 }
 
-#[derive(Clone, Debug)]
-pub struct CreateResource {
-    pub id: ResourceId,
-    pub spec: ResourceSpec,
-}
+/// `POST /v1/resources`.
+pub type CreateResource = Create<Resource>;
+/// `PATCH /v1/resources/{id}`.
+pub type UpdateResource = Update<Resource>;
 
-impl Command for CreateResource {
+impl Catalog for Resource {
+    type Spec = ResourceSpec;
+    type Changes = ResourceChanges;
     type Answer = ResourceAnswer;
+    const WHAT: &'static str = "resource";
 
-    fn streams(&self) -> Vec<Uuid> {
-        vec![self.id.stream()]
+    fn create_command(id: ResourceId, spec: ResourceSpec) -> ResourceCommand {
+        ResourceCommand::Create { id, spec }
     }
 
-    async fn run(
-        &self,
+    fn update_command(changes: ResourceChanges) -> ResourceCommand {
+        ResourceCommand::Update(changes)
+    }
+
+    fn already_exists() -> CommandError {
+        ResourceError::AlreadyExists.into()
+    }
+
+    fn answer(&self) -> ResourceAnswer {
+        ResourceAnswer {
+            resource: ResourceView::from(self),
+        }
+    }
+
+    /// A lower capacity is refused while bookings that have not ended use the units above it.
+    async fn check_update(
         conn: &mut PgConnection,
         meta: &CommandMeta,
-    ) -> Result<Done<ResourceAnswer>, CommandError> {
-        let command = ResourceCommand::Create {
-            id: self.id,
-            spec: self.spec.clone(),
-        };
-        let events = Resource::decide(None, command)?;
-        let (resource, position): (Resource, _) = start(conn, meta, self.id, &events, || {
-            ResourceError::AlreadyExists.into()
-        })
-        .await?;
-        Ok(Done {
-            effect: Effect::Created,
-            answer: ResourceAnswer {
-                resource: ResourceView::from(&resource),
-            },
-            position,
-        })
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct UpdateResource {
-    pub id: ResourceId,
-    /// The version from `If-Match`.
-    pub if_match: i64,
-    pub changes: ResourceChanges,
-}
-
-impl Command for UpdateResource {
-    type Answer = ResourceAnswer;
-
-    fn streams(&self) -> Vec<Uuid> {
-        vec![self.id.stream()]
-    }
-
-    async fn run(
-        &self,
-        conn: &mut PgConnection,
-        meta: &CommandMeta,
-    ) -> Result<Done<ResourceAnswer>, CommandError> {
-        let resource: Resource = load(conn, meta, self.id).await?;
-        check_version("resource", self.if_match, resource.version)?;
-        let events = Resource::decide(
-            Some(&resource),
-            ResourceCommand::Update(self.changes.clone()),
-        )?;
+        resource: &Resource,
+        events: &[Event],
+    ) -> Result<(), CommandError> {
         if let Some(Event::ResourceUpdated(updated)) = events.first()
             && updated.spec.capacity < resource.spec.capacity
             && guard::units_in_use_from(conn, resource.id, updated.spec.capacity, meta.now).await?
@@ -100,14 +75,7 @@ impl Command for UpdateResource {
                 "bookings that have not ended use units above the new capacity; cancel or move them first",
             ));
         }
-        let (resource, position) = commit(conn, meta, resource, &events).await?;
-        Ok(Done {
-            effect: Effect::Changed,
-            answer: ResourceAnswer {
-                resource: ResourceView::from(&resource),
-            },
-            position,
-        })
+        Ok(())
     }
 }
 

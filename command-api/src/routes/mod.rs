@@ -14,7 +14,6 @@ use std::time::Duration;
 use api::ErrorCode;
 use axum::Router;
 use axum::http::HeaderMap;
-use axum::middleware::from_fn_with_state;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use platform::Problem;
 use platform::auth::{Actor, AuthState, RequireRole, Role};
@@ -85,15 +84,7 @@ pub fn router(
     checks: Vec<(&'static str, Check)>,
     request_timeout: Duration,
 ) -> Router {
-    let (v1, document) = v1()
-        .route_layer(from_fn_with_state(auth, platform::auth::authenticate))
-        .with_state(state)
-        .split_for_parts();
-    let document = document
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
-    let v1 = v1.merge(platform::service::openapi_document(document));
-    platform::service::finish(v1, platform::health::router(checks), request_timeout)
+    platform::service::api_router(v1(), state, auth, checks, request_timeout)
 }
 
 /// `Idempotency-Key`, which every command accepts.

@@ -1,20 +1,21 @@
 //! Projection `bookings` → `read.bookings` and `read.busy` (the blocked period of each live
 //! booking, per unit, which availability is computed from).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use domain::event::BookingStatus;
 use domain::lifecycle::{self, Allocation};
-use domain::{Event, Period};
+use domain::{Event, Period, StreamType};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::postgres::types::PgRange;
-use sqlx::{PgConnection, Row};
+use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 use super::copy::Copy;
-use super::{Applied, ApplyError, CHUNK, Touched, Write, diff_maps};
+use super::rows::{Rows, TableRow, column, keys};
+use super::{Applied, ApplyError, Touched, diff_maps};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BookingRow {
@@ -47,251 +48,89 @@ pub const BUSY_COLUMNS: &str = "booking_id, unit, tenant_id, resource_id, during
 
 #[derive(Debug, Default)]
 pub struct State {
-    rows: BTreeMap<Uuid, BookingRow>,
-    dirty: BTreeSet<Uuid>,
+    rows: Rows<BookingRow>,
     /// Only filled by `load_all`, to verify `read.busy` itself.
     busy: BTreeMap<BusyRow, During>,
 }
-
-/// The columns of `read.bookings`, in the order [`encode_booking`] writes them.
-pub const COLUMNS: &str = "booking_id, tenant_id, resource_id, customer_id, status, start_at, end_at, \
-                       blocked_start, blocked_end, quantity, units, expires_at, metadata, version, \
-                       created_at, updated_at, service_id, price_amount_minor, price_currency";
 
 fn status(raw: &str) -> Result<BookingStatus, sqlx::Error> {
     BookingStatus::parse(raw)
         .ok_or_else(|| sqlx::Error::Decode(format!("unknown booking status {raw:?}").into()))
 }
 
-impl State {
-    async fn select(
-        conn: &mut PgConnection,
-        sql: &str,
-        ids: Option<&[Uuid]>,
-    ) -> Result<State, sqlx::Error> {
-        let mut query = sqlx::query(sql);
-        if let Some(ids) = ids {
-            query = query.bind(ids);
-        }
-        let mut rows = BTreeMap::new();
-        for row in query.fetch_all(conn).await? {
-            let (id, booking) = decode_row(&row)?;
-            rows.insert(id, booking);
-        }
-        Ok(State {
-            rows,
-            ..State::default()
+/// A row of `read.bookings` selected with its columns; the blocked period is two of them.
+impl FromRow<'_, PgRow> for BookingRow {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let blocked = Period::new(row.try_get("blocked_start")?, row.try_get("blocked_end")?)
+            .map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+        Ok(BookingRow {
+            tenant_id: row.try_get("tenant_id")?,
+            resource_id: row.try_get("resource_id")?,
+            customer_id: row.try_get("customer_id")?,
+            status: status(row.try_get("status")?)?,
+            start_at: row.try_get("start_at")?,
+            end_at: row.try_get("end_at")?,
+            blocked,
+            quantity: row.try_get("quantity")?,
+            units: row.try_get("units")?,
+            expires_at: row.try_get("expires_at")?,
+            metadata: row.try_get("metadata")?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            service_id: row.try_get("service_id")?,
+            price_amount_minor: row.try_get("price_amount_minor")?,
+            price_currency: row.try_get("price_currency")?,
         })
     }
+}
 
-    pub async fn load(
+impl TableRow for BookingRow {
+    const TABLE: &'static str = "bookings";
+    const KEY: &'static str = "booking_id";
+    const COLUMNS: &'static str = "booking_id, tenant_id, resource_id, customer_id, status, \
+                                   start_at, end_at, blocked_start, blocked_end, quantity, units, \
+                                   expires_at, metadata, version, created_at, updated_at, \
+                                   service_id, price_amount_minor, price_currency";
+    const STREAM: StreamType = StreamType::Booking;
+    const WHAT: &'static str = "booking";
+
+    fn encode(copy: &mut Copy<'_>, id: &Uuid, row: &Self) -> Result<(), sqlx::Error> {
+        copy.row()?;
+        copy.value(id)?;
+        copy.value(&row.tenant_id)?;
+        copy.value(row.resource_id)?;
+        copy.value(&row.customer_id)?;
+        copy.value(row.status.as_str())?;
+        copy.value(row.start_at)?;
+        copy.value(row.end_at)?;
+        copy.value(row.blocked.start())?;
+        copy.value(row.blocked.end())?;
+        copy.value(row.quantity)?;
+        copy.value(&row.units)?;
+        copy.value(row.expires_at)?;
+        copy.jsonb(Some(&row.metadata))?;
+        copy.value(row.version)?;
+        copy.value(row.created_at)?;
+        copy.value(row.updated_at)?;
+        copy.value(row.service_id)?;
+        copy.value(row.price_amount_minor)?;
+        copy.value(row.price_currency.as_deref())
+    }
+
+    /// The bookings, and the busy rows that follow them: those of every changed booking are
+    /// replaced.
+    async fn upsert(
         conn: &mut PgConnection,
         schema: &str,
-        events: &[Applied],
-    ) -> Result<State, sqlx::Error> {
-        let ids: Vec<Uuid> = events
-            .iter()
-            .filter(|e| e.event.stream_type() == domain::StreamType::Booking)
-            .map(|e| e.stream_id)
-            .collect();
-        if ids.is_empty() {
-            return Ok(State::default());
-        }
-        let sql = format!("select {COLUMNS} from {schema}.bookings where booking_id = any($1)");
-        Self::select(conn, &sql, Some(&ids)).await
-    }
-
-    pub async fn load_all(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
-        let mut state = Self::select(
-            conn,
-            &format!("select {COLUMNS} from {schema}.bookings"),
-            None,
-        )
-        .await?;
-        let busy: Vec<(Uuid, i32, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(&format!(
-            "select booking_id, unit, lower(during), upper(during) from {schema}.busy"
-        ))
-        .fetch_all(conn)
-        .await?;
-        state.busy = busy
-            .into_iter()
-            .map(|(booking, unit, start, end)| ((booking, unit), (start, end)))
-            .collect();
-        Ok(state)
-    }
-
-    pub fn apply(&mut self, applied: &Applied, touched: &mut Touched) -> Result<(), ApplyError> {
-        let id = applied.stream_id;
-        if let Event::BookingPlaced(placed) = &applied.event {
-            let row = BookingRow {
-                tenant_id: applied.tenant.clone(),
-                resource_id: placed.resource_id.0,
-                customer_id: placed.customer_id.0.clone(),
-                status: placed.status,
-                start_at: placed.period.start(),
-                end_at: placed.period.end(),
-                blocked: placed.blocked,
-                quantity: i32::try_from(placed.quantity).unwrap_or(i32::MAX),
-                units: placed
-                    .units
-                    .iter()
-                    .map(|u| i32::try_from(*u).unwrap_or(i32::MAX))
-                    .collect(),
-                expires_at: placed.expires_at,
-                metadata: Value::Object(placed.metadata.clone()),
-                service_id: placed.service_id.map(|id| id.0),
-                price_amount_minor: placed.price.as_ref().map(|p| p.amount_minor),
-                price_currency: placed.price.as_ref().map(|p| p.currency.clone()),
-                version: applied.version,
-                created_at: applied.at,
-                updated_at: applied.at,
-            };
-            touched.busy(&applied.tenant, row.resource_id, row.blocked);
-            self.rows.insert(id, row);
-            self.dirty.insert(id);
-            return Ok(());
-        }
-        let Some(transition) = lifecycle::transition(&applied.event) else {
-            return Ok(());
-        };
-        let row = self
-            .rows
-            .get_mut(&id)
-            .ok_or(ApplyError::Unknown(applied.event_id, "booking"))?;
-        row.status = transition.status_after(row.status);
-        match transition.allocation {
-            Allocation::Unchanged => {}
-            Allocation::Kept => row.expires_at = None,
-            Allocation::Released => touched.busy(&applied.tenant, row.resource_id, row.blocked),
-            Allocation::Moved(moved) => {
-                touched.busy(&applied.tenant, row.resource_id, row.blocked);
-                row.start_at = moved.period.start();
-                row.end_at = moved.period.end();
-                row.blocked = moved.blocked;
-                row.units = moved
-                    .units
-                    .iter()
-                    .map(|u| i32::try_from(*u).unwrap_or(i32::MAX))
-                    .collect();
-                touched.busy(&applied.tenant, row.resource_id, row.blocked);
-            }
-            Allocation::Trimmed(blocked) => {
-                // The freed part lies within the old blocked period: its days are touched.
-                touched.busy(&applied.tenant, row.resource_id, row.blocked);
-                row.blocked = blocked;
-            }
-        }
-        row.version = applied.version;
-        row.updated_at = applied.at;
-        self.dirty.insert(id);
-        Ok(())
-    }
-
-    pub async fn write(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        mode: Write,
+        rows: &[(Uuid, &Self)],
     ) -> Result<(), sqlx::Error> {
-        if mode == Write::Fresh {
-            for table in ["bookings", "busy"] {
-                self.copy_table(&mut *conn, schema, table).await?;
-            }
-            return Ok(());
-        }
-        let all: Vec<(Uuid, &BookingRow)> = self
-            .dirty
-            .iter()
-            .filter_map(|id| self.rows.get(id).map(|row| (*id, row)))
-            .collect();
-        for rows in all.chunks(CHUNK) {
-            Self::upsert_rows(conn, schema, rows).await?;
-        }
-        Ok(())
-    }
-
-    /// Copies the changed rows of one of the tables (`bookings` or `busy`) into an empty one.
-    pub async fn copy_table(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        table: &str,
-    ) -> Result<(), sqlx::Error> {
-        let mut rows: Vec<(Uuid, &BookingRow)> = self
-            .dirty
-            .iter()
-            .filter_map(|id| self.rows.get(id).map(|row| (*id, row)))
-            .collect();
-        match table {
-            "bookings" => {
-                // In the order of `bookings_tenant_start_idx`: building that index then finds its
-                // input sorted (one pass instead of a sort), and rows read by time are together.
-                rows.sort_unstable_by(|(a_id, a), (b_id, b)| {
-                    (&a.tenant_id, a.start_at, a_id).cmp(&(&b.tenant_id, b.start_at, b_id))
-                });
-                Self::copy_bookings(conn, schema, &rows).await
-            }
-            "busy" => Self::copy_busy(conn, schema, &rows).await,
-            other => Err(sqlx::Error::Protocol(format!(
-                "the bookings projection has no table {other}"
-            ))),
-        }
-    }
-
-    async fn copy_bookings(
-        conn: &mut PgConnection,
-        schema: &str,
-        rows: &[(Uuid, &BookingRow)],
-    ) -> Result<(), sqlx::Error> {
-        let mut copy = Copy::start(conn, &format!("{schema}.bookings"), COLUMNS).await?;
-        for (id, row) in rows {
-            encode_booking(&mut copy, id, row)?;
-            copy.send_when_full().await?;
-        }
-        copy.finish().await?;
-        Ok(())
-    }
-
-    /// The busy rows of the bookings that hold capacity, one per unit.
-    async fn copy_busy(
-        conn: &mut PgConnection,
-        schema: &str,
-        rows: &[(Uuid, &BookingRow)],
-    ) -> Result<(), sqlx::Error> {
-        let mut copy = Copy::start(conn, &format!("{schema}.busy"), BUSY_COLUMNS).await?;
-        for (id, row) in rows {
-            encode_busy(&mut copy, id, row)?;
-            copy.send_when_full().await?;
-        }
-        copy.finish().await?;
-        Ok(())
-    }
-
-    /// Hands on the folded rows and forgets them: a replay folding stream by stream loads each
-    /// booking as soon as its stream is folded, so the state never holds more than one.
-    pub fn take_rows(&mut self, into: &mut Vec<(Uuid, BookingRow)>) {
-        for id in std::mem::take(&mut self.dirty) {
-            if let Some(row) = self.rows.remove(&id) {
-                into.push((id, row));
-            }
-        }
-        self.rows.clear();
-    }
-
-    async fn upsert_rows(
-        conn: &mut PgConnection,
-        schema: &str,
-        rows: &[(Uuid, &BookingRow)],
-    ) -> Result<(), sqlx::Error> {
-        let units: Vec<String> = rows
-            .iter()
-            .map(|(_, r)| {
-                let list: Vec<String> = r.units.iter().map(i32::to_string).collect();
-                format!("{{{}}}", list.join(","))
-            })
-            .collect();
+        let units: Vec<String> = column(rows, |r| {
+            let list: Vec<String> = r.units.iter().map(i32::to_string).collect();
+            format!("{{{}}}", list.join(","))
+        });
         let sql = format!(
-            "insert into {schema}.bookings ({COLUMNS})
+            "insert into {schema}.bookings ({})
              select x.id, x.tenant, x.resource, x.customer, x.status, x.start_at, x.end_at,
                     x.blocked_start, x.blocked_end, x.quantity, x.units::int[], x.expires_at,
                     x.metadata, x.version, x.created_at, x.updated_at, x.service_id,
@@ -308,68 +147,36 @@ impl State {
                  status = excluded.status, start_at = excluded.start_at, end_at = excluded.end_at,
                  blocked_start = excluded.blocked_start, blocked_end = excluded.blocked_end,
                  units = excluded.units, expires_at = excluded.expires_at,
-                 version = excluded.version, updated_at = excluded.updated_at"
+                 version = excluded.version, updated_at = excluded.updated_at",
+            Self::COLUMNS
         );
         sqlx::query(&sql)
-            .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.tenant_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|(_, r)| r.resource_id).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.customer_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.status.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|(_, r)| r.start_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.end_at).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.blocked.start())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.blocked.end())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|(_, r)| r.quantity).collect::<Vec<_>>())
+            .bind(keys(rows))
+            .bind(column(rows, |r| r.tenant_id.as_str()))
+            .bind(column(rows, |r| r.resource_id))
+            .bind(column(rows, |r| r.customer_id.as_str()))
+            .bind(column(rows, |r| r.status.as_str()))
+            .bind(column(rows, |r| r.start_at))
+            .bind(column(rows, |r| r.end_at))
+            .bind(column(rows, |r| r.blocked.start()))
+            .bind(column(rows, |r| r.blocked.end()))
+            .bind(column(rows, |r| r.quantity))
             .bind(&units)
-            .bind(rows.iter().map(|(_, r)| r.expires_at).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.metadata.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|(_, r)| r.version).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.created_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.updated_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.service_id).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.price_amount_minor)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.price_currency.clone())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(column(rows, |r| r.expires_at))
+            .bind(column(rows, |r| r.metadata.clone()))
+            .bind(column(rows, |r| r.version))
+            .bind(column(rows, |r| r.created_at))
+            .bind(column(rows, |r| r.updated_at))
+            .bind(column(rows, |r| r.service_id))
+            .bind(column(rows, |r| r.price_amount_minor))
+            .bind(column(rows, |r| r.price_currency.clone()))
             .execute(&mut *conn)
             .await?;
 
-        // Busy rows follow the bookings: replace those of every changed booking.
         sqlx::query(&format!(
             "delete from {schema}.busy where booking_id = any($1)"
         ))
-        .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(keys(rows))
         .execute(&mut *conn)
         .await?;
         let busy: Vec<(Uuid, i32, &BookingRow)> = rows
@@ -405,45 +212,160 @@ impl State {
         }
         Ok(())
     }
+}
+
+impl State {
+    pub async fn load(
+        conn: &mut PgConnection,
+        schema: &str,
+        events: &[Applied],
+    ) -> Result<State, sqlx::Error> {
+        Ok(State {
+            rows: Rows::load(conn, schema, events).await?,
+            busy: BTreeMap::new(),
+        })
+    }
+
+    pub async fn load_all(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
+        let rows = Rows::load_all(&mut *conn, schema).await?;
+        let busy: Vec<(Uuid, i32, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(&format!(
+            "select booking_id, unit, lower(during), upper(during) from {schema}.busy"
+        ))
+        .fetch_all(conn)
+        .await?;
+        let busy = busy
+            .into_iter()
+            .map(|(booking, unit, start, end)| ((booking, unit), (start, end)))
+            .collect();
+        Ok(State { rows, busy })
+    }
+
+    pub fn apply(&mut self, applied: &Applied, touched: &mut Touched) -> Result<(), ApplyError> {
+        let id = applied.stream_id;
+        if let Event::BookingPlaced(placed) = &applied.event {
+            let row = BookingRow {
+                tenant_id: applied.tenant.clone(),
+                resource_id: placed.resource_id.0,
+                customer_id: placed.customer_id.0.clone(),
+                status: placed.status,
+                start_at: placed.period.start(),
+                end_at: placed.period.end(),
+                blocked: placed.blocked,
+                quantity: i32::try_from(placed.quantity).unwrap_or(i32::MAX),
+                units: placed
+                    .units
+                    .iter()
+                    .map(|u| i32::try_from(*u).unwrap_or(i32::MAX))
+                    .collect(),
+                expires_at: placed.expires_at,
+                metadata: Value::Object(placed.metadata.clone()),
+                service_id: placed.service_id.map(|id| id.0),
+                price_amount_minor: placed.price.as_ref().map(|p| p.amount_minor),
+                price_currency: placed.price.as_ref().map(|p| p.currency.clone()),
+                version: applied.version,
+                created_at: applied.at,
+                updated_at: applied.at,
+            };
+            touched.busy(&applied.tenant, row.resource_id, row.blocked);
+            self.rows.put(id, row);
+            return Ok(());
+        }
+        let Some(transition) = lifecycle::transition(&applied.event) else {
+            return Ok(());
+        };
+        let row = self
+            .rows
+            .get_mut(&id)
+            .ok_or(ApplyError::Unknown(applied.event_id, "booking"))?;
+        row.status = transition.status_after(row.status);
+        match transition.allocation {
+            Allocation::Unchanged => {}
+            Allocation::Kept => row.expires_at = None,
+            Allocation::Released => touched.busy(&applied.tenant, row.resource_id, row.blocked),
+            Allocation::Moved(moved) => {
+                touched.busy(&applied.tenant, row.resource_id, row.blocked);
+                row.start_at = moved.period.start();
+                row.end_at = moved.period.end();
+                row.blocked = moved.blocked;
+                row.units = moved
+                    .units
+                    .iter()
+                    .map(|u| i32::try_from(*u).unwrap_or(i32::MAX))
+                    .collect();
+                touched.busy(&applied.tenant, row.resource_id, row.blocked);
+            }
+            Allocation::Trimmed(blocked) => {
+                // The freed part lies within the old blocked period: its days are touched.
+                touched.busy(&applied.tenant, row.resource_id, row.blocked);
+                row.blocked = blocked;
+            }
+        }
+        row.version = applied.version;
+        row.updated_at = applied.at;
+        self.rows.changed(id);
+        Ok(())
+    }
+
+    /// Inserts or updates the changed bookings in `schema`, and replaces their busy rows.
+    pub async fn upsert(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        self.rows.upsert(conn, schema).await
+    }
+
+    /// Copies the changed rows of one of the tables (`bookings` or `busy`) into an empty one.
+    pub async fn copy_table(
+        &self,
+        conn: &mut PgConnection,
+        schema: &str,
+        table: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut rows = self.rows.dirty();
+        match table {
+            "bookings" => {
+                // In the order of `bookings_tenant_start_idx`: building that index then finds its
+                // input sorted (one pass instead of a sort), and rows read by time are together.
+                rows.sort_unstable_by(|(a_id, a), (b_id, b)| {
+                    (&a.tenant_id, a.start_at, a_id).cmp(&(&b.tenant_id, b.start_at, b_id))
+                });
+                Rows::copy(conn, schema, &rows).await
+            }
+            "busy" => Self::copy_busy(conn, schema, &rows).await,
+            other => Err(sqlx::Error::Protocol(format!(
+                "the bookings projection has no table {other}"
+            ))),
+        }
+    }
+
+    /// The busy rows of the bookings that hold capacity, one per unit.
+    async fn copy_busy(
+        conn: &mut PgConnection,
+        schema: &str,
+        rows: &[(Uuid, &BookingRow)],
+    ) -> Result<(), sqlx::Error> {
+        let mut copy = Copy::start(conn, &format!("{schema}.busy"), BUSY_COLUMNS).await?;
+        for (id, row) in rows {
+            encode_busy(&mut copy, id, row)?;
+            copy.send_when_full().await?;
+        }
+        copy.finish().await?;
+        Ok(())
+    }
+
+    /// Hands on the folded rows and forgets them (see [`Rows::take`]).
+    pub fn take_rows(&mut self, into: &mut Vec<(Uuid, BookingRow)>) {
+        self.rows.take(into);
+    }
 
     pub fn differences(&self, live: &State) -> Vec<String> {
-        let mut out = diff_maps("booking", &self.rows, &live.rows);
+        let mut out = self.rows.differences(&live.rows);
         let expected: BTreeMap<BusyRow, During> = self
             .rows
+            .all()
             .iter()
             .flat_map(|(id, r)| busy_rows(*id, r))
             .collect();
         out.extend(diff_maps("busy", &expected, &live.busy));
         out
     }
-}
-
-/// A row of `read.bookings` selected with [`COLUMNS`].
-pub(super) fn decode_row(row: &PgRow) -> Result<(Uuid, BookingRow), sqlx::Error> {
-    let blocked = Period::new(row.try_get("blocked_start")?, row.try_get("blocked_end")?)
-        .map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
-    Ok((
-        row.try_get("booking_id")?,
-        BookingRow {
-            tenant_id: row.try_get("tenant_id")?,
-            resource_id: row.try_get("resource_id")?,
-            customer_id: row.try_get("customer_id")?,
-            status: status(row.try_get("status")?)?,
-            start_at: row.try_get("start_at")?,
-            end_at: row.try_get("end_at")?,
-            blocked,
-            quantity: row.try_get("quantity")?,
-            units: row.try_get("units")?,
-            expires_at: row.try_get("expires_at")?,
-            metadata: row.try_get("metadata")?,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            service_id: row.try_get("service_id")?,
-            price_amount_minor: row.try_get("price_amount_minor")?,
-            price_currency: row.try_get("price_currency")?,
-        },
-    ))
 }
 
 /// The busy rows a booking holds, as `read.busy` has them: (booking, unit) → blocked period, in
@@ -459,34 +381,6 @@ pub(super) fn busy_rows(id: Uuid, row: &BookingRow) -> Vec<(BusyRow, During)> {
         .collect();
     rows.sort_unstable_by_key(|(key, _)| *key);
     rows
-}
-
-/// One row of `read.bookings` into a `COPY` of [`COLUMNS`].
-pub(super) fn encode_booking(
-    copy: &mut Copy<'_>,
-    id: &Uuid,
-    row: &BookingRow,
-) -> Result<(), sqlx::Error> {
-    copy.row()?;
-    copy.value(id)?;
-    copy.value(&row.tenant_id)?;
-    copy.value(row.resource_id)?;
-    copy.value(&row.customer_id)?;
-    copy.value(row.status.as_str())?;
-    copy.value(row.start_at)?;
-    copy.value(row.end_at)?;
-    copy.value(row.blocked.start())?;
-    copy.value(row.blocked.end())?;
-    copy.value(row.quantity)?;
-    copy.value(&row.units)?;
-    copy.value(row.expires_at)?;
-    copy.jsonb(Some(&row.metadata))?;
-    copy.value(row.version)?;
-    copy.value(row.created_at)?;
-    copy.value(row.updated_at)?;
-    copy.value(row.service_id)?;
-    copy.value(row.price_amount_minor)?;
-    copy.value(row.price_currency.as_deref())
 }
 
 /// The rows of `read.busy` a booking holds (one per unit, none once it stopped holding

@@ -8,7 +8,9 @@ use std::fmt::Debug;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
+use super::bookings::BookingRow;
 use super::load::Received;
+use super::rows::{self, TableRow};
 use super::{bookings, daily_stats};
 
 /// Stored rows fetched per round trip.
@@ -31,9 +33,9 @@ pub async fn streamed(
             "replay_live_bookings",
             &format!(
                 "select {} from {schema}.bookings order by booking_id",
-                bookings::COLUMNS
+                BookingRow::COLUMNS
             ),
-            bookings::decode_row,
+            rows::decode::<BookingRow>,
         )
         .await?;
         let mut busy = Cursor::open(

@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use super::bookings::BookingRow;
 use super::copy::Copy;
+use super::rows::TableRow;
 use super::{Finished, bookings, daily_stats};
 
 /// The tables loaded while the fold goes on. The projections' other tables are few rows that
@@ -109,9 +111,12 @@ pub async fn start(
             Projection::Resources => {}
             Projection::Bookings => {
                 let table = format!("{schema}.bookings");
-                let encode: Encoder<bookings::BookingRow> = bookings::encode_booking;
-                rows.bookings
-                    .push(copies.spawn(pool, table, bookings::COLUMNS, encode).await?);
+                let encode: Encoder<BookingRow> = BookingRow::encode;
+                rows.bookings.push(
+                    copies
+                        .spawn(pool, table, BookingRow::COLUMNS, encode)
+                        .await?,
+                );
                 let table = format!("{schema}.busy");
                 let encode: Encoder<bookings::BookingRow> = bookings::encode_busy;
                 rows.bookings.push(

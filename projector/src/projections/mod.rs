@@ -14,6 +14,7 @@ mod copy;
 pub mod daily_stats;
 pub mod load;
 pub mod resources;
+pub mod rows;
 pub mod services;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -229,17 +230,33 @@ impl State {
         }
     }
 
-    /// Writes the changed rows to `schema`.
+    /// Writes the changed rows to `schema`: upserted, or each of the projection's tables copied
+    /// whole ([`Write::Fresh`]).
     pub async fn write(
         &self,
         conn: &mut PgConnection,
         schema: &str,
         mode: Write,
     ) -> Result<(), sqlx::Error> {
+        match (self, mode) {
+            (State::DailyStats(state), mode) => state.write(conn, schema, mode).await,
+            (State::Resources(state), Write::Upsert) => state.upsert(conn, schema).await,
+            (State::Bookings(state), Write::Upsert) => state.upsert(conn, schema).await,
+            (State::Resources(_) | State::Bookings(_), Write::Fresh) => {
+                for table in self.projection().tables() {
+                    self.copy_table(&mut *conn, schema, table).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The projection this is the state of.
+    pub fn projection(&self) -> Projection {
         match self {
-            State::Resources(state) => state.write(conn, schema, mode).await,
-            State::Bookings(state) => state.write(conn, schema, mode).await,
-            State::DailyStats(state) => state.write(conn, schema, mode).await,
+            State::Resources(_) => Projection::Resources,
+            State::Bookings(_) => Projection::Bookings,
+            State::DailyStats(_) => Projection::DailyStats,
         }
     }
 

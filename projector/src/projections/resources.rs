@@ -1,19 +1,18 @@
 //! Projection `resources` → `read.resources`: each resource with its hours, policy and
 //! blackouts, as query-api serves it; and `read.services` (see [`super::services`]).
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use chrono::{DateTime, Utc};
-use domain::Event;
 use domain::resource::{Blackout, ResourceSpec};
+use domain::{Event, StreamType};
 use serde_json::Value;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::copy::Copy;
-use super::{Applied, CHUNK, Touched, Write, diff_maps, services};
+use super::rows::{Rows, TableRow, column, keys};
+use super::{Applied, Touched, services};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct ResourceRow {
     pub tenant_id: String,
     pub name: String,
@@ -32,82 +31,94 @@ pub struct ResourceRow {
 
 #[derive(Debug, Default)]
 pub struct State {
-    rows: BTreeMap<Uuid, ResourceRow>,
-    dirty: BTreeSet<Uuid>,
+    rows: Rows<ResourceRow>,
     services: services::State,
 }
 
-const COLUMNS: &str = "resource_id, tenant_id, name, kind, capacity, time_zone, opening_hours, \
-                       policy, blackouts, attributes, archived, version, created_at, updated_at";
+impl TableRow for ResourceRow {
+    const TABLE: &'static str = "resources";
+    const KEY: &'static str = "resource_id";
+    const COLUMNS: &'static str = "resource_id, tenant_id, name, kind, capacity, time_zone, \
+                                   opening_hours, policy, blackouts, attributes, archived, \
+                                   version, created_at, updated_at";
+    const STREAM: StreamType = StreamType::Resource;
+    const WHAT: &'static str = "resource";
 
-impl State {
-    async fn select(
-        conn: &mut PgConnection,
-        sql: &str,
-        ids: Option<&[Uuid]>,
-    ) -> Result<State, sqlx::Error> {
-        let mut query = sqlx::query(sql);
-        if let Some(ids) = ids {
-            query = query.bind(ids);
-        }
-        let mut rows = BTreeMap::new();
-        for row in query.fetch_all(conn).await? {
-            rows.insert(
-                row.try_get("resource_id")?,
-                ResourceRow {
-                    tenant_id: row.try_get("tenant_id")?,
-                    name: row.try_get("name")?,
-                    kind: row.try_get("kind")?,
-                    capacity: row.try_get("capacity")?,
-                    time_zone: row.try_get("time_zone")?,
-                    opening_hours: row.try_get("opening_hours")?,
-                    policy: row.try_get("policy")?,
-                    blackouts: row.try_get("blackouts")?,
-                    attributes: row.try_get("attributes")?,
-                    archived: row.try_get("archived")?,
-                    version: row.try_get("version")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                },
-            );
-        }
-        Ok(State {
-            rows,
-            dirty: BTreeSet::new(),
-            services: services::State::default(),
-        })
+    fn encode(copy: &mut Copy<'_>, id: &Uuid, row: &Self) -> Result<(), sqlx::Error> {
+        copy.row()?;
+        copy.value(id)?;
+        copy.value(&row.tenant_id)?;
+        copy.value(&row.name)?;
+        copy.value(&row.kind)?;
+        copy.value(row.capacity)?;
+        copy.value(&row.time_zone)?;
+        copy.jsonb(row.opening_hours.as_ref())?;
+        copy.jsonb(Some(&row.policy))?;
+        copy.jsonb(Some(&row.blackouts))?;
+        copy.jsonb(Some(&row.attributes))?;
+        copy.value(row.archived)?;
+        copy.value(row.version)?;
+        copy.value(row.created_at)?;
+        copy.value(row.updated_at)
     }
 
+    async fn upsert(
+        conn: &mut PgConnection,
+        schema: &str,
+        rows: &[(Uuid, &Self)],
+    ) -> Result<(), sqlx::Error> {
+        let sql = format!(
+            "insert into {schema}.resources ({})
+             select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
+                                  $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::jsonb[],
+                                  $11::bool[], $12::bigint[], $13::timestamptz[],
+                                  $14::timestamptz[])
+             on conflict (resource_id) do update set
+                 name = excluded.name, kind = excluded.kind, capacity = excluded.capacity,
+                 time_zone = excluded.time_zone, opening_hours = excluded.opening_hours,
+                 policy = excluded.policy, blackouts = excluded.blackouts,
+                 attributes = excluded.attributes, archived = excluded.archived,
+                 version = excluded.version, updated_at = excluded.updated_at",
+            Self::COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(keys(rows))
+            .bind(column(rows, |r| r.tenant_id.as_str()))
+            .bind(column(rows, |r| r.name.as_str()))
+            .bind(column(rows, |r| r.kind.as_str()))
+            .bind(column(rows, |r| r.capacity))
+            .bind(column(rows, |r| r.time_zone.as_str()))
+            .bind(column(rows, |r| r.opening_hours.clone()))
+            .bind(column(rows, |r| r.policy.clone()))
+            .bind(column(rows, |r| r.blackouts.clone()))
+            .bind(column(rows, |r| r.attributes.clone()))
+            .bind(column(rows, |r| r.archived))
+            .bind(column(rows, |r| r.version))
+            .bind(column(rows, |r| r.created_at))
+            .bind(column(rows, |r| r.updated_at))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+impl State {
     pub async fn load(
         conn: &mut PgConnection,
         schema: &str,
         events: &[Applied],
     ) -> Result<State, sqlx::Error> {
-        let ids: Vec<Uuid> = events
-            .iter()
-            .filter(|e| e.event.stream_type() == domain::StreamType::Resource)
-            .map(|e| e.stream_id)
-            .collect();
-        let mut state = if ids.is_empty() {
-            State::default()
-        } else {
-            let sql =
-                format!("select {COLUMNS} from {schema}.resources where resource_id = any($1)");
-            Self::select(conn, &sql, Some(&ids)).await?
-        };
-        state.services = services::State::load(conn, schema, events).await?;
-        Ok(state)
+        Ok(State {
+            rows: Rows::load(conn, schema, events).await?,
+            services: services::State::load(conn, schema, events).await?,
+        })
     }
 
     pub async fn load_all(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
-        let mut state = Self::select(
-            conn,
-            &format!("select {COLUMNS} from {schema}.resources"),
-            None,
-        )
-        .await?;
-        state.services = services::State::load_all(conn, schema).await?;
-        Ok(state)
+        Ok(State {
+            rows: Rows::load_all(conn, schema).await?,
+            services: services::State::load_all(conn, schema).await?,
+        })
     }
 
     fn spec_into(row: &mut ResourceRow, spec: &ResourceSpec) {
@@ -146,7 +157,7 @@ impl State {
                     updated_at: applied.at,
                 };
                 Self::spec_into(&mut row, &created.spec);
-                self.rows.insert(id, row);
+                self.rows.put(id, row);
             }
             Event::ResourceUpdated(updated) => {
                 let Some(row) = self.rows.get_mut(&id) else {
@@ -183,34 +194,18 @@ impl State {
         if let Some(row) = self.rows.get_mut(&id) {
             row.version = applied.version;
             row.updated_at = applied.at;
-            self.dirty.insert(id);
+            self.rows.changed(id);
             touched.resource(&applied.tenant, id);
         }
     }
 
-    pub async fn write(
-        &self,
-        conn: &mut PgConnection,
-        schema: &str,
-        mode: Write,
-    ) -> Result<(), sqlx::Error> {
-        if mode == Write::Fresh {
-            self.services.copy_table(conn, schema).await?;
-            return self.copy_table(conn, schema, "resources").await;
-        }
-        self.services.write(conn, schema, mode).await?;
-        let all: Vec<(&Uuid, &ResourceRow)> = self
-            .dirty
-            .iter()
-            .filter_map(|id| self.rows.get_key_value(id))
-            .collect();
-        for rows in all.chunks(CHUNK) {
-            Self::upsert_rows(conn, schema, rows).await?;
-        }
-        Ok(())
+    /// Inserts or updates the changed services and resources in `schema`.
+    pub async fn upsert(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+        self.services.upsert(&mut *conn, schema).await?;
+        self.rows.upsert(conn, schema).await
     }
 
-    /// Copies the changed rows into an empty `resources` table.
+    /// Copies the changed rows of `table` (`resources` or `services`) into an empty one.
     pub async fn copy_table(
         &self,
         conn: &mut PgConnection,
@@ -218,113 +213,16 @@ impl State {
         table: &str,
     ) -> Result<(), sqlx::Error> {
         match table {
-            "resources" => {}
-            "services" => return self.services.copy_table(conn, schema).await,
-            _ => {
-                return Err(sqlx::Error::Protocol(format!(
-                    "the resources projection has no table {table}"
-                )));
-            }
+            "resources" => self.rows.copy_changed(conn, schema).await,
+            "services" => self.services.copy_changed(conn, schema).await,
+            _ => Err(sqlx::Error::Protocol(format!(
+                "the resources projection has no table {table}"
+            ))),
         }
-        let rows = self
-            .dirty
-            .iter()
-            .filter_map(|id| self.rows.get_key_value(id));
-        let mut copy = Copy::start(conn, &format!("{schema}.resources"), COLUMNS).await?;
-        for (id, row) in rows {
-            copy.row()?;
-            copy.value(*id)?;
-            copy.value(&row.tenant_id)?;
-            copy.value(&row.name)?;
-            copy.value(&row.kind)?;
-            copy.value(row.capacity)?;
-            copy.value(&row.time_zone)?;
-            copy.jsonb(row.opening_hours.as_ref())?;
-            copy.jsonb(Some(&row.policy))?;
-            copy.jsonb(Some(&row.blackouts))?;
-            copy.jsonb(Some(&row.attributes))?;
-            copy.value(row.archived)?;
-            copy.value(row.version)?;
-            copy.value(row.created_at)?;
-            copy.value(row.updated_at)?;
-            copy.send_when_full().await?;
-        }
-        copy.finish().await?;
-        Ok(())
-    }
-
-    async fn upsert_rows(
-        conn: &mut PgConnection,
-        schema: &str,
-        rows: &[(&Uuid, &ResourceRow)],
-    ) -> Result<(), sqlx::Error> {
-        let sql = format!(
-            "insert into {schema}.resources ({COLUMNS})
-             select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
-                                  $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::jsonb[],
-                                  $11::bool[], $12::bigint[], $13::timestamptz[],
-                                  $14::timestamptz[])
-             on conflict (resource_id) do update set
-                 name = excluded.name, kind = excluded.kind, capacity = excluded.capacity,
-                 time_zone = excluded.time_zone, opening_hours = excluded.opening_hours,
-                 policy = excluded.policy, blackouts = excluded.blackouts,
-                 attributes = excluded.attributes, archived = excluded.archived,
-                 version = excluded.version, updated_at = excluded.updated_at"
-        );
-        sqlx::query(&sql)
-            .bind(rows.iter().map(|(id, _)| **id).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.tenant_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.name.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.kind.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|(_, r)| r.capacity).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.time_zone.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.opening_hours.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.policy.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.blackouts.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                rows.iter()
-                    .map(|(_, r)| r.attributes.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|(_, r)| r.archived).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.version).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.created_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.updated_at).collect::<Vec<_>>())
-            .execute(conn)
-            .await?;
-        Ok(())
     }
 
     pub fn differences(&self, live: &State) -> Vec<String> {
-        let mut out = diff_maps("resource", &self.rows, &live.rows);
+        let mut out = self.rows.differences(&live.rows);
         out.extend(self.services.differences(&live.services));
         out
     }

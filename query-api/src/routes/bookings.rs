@@ -197,23 +197,20 @@ pub async fn list(
         after,
         limit: limit + 1,
     };
-    let mut bookings = store::list(&state.pool, &filter).await?;
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let more = bookings.len() > limit;
-    bookings.truncate(limit);
-    let next_cursor = more
-        .then(|| {
-            bookings
-                .last()
-                .map(|b| cursor::booking(b.start_at, b.booking_id))
-        })
-        .flatten();
+    let bookings = store::list(&state.pool, &filter).await?;
+    let page = Page::of(
+        bookings,
+        limit,
+        |b| cursor::booking(b.start_at, b.booking_id),
+        Clone::clone,
+    );
     Ok(Json(Page {
-        items: bookings
+        items: page
+            .items
             .into_iter()
             .map(booking_view)
             .collect::<Result<Vec<_>, _>>()?,
-        next_cursor,
+        next_cursor: page.next_cursor,
     })
     .into_response())
 }
