@@ -46,9 +46,11 @@
 //!   clocks change, and an 18:00–19:00 meeting is 18:00–19:00 everywhere: a booking engine's
 //!   times are wall-clock times (opening hours, check-out) and an occurrence an hour off would
 //!   be refused or surprising. The elapsed length differs only when a DST change falls inside
-//!   an occurrence. Should the wall-clock end not lie after the start (an occurrence swallowed
-//!   by a DST gap, or a first occurrence that itself crosses a fall-back so its wall-clock
-//!   length is not positive), the occurrence lasts the first one's elapsed length instead.
+//!   an occurrence. The length is counted from the start's actual wall-clock time, so a start
+//!   moved forward by a gap moves its end along (02:30–03:30 on a Berlin spring-forward day
+//!   becomes 03:30–04:30 CEST). Should the wall-clock end still not lie after the start (a
+//!   first occurrence that itself crosses a fall-back, 02:30 CEST to 02:10 CET, has no
+//!   positive wall-clock length), the occurrence lasts the first one's elapsed length instead.
 //! - At most [`MAX_OCCURRENCES`]; more is an error, as is a rule that yields none (an `UNTIL`
 //!   before the start). Generation looks at most [`HORIZON_YEARS`] years past the start: a
 //!   rule whose `COUNT` or `UNTIL` is not reached by then is refused rather than searched
@@ -261,6 +263,15 @@ impl RecurrenceRule {
             }
         };
 
+        // The start must be one of the dates of its own period (the first one): checked
+        // before any bound, so a start the rule does not produce is named as such.
+        let start_matches = self
+            .period_start(day0, 0)
+            .is_some_and(|period| self.dates_in_period(day0, period).contains(&day0));
+        if !start_matches {
+            return Err(RecurrenceError::StartNotInRule { local_start });
+        }
+
         let mut occurrences: Vec<Period> = Vec::new();
         for index in 0u64.. {
             let Some(period_start) = self.period_start(day0, index) else {
@@ -273,10 +284,8 @@ impl RecurrenceRule {
                 if date < day0 {
                     continue;
                 }
-                let occurrence = if occurrences.is_empty() {
-                    if date != day0 {
-                        return Err(RecurrenceError::StartNotInRule { local_start });
-                    }
+                // The first date at or after the start is the start itself (checked above).
+                let occurrence = if date == day0 {
                     first
                 } else {
                     occurrence_on(date, time, nominal, first.duration(), tz)
@@ -301,12 +310,8 @@ impl RecurrenceRule {
                 }
             }
         }
-        let until_reached = last_date.is_some_and(|last| last <= horizon);
-        if until_reached {
+        if last_date.is_some_and(|last| last <= horizon) {
             finish(occurrences)
-        } else if occurrences.is_empty() {
-            // Not a single date up to the horizon matched, so neither did the start.
-            Err(RecurrenceError::StartNotInRule { local_start })
         } else {
             // Every date up to the horizon was looked at and COUNT or UNTIL was not reached.
             Err(RecurrenceError::BeyondHorizon)
@@ -398,8 +403,9 @@ fn finish(occurrences: Vec<Period>) -> Result<Vec<Period>, RecurrenceError> {
     }
 }
 
-/// The occurrence on local `date` at local `time`, `nominal` wall-clock long (or `elapsed`
-/// long when that gives no later end). `None` only past the calendar's end.
+/// The occurrence on local `date` at local `time`, `nominal` wall-clock long from the start's
+/// actual wall-clock time (or `elapsed` long when that gives no later end). `None` only past
+/// the calendar's end.
 fn occurrence_on(
     date: NaiveDate,
     time: NaiveTime,
@@ -407,8 +413,10 @@ fn occurrence_on(
     elapsed: Duration,
     tz: Tz,
 ) -> Option<Period> {
-    let local_start = date.and_time(time);
-    let start = local_to_utc(tz, local_start);
+    let start = local_to_utc(tz, date.and_time(time));
+    // Measured from the wall-clock time the start really has (later than asked when it fell
+    // in a gap), so a moved start moves its end along instead of shortening the occurrence.
+    let local_start = start.with_timezone(&tz).naive_local();
     let end = nominal
         .and_then(|length| local_start.checked_add_signed(length))
         .map(|local_end| local_to_utc(tz, local_end))
@@ -702,11 +710,6 @@ impl From<RecurrenceRule> for String {
 
 #[cfg(test)]
 mod tests {
-    #![expect(
-        clippy::unwrap_used,
-        reason = "test helpers fail loudly on unexpected values"
-    )]
-
     use chrono_tz::America::New_York;
     use chrono_tz::Europe::Berlin;
 
@@ -1125,10 +1128,17 @@ mod tests {
             local(&got, Berlin),
             [
                 "2027-03-27 02:30+01:00 / 2027-03-27 03:30+01:00",
-                // The end 03:30 exists but would leave no time: the elapsed hour is kept.
+                // The start moved forward by the gap, and its end with it.
                 "2027-03-28 03:30+02:00 / 2027-03-28 04:30+02:00",
                 "2027-03-29 02:30+02:00 / 2027-03-29 03:30+02:00",
             ]
+        );
+        // A start at the gap's beginning keeps its 61 wall-clock minutes after the move.
+        let first = period("2027-03-27T01:00:00Z", "2027-03-27T02:01:00Z"); // 02:00-03:01 CET
+        let got = rule("FREQ=DAILY;COUNT=2").expand(first, Berlin).unwrap();
+        assert_eq!(
+            local(&got, Berlin)[1],
+            "2027-03-28 03:00+02:00 / 2027-03-28 04:01+02:00"
         );
         // A start before the gap with an end inside it: the end moves forward too.
         let first = period("2027-03-27T00:30:00Z", "2027-03-27T01:30:00Z"); // 01:30-02:30 CET
