@@ -9,6 +9,8 @@
 //! - [`service`]: the service aggregate (duration, price, buffers, where it is offered).
 //! - [`lifecycle`]: what each booking event does to its status and its units, written once.
 //! - [`event`]: the persisted events, with stable type names and schema versions.
+//! - [`recurrence`]: recurrence rules of a series (an RFC 5545 `RRULE` subset) and their
+//!   expansion into occurrences, DST-correct.
 //! - [`attributes`]: a resource's attributes and their limits.
 //! - [`ids`]: identifier newtypes.
 
@@ -23,6 +25,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod period;
 pub mod policy;
+pub mod recurrence;
 pub mod resource;
 pub mod service;
 
