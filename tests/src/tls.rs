@@ -38,8 +38,7 @@ fn ca(name: &str) -> (CertificateParams, KeyPair) {
 
 impl Certificates {
     pub fn generate() -> Certificates {
-        let dir = std::env::temp_dir().join(format!("bk-tls-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a directory for the certificates");
+        let dir = scratch_dir("tls");
         let (ca_params, ca_key) = ca("bookings test CA");
         let ca_cert = ca_params.self_signed(&ca_key).expect("the CA certificate");
         let (wrong_params, wrong_key) = ca("some other CA");
@@ -85,7 +84,15 @@ impl Drop for Certificates {
     }
 }
 
-fn free_port() -> u16 {
+/// A fresh directory of its own under the system's temporary directory.
+pub(crate) fn scratch_dir(kind: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bk-{kind}-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+/// A TCP port nothing listens on (just now).
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -141,8 +148,7 @@ impl PostgresServer {
     /// refuses to run as root).
     pub async fn start_tls(certificates: &Certificates) -> PostgresServer {
         let as_postgres = is_root();
-        let dir = std::env::temp_dir().join(format!("bk-pg-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a cluster directory");
+        let dir = scratch_dir("pg");
         let server = PostgresServer {
             port: free_port(),
             dir,
@@ -277,8 +283,7 @@ pub struct RedisServer {
 impl RedisServer {
     pub async fn start_tls(certificates: &Certificates) -> RedisServer {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("bk-redis-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a directory for Redis");
+        let dir = scratch_dir("redis");
         let log = dir.join("redis.log");
         let child = Command::new("redis-server")
             .args(["--port", "0", "--bind", "127.0.0.1", "--tls-port"])
