@@ -188,8 +188,8 @@ impl QueryApp {
     pub async fn place(&self, booking: &Booking) -> (Uuid, Position) {
         let admin = self.token(&booking.tenant, "admin-1", &[Role::Admin]);
         let body = json!({
-            "resource_id": booking.resource, "start": crate::rfc(booking.start),
-            "end": crate::rfc(booking.end), "customer_id": booking.customer
+            "resource_id": booking.resource, "start": crate::rfc(booking.period.0),
+            "end": crate::rfc(booking.period.1), "customer_id": booking.customer
         });
         let placed = self.post("/v1/bookings", &admin, &body).await;
         let id = created(&placed, "booking");
@@ -323,13 +323,12 @@ pub fn acme_day(resource: Uuid, date: chrono::NaiveDate) -> ResourceDay {
 /// A booking to place: confirmed, by `alice` in tenant `acme`, unless changed.
 #[derive(Clone, Debug)]
 pub struct Booking {
-    pub tenant: String,
-    pub resource: Uuid,
-    pub customer: String,
+    tenant: String,
+    resource: Uuid,
+    customer: String,
     /// `confirmed` or `cancelled`.
-    pub status: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    status: String,
+    period: (DateTime<Utc>, DateTime<Utc>),
 }
 
 impl Booking {
@@ -339,8 +338,7 @@ impl Booking {
             resource,
             customer: "alice".into(),
             status: "confirmed".into(),
-            start,
-            end,
+            period: (start, end),
         }
     }
 

@@ -1,9 +1,7 @@
 //! `GET /v1/stats/daily`: values, utilization, defaults and refusals.
 
 use chrono::{DateTime, Duration, Utc};
-use domain::event::{BookingPlaced, BookingStatus, BookingTransition};
-use domain::ids::{BookingId, CustomerId, ResourceId};
-use domain::{Event, Period};
+use domain::Event;
 use serde_json::json;
 use tests::{Booking, QueryApp, at, monday_after, next_eu_dst_switch, rfc};
 use uuid::Uuid;
@@ -17,30 +15,19 @@ async fn history(
     end: DateTime<Utc>,
     cancelled: bool,
 ) {
-    let booking = BookingId(Uuid::new_v4());
-    let period = Period::new(start, end).expect("a period");
-    let mut events = vec![Event::BookingPlaced(BookingPlaced {
-        booking_id: booking,
-        resource_id: ResourceId(resource),
-        period,
-        blocked: period,
-        units: vec![0],
-        quantity: 1,
-        customer_id: CustomerId("alice".into()),
-        status: BookingStatus::Confirmed,
-        expires_at: None,
-        metadata: serde_json::Map::new(),
-        service_id: None,
-        price: None,
-    })];
+    let booking = Uuid::new_v4();
+    let (start, end) = (rfc(start), rfc(end));
+    let placed = json!({
+        "booking_id": booking, "resource_id": resource, "start": start, "end": end,
+        "blocked": { "start": start, "end": end }, "units": [0], "quantity": 1,
+        "customer_id": "alice", "status": "confirmed", "expires_at": null, "metadata": {}
+    });
+    let mut events = vec![Event::decode("BookingPlaced", 1, &placed).expect("a booking")];
     if cancelled {
-        events.push(Event::BookingCancelled(BookingTransition {
-            booking_id: booking,
-            resource_id: ResourceId(resource),
-            reason: None,
-        }));
+        let transition = json!({ "booking_id": booking, "resource_id": resource });
+        events.push(Event::decode("BookingCancelled", 1, &transition).expect("a cancellation"));
     }
-    app.history("acme", booking.0, &events).await;
+    app.history("acme", booking, &events).await;
 }
 
 #[tokio::test]
