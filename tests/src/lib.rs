@@ -155,14 +155,26 @@ fn settings(
     settings
 }
 
+/// Runs a service listening on `port` in a task of its own until its token is cancelled: its
+/// base URL, the token and the task.
+fn serve<F>(
+    port: u16,
+    run: impl FnOnce(CancellationToken) -> F,
+) -> (String, CancellationToken, JoinHandle<anyhow::Result<()>>)
+where
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(run(shutdown.clone()));
+    (format!("http://127.0.0.1:{port}"), shutdown, handle)
+}
+
 async fn start(settings: command_api::Settings) -> Instance {
     let app = command_api::Application::build(settings)
         .await
         .expect("command-api starts");
-    let url = format!("http://127.0.0.1:{}", app.port());
     let relay = app.relay_status();
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let (url, shutdown, handle) = serve(app.port(), |stop| app.run_until_stopped(stop));
     Instance {
         url,
         relay,
@@ -445,10 +457,8 @@ impl TestApp {
         let app = projector::Application::build(settings)
             .await
             .expect("projector starts");
-        let url = format!("http://127.0.0.1:{}", app.port());
         let status = app.status();
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        let (url, shutdown, handle) = serve(app.port(), |stop| app.run_until_stopped(stop));
         self.projector = Some(Projector {
             url,
             status,
@@ -478,9 +488,7 @@ impl TestApp {
         let app = query_api::Application::build(settings)
             .await
             .expect("query-api starts");
-        let url = format!("http://127.0.0.1:{}", app.port());
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        let (url, shutdown, handle) = serve(app.port(), |stop| app.run_until_stopped(stop));
         self.queries.push(QueryApi {
             url: url.clone(),
             shutdown,
