@@ -143,25 +143,28 @@ pub struct PostgresServer {
 }
 
 impl PostgresServer {
+    /// As root, hands the cluster's files to the `postgres` user (who runs the cluster).
+    fn give_to_postgres(&self) {
+        if self.as_postgres {
+            self.run(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&self.dir),
+            );
+        }
+    }
+
     /// `initdb`, TLS with `certificates`' server certificate, `hostssl` (trust) for loopback
     /// only, then `pg_ctl start`. As root, the cluster belongs to the `postgres` user (Postgres
     /// refuses to run as root).
     pub async fn start_tls(certificates: &Certificates) -> PostgresServer {
-        let as_postgres = is_root();
-        let dir = scratch_dir("pg");
         let server = PostgresServer {
             port: free_port(),
-            dir,
-            as_postgres,
+            dir: scratch_dir("pg"),
+            as_postgres: is_root(),
         };
         let bin = postgres_bin();
-        if as_postgres {
-            server.run(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&server.dir),
-            );
-        }
+        server.give_to_postgres();
         server.run(
             server
                 .program(&bin, "initdb")
@@ -205,13 +208,7 @@ impl PostgresServer {
         let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
         text.push_str(&settings);
         std::fs::write(&conf, text).expect("postgresql.conf");
-        if as_postgres {
-            server.run(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&server.dir),
-            );
-        }
+        server.give_to_postgres();
         server.run(
             server
                 .program(&bin, "pg_ctl")
