@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use tests::proxy::Proxy;
-use tests::{Reply, TestApp, day_at};
+use tests::{Reply, TestApp, assert_problem, day_at};
 use tokio_util::sync::CancellationToken;
 
 /// Sends `method path` with a bearer token and an optional JSON body to `base`.
@@ -615,13 +615,7 @@ async fn a_path_segment_that_is_not_utf_8_is_a_400_problem_on_both_apis() {
         (&query, Method::GET, "/v1/resources/%FF/availability"),
     ] {
         let reply = call(&app, base, method, path, &admin, None, &[]).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::BAD_REQUEST,
-            "{path}: {}",
-            reply.body
-        );
-        assert_eq!(reply.code(), "malformed_request", "{path}");
+        assert_problem(&reply, StatusCode::BAD_REQUEST, "malformed_request");
         assert_eq!(reply.content_type(), "application/problem+json", "{path}");
     }
     app.cleanup().await;
