@@ -22,18 +22,17 @@ use anyhow::Context;
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
 use eventstore::db::DbSettings;
 use eventstore::wire::{self, Claim, Verdict};
-use eventstore::{Position, RecordedEvent, checkpoint};
+use eventstore::{Position, RecordedEvent};
 use futures::StreamExt;
 use platform::leader::{LeaderWork, Role};
-use platform::trace::TraceContext;
 use readmodel::cache::RedisCache;
 use readmodel::projections::Projection;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::invalidations::{self, Invalidations};
-use crate::projections::{Applied, State, Touched, Write};
+use crate::catch_up;
+use crate::invalidations::Invalidations;
 
 /// Everything a worker needs besides its projection.
 #[derive(Clone)]
@@ -97,9 +96,6 @@ struct Delivery {
 
 /// How long a batch waits for more messages after its first.
 const BATCH_LINGER: Duration = Duration::from_millis(2);
-
-/// The most events read from the store and applied in one transaction.
-const CHUNK: i64 = 5000;
 
 impl Worker {
     pub fn new(projection: Projection, context: WorkerContext) -> Self {
@@ -235,7 +231,7 @@ impl Worker {
         let mut first = true;
         loop {
             let mut tx = self.context.pool.begin().await?;
-            let from = checkpoint::lock(&mut tx, self.projection.checkpoint()).await?;
+            let (from, events) = catch_up::pending(&mut tx, self.projection).await?;
             if first {
                 let covered = unchecked
                     .iter()
@@ -245,7 +241,6 @@ impl Worker {
                 self.check_seen(&mut tx, &seen, from).await?;
                 first = false;
             }
-            let events = eventstore::read::read_after(&mut tx, from, CHUNK).await?;
             let Some(to) = events.last().map(|e| e.position) else {
                 break;
             };
@@ -254,17 +249,17 @@ impl Worker {
             self.status
                 .caught_up_from_postgres
                 .fetch_add((count - told) as u64, Ordering::Relaxed);
-            let touched = self.apply(&mut tx, events).await?;
-            let owed = invalidations::record(&mut tx, &touched, to).await?;
-            if !checkpoint::set(&mut tx, self.projection.checkpoint(), to).await? {
-                anyhow::bail!("the checkpoint would pass the store's head");
-            }
+            let (touched, applied) = catch_up::apply(&mut tx, self.projection, &events).await?;
+            self.status
+                .applied
+                .fetch_add(applied as u64, Ordering::Relaxed);
+            let owed = catch_up::settle(&mut tx, self.projection, &touched, to).await?;
             tx.commit().await?;
             if !owed.is_empty() {
                 platform::failpoint::hit(self.failpoint_after_commit());
             }
             self.invalidations.send(owed, to, touched).await;
-            if (count as i64) < CHUNK {
+            if (count as i64) < catch_up::CHUNK {
                 break;
             }
         }
@@ -374,56 +369,6 @@ impl Worker {
     async fn catch_up(&self) -> anyhow::Result<()> {
         self.handle_batch(&[]).await
     }
-
-    /// Decodes, folds and writes `events`; undecodable or inapplicable events go to the
-    /// dead-letter table (in the same transaction) with their error.
-    async fn apply(
-        &self,
-        tx: &mut PgConnection,
-        events: Vec<RecordedEvent>,
-    ) -> anyhow::Result<Touched> {
-        let mut applied = Vec::with_capacity(events.len());
-        let mut sources = Vec::with_capacity(events.len());
-        for event in &events {
-            match Applied::decode(event) {
-                Ok(decoded) => {
-                    applied.push(decoded);
-                    sources.push(event);
-                }
-                Err(err) => dead_letter(tx, self.projection, event, &err.to_string()).await?,
-            }
-        }
-        let mut state = State::load(self.projection, tx, "read", &applied).await?;
-        let mut touched = Touched::default();
-        for (event, source) in applied.iter().zip(sources) {
-            // The event's span continues the trace of the command that wrote it.
-            let trace = wire::traceparent(source).and_then(TraceContext::parse);
-            let span = tracing::info_span!(
-                "project",
-                projection = self.projection.name(),
-                event.id = %source.event_id,
-                event.r#type = %source.event_type,
-                trace_id = trace.map(|t| t.trace_id()).unwrap_or_default(),
-                parent_id = trace.map(|t| t.span_id()).unwrap_or_default(),
-            );
-            let applied = span.in_scope(|| state.apply(event, &mut touched));
-            if let Err(err) = applied {
-                dead_letter(tx, self.projection, source, &err.to_string()).await?;
-            }
-        }
-        state.write(tx, "read", Write::Upsert).await?;
-        self.status
-            .applied
-            .fetch_add(applied.len() as u64, Ordering::Relaxed);
-        metrics::counter!("projector_events_applied_total", "projection" => self.projection.name())
-            .increment(applied.len() as u64);
-        if let Some(last) = events.last() {
-            let lag = chrono::Utc::now() - last.recorded_at;
-            metrics::gauge!("projection_lag_seconds", "projection" => self.projection.name())
-                .set(lag.as_seconds_f64());
-        }
-        Ok(touched)
-    }
 }
 
 fn parse(message: jetstream::Message) -> Delivery {
@@ -440,29 +385,6 @@ fn parse(message: jetstream::Message) -> Delivery {
         &message.payload,
     );
     Delivery { claim, message }
-}
-
-async fn dead_letter(
-    tx: &mut PgConnection,
-    projection: Projection,
-    event: &RecordedEvent,
-    error: &str,
-) -> anyhow::Result<()> {
-    tracing::error!(projection = projection.name(), event.id = %event.event_id, event.r#type = %event.event_type, error, "event sent to the dead-letter table");
-    metrics::counter!("projector_dead_letters_total", "projection" => projection.name())
-        .increment(1);
-    sqlx::query(
-        "insert into read.dead_letters (projection, event_id, global_position, event_type, error)
-         values ($1, $2, $3, $4, $5) on conflict do nothing",
-    )
-    .bind(projection.name())
-    .bind(event.event_id)
-    .bind(event.position.global_position)
-    .bind(&event.event_type)
-    .bind(error)
-    .execute(tx)
-    .await?;
-    Ok(())
 }
 
 impl LeaderWork for Worker {

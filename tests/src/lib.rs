@@ -15,17 +15,23 @@ use platform::nats::{EventStreamSettings, NatsSettings};
 use platform::rate_limit::RateLimitSettings;
 use platform::settings::{DatabaseSettings, RedisSettings};
 use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub mod dates;
 pub mod nats;
 pub mod nats_server;
 pub mod proxy;
+pub mod query;
+mod reply;
 pub mod tls;
+
+pub use dates::{at, day_at, monday_after, next_eu_dst_switch, rfc, slot};
+pub use query::{Booking, QueryApp};
+pub use reply::{Reply, assert_problem};
 
 /// The HS256 secret every end-to-end service is started with, and [`sign`] signs with: at least
 /// 32 bytes, as the services require outside development mode.
@@ -33,12 +39,12 @@ pub const SECRET: &str = "end-to-end-test-secret-0123456789abcdef";
 const STALE_AFTER_SECS: i64 = 2 * 3600;
 
 /// Where the test infrastructure is.
-fn database_url() -> String {
+pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://bookings:bookings@127.0.0.1:5432/bookings".into())
 }
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
@@ -74,7 +80,7 @@ pub struct TestApp {
     pub changed_subject: String,
     instances: Vec<Instance>,
     projector: Option<Projector>,
-    query: Option<QueryApi>,
+    queries: Vec<QueryApi>,
 }
 
 /// A running query-api.
@@ -149,14 +155,26 @@ fn settings(
     settings
 }
 
+/// Runs a service listening on `port` in a task of its own until its token is cancelled: its
+/// base URL, the token and the task.
+fn serve<F>(
+    port: u16,
+    run: impl FnOnce(CancellationToken) -> F,
+) -> (String, CancellationToken, JoinHandle<anyhow::Result<()>>)
+where
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(run(shutdown.clone()));
+    (format!("http://127.0.0.1:{port}"), shutdown, handle)
+}
+
 async fn start(settings: command_api::Settings) -> Instance {
     let app = command_api::Application::build(settings)
         .await
         .expect("command-api starts");
-    let url = format!("http://127.0.0.1:{}", app.port());
     let relay = app.relay_status();
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let (url, shutdown, handle) = serve(app.port(), |stop| app.run_until_stopped(stop));
     Instance {
         url,
         relay,
@@ -205,7 +223,7 @@ impl TestApp {
             redis_prefix: format!("bkt:{id}:"),
             changed_subject: format!("bkt_changed_{id}"),
             projector: None,
-            query: None,
+            queries: Vec::new(),
             database_url,
             database,
             pool,
@@ -267,7 +285,7 @@ impl TestApp {
             changed_subject: app.changed_subject.clone(),
             instances: Vec::new(),
             projector: None,
-            query: None,
+            queries: Vec::new(),
         }
     }
 
@@ -288,6 +306,11 @@ impl TestApp {
     /// A client of tenant `acme`.
     pub fn client(&self, sub: &str) -> String {
         self.token("acme", sub, &[Role::Client])
+    }
+
+    /// A viewer of tenant `acme`.
+    pub fn viewer(&self) -> String {
+        self.token("acme", "viewer-1", &[Role::Viewer])
     }
 
     /// Sends a JSON command and returns status, body (JSON or `null`) and headers.
@@ -320,15 +343,27 @@ impl TestApp {
             .await
     }
 
+    /// `POST /v1/bookings` with `body` and an `Idempotency-Key`.
+    pub async fn book_with_key(&self, token: &str, body: &Value, key: &str) -> Reply {
+        let headers = [("idempotency-key", key)];
+        self.send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(token),
+            Some(body),
+            &headers,
+        )
+        .await
+    }
+
     /// Creates a resource (as admin) from `overrides` merged over a 24/7 meeting room.
     pub async fn create_resource(&self, overrides: Value) -> Value {
-        let mut body = json!({
+        let room = json!({
             "name": "Room", "kind": "meeting_room", "capacity": 1, "time_zone": "Europe/Berlin"
         });
-        if let (Some(body), Value::Object(overrides)) = (body.as_object_mut(), overrides) {
-            body.extend(overrides);
-        }
-        let reply = self.post("/v1/resources", &self.admin(), &body).await;
+        let reply = self
+            .post("/v1/resources", &self.admin(), &merged(room, overrides))
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body["resource"].clone()
     }
@@ -343,6 +378,27 @@ impl TestApp {
         .await
     }
 
+    /// Places a booking as `token` on `resource`, `days` from today, from `from` to `to` (hours
+    /// and minutes, UTC).
+    pub async fn book_day(
+        &self,
+        token: &str,
+        resource: &Value,
+        days: i64,
+        from: (u32, u32),
+        to: (u32, u32),
+    ) -> Reply {
+        let start = day_at(days, from.0, from.1);
+        self.book(token, resource, &start, &day_at(days, to.0, to.1))
+            .await
+    }
+
+    /// Cancels booking `id` as `token`.
+    pub async fn cancel(&self, token: &str, id: &str) -> Reply {
+        self.post(&format!("/v1/bookings/{id}/cancel"), token, &json!({}))
+            .await
+    }
+
     /// Number of events in the store.
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("select count(*) from events")
@@ -351,25 +407,35 @@ impl TestApp {
             .expect("count events")
     }
 
+    /// This world's database for a read-side service (a few connections: tests run in parallel).
+    fn read_side_database(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self.database_url.clone(),
+            max_connections: 4,
+            ..DatabaseSettings::default()
+        }
+    }
+
+    /// This world's Redis key prefix.
+    fn redis_settings(&self) -> RedisSettings {
+        RedisSettings {
+            url: redis_url(),
+            key_prefix: self.redis_prefix.clone(),
+            ..RedisSettings::default()
+        }
+    }
+
     /// The projector's settings for this world.
     pub fn projector_settings(&self) -> projector::Settings {
         projector::Settings {
             addr: "127.0.0.1:0".parse().expect("valid address"),
-            database: DatabaseSettings {
-                url: self.database_url.clone(),
-                max_connections: 4,
-                ..DatabaseSettings::default()
-            },
+            database: self.read_side_database(),
             nats: NatsSettings::at(nats_url()),
             stream: EventStreamSettings {
                 name: self.stream.clone(),
                 subject_prefix: self.subject_prefix.clone(),
             },
-            redis: RedisSettings {
-                url: redis_url(),
-                key_prefix: self.redis_prefix.clone(),
-                ..RedisSettings::default()
-            },
+            redis: self.redis_settings(),
             changed_subject: self.changed_subject.clone(),
             idle_poll: Duration::from_millis(200),
             ..projector::Settings::default()
@@ -391,10 +457,8 @@ impl TestApp {
         let app = projector::Application::build(settings)
             .await
             .expect("projector starts");
-        let url = format!("http://127.0.0.1:{}", app.port());
         let status = app.status();
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        let (url, shutdown, handle) = serve(app.port(), |stop| app.run_until_stopped(stop));
         self.projector = Some(Projector {
             url,
             status,
@@ -408,17 +472,9 @@ impl TestApp {
     pub fn query_settings(&self) -> query_api::Settings {
         query_api::Settings {
             addr: "127.0.0.1:0".parse().expect("valid address"),
-            database: DatabaseSettings {
-                url: self.database_url.clone(),
-                max_connections: 4,
-                ..DatabaseSettings::default()
-            },
+            database: self.read_side_database(),
             nats: NatsSettings::at(nats_url()),
-            redis: RedisSettings {
-                url: redis_url(),
-                key_prefix: self.redis_prefix.clone(),
-                ..RedisSettings::default()
-            },
+            redis: self.redis_settings(),
             changed_subject: self.changed_subject.clone(),
             auth: AuthSettings::with_secret(SECRET).expect("a long enough secret"),
             rate_limits: RateLimitSettings::OFF,
@@ -426,15 +482,14 @@ impl TestApp {
         }
     }
 
-    /// Starts a query-api with these settings (see [`TestApp::query_settings`]).
+    /// Starts a query-api with these settings (see [`TestApp::query_settings`]); the first one
+    /// started answers [`TestApp::query`].
     pub async fn start_query_api_with(&mut self, settings: query_api::Settings) -> String {
         let app = query_api::Application::build(settings)
             .await
             .expect("query-api starts");
-        let url = format!("http://127.0.0.1:{}", app.port());
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-        self.query = Some(QueryApi {
+        let (url, shutdown, handle) = serve(app.port(), |stop| app.run_until_stopped(stop));
+        self.queries.push(QueryApi {
             url: url.clone(),
             shutdown,
             handle,
@@ -451,7 +506,7 @@ impl TestApp {
 
     /// `GET` on the query-api.
     pub async fn query(&self, path: &str, token: &str) -> Reply {
-        let base = &self.query.as_ref().expect("query-api started").url;
+        let base = &self.queries.first().expect("query-api started").url;
         let response = self
             .http
             .get(format!("{base}{path}"))
@@ -521,7 +576,7 @@ impl TestApp {
 
     /// Stops everything and drops the database and the stream.
     pub async fn cleanup(self) {
-        if let Some(query) = self.query {
+        for query in self.queries {
             query.shutdown.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(10), query.handle).await;
         }
@@ -534,11 +589,41 @@ impl TestApp {
         }
         self.pool.close().await;
         nats::delete_stream(&self.nats, &self.stream).await;
+        delete_redis_keys(&self.redis_prefix).await;
         if let Ok(mut admin) = PgConnection::connect(&database_url()).await {
             let _ = admin
                 .execute(format!("drop database if exists {} with (force)", self.database).as_str())
                 .await;
         }
+    }
+}
+
+/// `base` with the members of `overrides` (both JSON objects) set over its own.
+pub fn merged(mut base: Value, overrides: Value) -> Value {
+    if let (Some(base), Value::Object(overrides)) = (base.as_object_mut(), overrides) {
+        base.extend(overrides);
+    }
+    base
+}
+
+/// Deletes the Redis keys under `prefix` (a test's cache).
+async fn delete_redis_keys(prefix: &str) {
+    let Ok(client) = redis::Client::open(redis_url()) else {
+        return;
+    };
+    let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<i64, _> = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut connection)
+            .await;
     }
 }
 
@@ -568,103 +653,4 @@ async fn drop_stale_databases(admin: &mut PgConnection, now: i64) {
                 .await;
         }
     }
-}
-
-/// An HTTP answer.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub body: Value,
-    pub headers: HeaderMap,
-}
-
-/// Asserts the answer is a well-formed problem with this status and code.
-#[track_caller]
-pub fn assert_problem(reply: &Reply, status: StatusCode, code: &str) {
-    assert_eq!(reply.status, status, "{}", reply.body);
-    assert_eq!(reply.code(), code, "{}", reply.body);
-    assert!(
-        reply.content_type().starts_with("application/problem+json"),
-        "{}",
-        reply.content_type()
-    );
-    for member in ["type", "title", "status", "detail"] {
-        assert!(
-            reply.body.get(member).is_some(),
-            "{member} missing in {}",
-            reply.body
-        );
-    }
-    assert_eq!(reply.body["status"], status.as_u16());
-}
-
-impl Reply {
-    pub async fn read(response: reqwest::Response) -> Reply {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("a body");
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            body,
-            headers,
-        }
-    }
-
-    /// The problem's `code` (or "" for a success).
-    pub fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-
-    pub fn content_type(&self) -> &str {
-        self.headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-}
-
-/// An RFC 3339 UTC instant `days` days from today at `hour:minute` UTC (tests never hard-code
-/// dates, so they stay in the bookable future whenever they run).
-pub fn day_at(days: i64, hour: u32, minute: u32) -> String {
-    let date = Utc::now().date_naive() + chrono::Duration::days(days);
-    date.and_hms_opt(hour, minute, 0)
-        .expect("valid time")
-        .and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// `[start, end)` as RFC 3339 UTC instants: `days` from today, starting `minute` minutes after
-/// midnight UTC, `length` minutes long (either may cross midnight).
-pub fn slot(days: i64, minute: i64, length: i64) -> (String, String) {
-    let midnight = (Utc::now().date_naive() + chrono::Duration::days(days))
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc();
-    let start = midnight + chrono::Duration::minutes(minute);
-    let end = start + chrono::Duration::minutes(length);
-    let format = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    (format(start), format(end))
-}
-
-/// The next last-Sunday-of-`month` that is more than a day away: the EU's DST switch days.
-pub fn next_eu_dst_switch(month: u32) -> chrono::NaiveDate {
-    use chrono::Datelike;
-    let today = Utc::now().date_naive();
-    for year in [today.year(), today.year() + 1] {
-        let first_of_next = if month == 12 {
-            chrono::NaiveDate::from_ymd_opt(year + 1, 1, 1)
-        } else {
-            chrono::NaiveDate::from_ymd_opt(year, month + 1, 1)
-        }
-        .expect("valid date");
-        let mut day = first_of_next - chrono::Duration::days(1);
-        while day.weekday() != chrono::Weekday::Sun {
-            day -= chrono::Duration::days(1);
-        }
-        if day > today + chrono::Duration::days(1) {
-            return day;
-        }
-    }
-    unreachable!("a last Sunday of the month lies within two years")
 }

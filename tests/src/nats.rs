@@ -113,13 +113,23 @@ pub async fn forge(
         headers.insert(wire::HEADER_PREVIOUS, previous);
     }
     let payload = serde_json::to_vec(body).expect("a JSON body");
+    publish_stored(client, subject, headers, payload).await;
+    id
+}
+
+/// Publishes `payload` with `headers` and waits until JetStream has stored it.
+async fn publish_stored(
+    client: &async_nats::Client,
+    subject: &str,
+    headers: HeaderMap,
+    payload: Vec<u8>,
+) {
     jetstream::new(client.clone())
         .publish_with_headers(subject.to_owned(), headers, payload.into())
         .await
         .expect("published")
         .await
         .expect("stored by JetStream");
-    id
 }
 
 /// Publishes `event` again as the relay does (its id as the message id, its position header and
@@ -132,12 +142,7 @@ pub async fn republish(client: &async_nats::Client, subject: &str, event: &Recor
     );
     headers.insert(wire::HEADER_POSITION, event.position.to_string().as_str());
     let payload = serde_json::to_vec(event).expect("a JSON body");
-    jetstream::new(client.clone())
-        .publish_with_headers(subject.to_owned(), headers, payload.into())
-        .await
-        .expect("published")
-        .await
-        .expect("stored by JetStream");
+    publish_stored(client, subject, headers, payload).await;
 }
 
 /// The stream the relay would create, created ahead of it (for tests whose relay is off).

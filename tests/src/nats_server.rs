@@ -61,12 +61,8 @@ impl NatsServer {
     }
 
     async fn launch(passwords: Vec<(&'static str, String)>, config: Option<String>) -> NatsServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let store = std::env::temp_dir().join(format!("bk-nats-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&store).expect("a store directory");
+        let port = crate::tls::free_port();
+        let store = crate::tls::scratch_dir("nats");
         let config = config.map(|text| {
             let path = store.join("server.conf");
             std::fs::write(&path, text).expect("a configuration file");

@@ -38,8 +38,7 @@ fn ca(name: &str) -> (CertificateParams, KeyPair) {
 
 impl Certificates {
     pub fn generate() -> Certificates {
-        let dir = std::env::temp_dir().join(format!("bk-tls-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a directory for the certificates");
+        let dir = scratch_dir("tls");
         let (ca_params, ca_key) = ca("bookings test CA");
         let ca_cert = ca_params.self_signed(&ca_key).expect("the CA certificate");
         let (wrong_params, wrong_key) = ca("some other CA");
@@ -85,7 +84,15 @@ impl Drop for Certificates {
     }
 }
 
-fn free_port() -> u16 {
+/// A fresh directory of its own under the system's temporary directory.
+pub(crate) fn scratch_dir(kind: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bk-{kind}-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+/// A TCP port nothing listens on (just now).
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -136,26 +143,28 @@ pub struct PostgresServer {
 }
 
 impl PostgresServer {
+    /// As root, hands the cluster's files to the `postgres` user (who runs the cluster).
+    fn give_to_postgres(&self) {
+        if self.as_postgres {
+            self.run(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&self.dir),
+            );
+        }
+    }
+
     /// `initdb`, TLS with `certificates`' server certificate, `hostssl` (trust) for loopback
     /// only, then `pg_ctl start`. As root, the cluster belongs to the `postgres` user (Postgres
     /// refuses to run as root).
     pub async fn start_tls(certificates: &Certificates) -> PostgresServer {
-        let as_postgres = is_root();
-        let dir = std::env::temp_dir().join(format!("bk-pg-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a cluster directory");
         let server = PostgresServer {
             port: free_port(),
-            dir,
-            as_postgres,
+            dir: scratch_dir("pg"),
+            as_postgres: is_root(),
         };
         let bin = postgres_bin();
-        if as_postgres {
-            server.run(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&server.dir),
-            );
-        }
+        server.give_to_postgres();
         server.run(
             server
                 .program(&bin, "initdb")
@@ -199,13 +208,7 @@ impl PostgresServer {
         let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
         text.push_str(&settings);
         std::fs::write(&conf, text).expect("postgresql.conf");
-        if as_postgres {
-            server.run(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&server.dir),
-            );
-        }
+        server.give_to_postgres();
         server.run(
             server
                 .program(&bin, "pg_ctl")
@@ -277,8 +280,7 @@ pub struct RedisServer {
 impl RedisServer {
     pub async fn start_tls(certificates: &Certificates) -> RedisServer {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("bk-redis-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a directory for Redis");
+        let dir = scratch_dir("redis");
         let log = dir.join("redis.log");
         let child = Command::new("redis-server")
             .args(["--port", "0", "--bind", "127.0.0.1", "--tls-port"])

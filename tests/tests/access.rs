@@ -61,11 +61,10 @@ async fn tokens_roles_and_tenants_are_enforced() {
     // Alice's booking is invisible to Bob: 404, not 403.
     let mine = app.post("/v1/bookings", &alice, &body).await;
     assert_eq!(mine.body["booking"]["customer_id"], "alice");
-    let id = mine.body["booking"]["id"].as_str().unwrap().to_owned();
+    let id = mine.booking_id();
     let bob = app.client("bob");
     assert_problem(
-        &app.post(&format!("/v1/bookings/{id}/cancel"), &bob, &json!({}))
-            .await,
+        &app.cancel(&bob, &id).await,
         StatusCode::NOT_FOUND,
         "booking_not_found",
     );
@@ -83,8 +82,7 @@ async fn tokens_roles_and_tenants_are_enforced() {
     // Tenant B's admin cannot see or touch anything of tenant A.
     let other = app.token("globex", "root", &[Role::Admin]);
     assert_problem(
-        &app.post(&format!("/v1/bookings/{id}/cancel"), &other, &json!({}))
-            .await,
+        &app.cancel(&other, &id).await,
         StatusCode::NOT_FOUND,
         "booking_not_found",
     );
@@ -113,12 +111,7 @@ async fn tokens_roles_and_tenants_are_enforced() {
         .await;
     assert_eq!(theirs.status, StatusCode::CREATED);
     // Still Alice's, untouched.
-    assert_eq!(
-        app.post(&format!("/v1/bookings/{id}/cancel"), &alice, &json!({}))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(app.cancel(&alice, &id).await.status, StatusCode::OK);
     app.cleanup().await;
 }
 

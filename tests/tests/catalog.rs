@@ -306,13 +306,7 @@ async fn an_archived_resource_refuses_new_bookings_and_holds_while_its_bookings_
         )
         .await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
-    let cancelled = app
-        .post(
-            &format!("/v1/bookings/{booking_id}/cancel"),
-            &admin,
-            &json!({}),
-        )
-        .await;
+    let cancelled = app.cancel(&admin, booking_id).await;
     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
     // The live check and the search agree that it is not bookable.
     app.wait_for_projections(Duration::from_secs(10)).await;

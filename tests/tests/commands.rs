@@ -2,8 +2,17 @@
 //! `races.rs`).
 
 use reqwest::StatusCode;
-use serde_json::json;
-use tests::{TestApp, day_at};
+use serde_json::{Value, json};
+use tests::{Reply, TestApp, day_at};
+
+/// A room whose holds live `ttl_seconds`, and alice's hold on it, in two days 09:00-10:00.
+async fn room_with_a_hold(app: &TestApp, ttl_seconds: u32) -> (Value, Reply) {
+    let policy = json!({ "policy": { "hold_ttl_seconds": ttl_seconds } });
+    let room = app.create_resource(policy).await;
+    let body = json!({ "resource_id": room["id"], "start": day_at(2, 9, 0), "end": day_at(2, 10, 0), "hold": true });
+    let hold = app.post("/v1/bookings", &app.client("alice"), &body).await;
+    (room, hold)
+}
 
 #[tokio::test]
 async fn rescheduling_onto_a_taken_slot_keeps_the_booking_and_onto_a_free_one_moves_it() {
@@ -11,67 +20,40 @@ async fn rescheduling_onto_a_taken_slot_keeps_the_booking_and_onto_a_free_one_mo
     let room = app.create_resource(json!({})).await;
     let alice = app.client("alice");
     let bob = app.client("bob");
-    let mine = app
-        .book(&alice, &room, &day_at(4, 9, 0), &day_at(4, 10, 0))
-        .await;
-    let id = mine.body["booking"]["id"].as_str().unwrap().to_owned();
+    let mine = app.book_day(&alice, &room, 4, (9, 0), (10, 0)).await;
+    let id = mine.booking_id();
     assert_eq!(
-        app.book(&bob, &room, &day_at(4, 11, 0), &day_at(4, 12, 0))
-            .await
-            .status,
+        app.book_day(&bob, &room, 4, (11, 0), (12, 0)).await.status,
         StatusCode::CREATED
     );
 
     let path = format!("/v1/bookings/{id}/reschedule");
-    let taken = app
-        .post(
-            &path,
-            &alice,
-            &json!({ "start": day_at(4, 11, 30), "end": day_at(4, 12, 30) }),
-        )
-        .await;
+    let period = |from: (u32, u32), to: (u32, u32)| json!({ "start": day_at(4, from.0, from.1), "end": day_at(4, to.0, to.1) });
+    let taken = app.post(&path, &alice, &period((11, 30), (12, 30))).await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
     assert_eq!(taken.code(), "slot_unavailable");
     // Still holding its original slot.
     assert_eq!(
-        app.book(&bob, &room, &day_at(4, 9, 0), &day_at(4, 10, 0))
-            .await
-            .status,
+        app.book_day(&bob, &room, 4, (9, 0), (10, 0)).await.status,
         StatusCode::CONFLICT
     );
 
-    let moved = app
-        .post(
-            &path,
-            &alice,
-            &json!({ "start": day_at(4, 13, 0), "end": day_at(4, 14, 0) }),
-        )
-        .await;
+    let moved = app.post(&path, &alice, &period((13, 0), (14, 0))).await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
     assert_eq!(moved.body["booking"]["id"], id.as_str());
     assert_eq!(moved.body["booking"]["start"], day_at(4, 13, 0));
     assert_eq!(moved.body["booking"]["version"], 2);
     // The old slot is immediately bookable by someone else, the new one is not.
     assert_eq!(
-        app.book(&bob, &room, &day_at(4, 9, 0), &day_at(4, 10, 0))
-            .await
-            .status,
+        app.book_day(&bob, &room, 4, (9, 0), (10, 0)).await.status,
         StatusCode::CREATED
     );
     assert_eq!(
-        app.book(&bob, &room, &day_at(4, 13, 30), &day_at(4, 14, 0))
-            .await
-            .status,
+        app.book_day(&bob, &room, 4, (13, 30), (14, 0)).await.status,
         StatusCode::CONFLICT
     );
     // Overlapping its own old period is fine.
-    let nudge = app
-        .post(
-            &path,
-            &alice,
-            &json!({ "start": day_at(4, 13, 30), "end": day_at(4, 14, 30) }),
-        )
-        .await;
+    let nudge = app.post(&path, &alice, &period((13, 30), (14, 30))).await;
     assert_eq!(nudge.status, StatusCode::OK, "{}", nudge.body);
     app.cleanup().await;
 }
@@ -84,15 +66,13 @@ async fn a_booking_needing_approval_is_pending_holds_its_slot_and_only_admins_de
         .await;
     let alice = app.client("alice");
     let admin = app.admin();
-    let pending = app
-        .book(&alice, &room, &day_at(2, 9, 0), &day_at(2, 10, 0))
-        .await;
+    let pending = app.book_day(&alice, &room, 2, (9, 0), (10, 0)).await;
     assert_eq!(pending.status, StatusCode::ACCEPTED, "{}", pending.body);
     assert_eq!(pending.body["booking"]["status"], "pending");
-    let id = pending.body["booking"]["id"].as_str().unwrap().to_owned();
+    let id = pending.booking_id();
     // The slot is already held.
     assert_eq!(
-        app.book(&admin, &room, &day_at(2, 9, 30), &day_at(2, 10, 30))
+        app.book_day(&admin, &room, 2, (9, 30), (10, 30))
             .await
             .code(),
         "slot_unavailable"
@@ -117,10 +97,8 @@ async fn a_booking_needing_approval_is_pending_holds_its_slot_and_only_admins_de
     );
 
     // Declining frees the slot.
-    let second = app
-        .book(&alice, &room, &day_at(2, 11, 0), &day_at(2, 12, 0))
-        .await;
-    let second_id = second.body["booking"]["id"].as_str().unwrap().to_owned();
+    let second = app.book_day(&alice, &room, 2, (11, 0), (12, 0)).await;
+    let second_id = second.booking_id();
     let declined = app
         .post(
             &format!("/v1/bookings/{second_id}/decline"),
@@ -130,7 +108,7 @@ async fn a_booking_needing_approval_is_pending_holds_its_slot_and_only_admins_de
         .await;
     assert_eq!(declined.body["booking"]["status"], "declined");
     assert_eq!(
-        app.book(&admin, &room, &day_at(2, 11, 0), &day_at(2, 12, 0))
+        app.book_day(&admin, &room, 2, (11, 0), (12, 0))
             .await
             .status,
         StatusCode::ACCEPTED
@@ -141,37 +119,23 @@ async fn a_booking_needing_approval_is_pending_holds_its_slot_and_only_admins_de
 #[tokio::test]
 async fn an_expired_hold_frees_its_slot_records_hold_expired_and_cannot_be_confirmed() {
     let app = TestApp::spawn().await;
-    let room = app
-        .create_resource(json!({ "policy": { "hold_ttl_seconds": 2 } }))
-        .await;
     let alice = app.client("alice");
-    let body = json!({ "resource_id": room["id"], "start": day_at(2, 9, 0), "end": day_at(2, 10, 0), "hold": true });
-    let hold = app.post("/v1/bookings", &alice, &body).await;
+    let (room, hold) = room_with_a_hold(&app, 2).await;
     assert_eq!(hold.status, StatusCode::CREATED);
     assert_eq!(hold.body["booking"]["status"], "held");
     assert!(hold.body["booking"]["expires_at"].is_string());
-    let id = hold.body["booking"]["id"].as_str().unwrap().to_owned();
+    let id = hold.booking_id();
     // While it lives, the slot is taken.
     assert_eq!(
-        app.book(
-            &app.client("bob"),
-            &room,
-            &day_at(2, 9, 0),
-            &day_at(2, 10, 0)
-        )
-        .await
-        .code(),
+        app.book_day(&app.client("bob"), &room, 2, (9, 0), (10, 0))
+            .await
+            .code(),
         "slot_unavailable"
     );
 
     tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
     let bob = app
-        .book(
-            &app.client("bob"),
-            &room,
-            &day_at(2, 9, 0),
-            &day_at(2, 10, 0),
-        )
+        .book_day(&app.client("bob"), &room, 2, (9, 0), (10, 0))
         .await;
     assert_eq!(bob.status, StatusCode::CREATED, "{}", bob.body);
     let expired: i64 = sqlx::query_scalar(
@@ -194,20 +158,11 @@ async fn an_expired_hold_frees_its_slot_records_hold_expired_and_cannot_be_confi
 async fn a_new_booking_colliding_only_with_an_expired_hold_expires_it_and_succeeds() {
     // The sweeper is off, so only the colliding command can free the hold.
     let app = TestApp::spawn_with(|s| s.sweeper_enabled = false).await;
-    let room = app
-        .create_resource(json!({ "policy": { "hold_ttl_seconds": 1 } }))
-        .await;
-    let body = json!({ "resource_id": room["id"], "start": day_at(2, 9, 0), "end": day_at(2, 10, 0), "hold": true });
-    let hold = app.post("/v1/bookings", &app.client("alice"), &body).await;
+    let (room, hold) = room_with_a_hold(&app, 1).await;
     assert_eq!(hold.status, StatusCode::CREATED);
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let bob = app
-        .book(
-            &app.client("bob"),
-            &room,
-            &day_at(2, 9, 30),
-            &day_at(2, 10, 30),
-        )
+        .book_day(&app.client("bob"), &room, 2, (9, 30), (10, 30))
         .await;
     assert_eq!(bob.status, StatusCode::CREATED, "{}", bob.body);
     let types: Vec<String> =
@@ -234,29 +189,15 @@ async fn a_booking_colliding_with_an_expired_hold_and_a_live_booking_is_refused_
     // booking: that failed insert aborts the transaction, and the 409 still lists the conflict
     // (read after the rollback, on another connection).
     let app = TestApp::spawn_with(|s| s.sweeper_enabled = false).await;
-    let room = app
-        .create_resource(json!({ "policy": { "hold_ttl_seconds": 1 } }))
-        .await;
-    let body = json!({ "resource_id": room["id"], "start": day_at(2, 9, 0), "end": day_at(2, 10, 0), "hold": true });
-    let hold = app.post("/v1/bookings", &app.client("alice"), &body).await;
+    let (room, hold) = room_with_a_hold(&app, 1).await;
     assert_eq!(hold.status, StatusCode::CREATED);
     let live = app
-        .book(
-            &app.client("carol"),
-            &room,
-            &day_at(2, 10, 0),
-            &day_at(2, 11, 0),
-        )
+        .book_day(&app.client("carol"), &room, 2, (10, 0), (11, 0))
         .await;
     assert_eq!(live.status, StatusCode::CREATED, "{}", live.body);
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let bob = app
-        .book(
-            &app.client("bob"),
-            &room,
-            &day_at(2, 9, 30),
-            &day_at(2, 10, 30),
-        )
+        .book_day(&app.client("bob"), &room, 2, (9, 30), (10, 30))
         .await;
     assert_eq!(bob.status, StatusCode::CONFLICT, "{}", bob.body);
     assert_eq!(bob.body["code"], "slot_unavailable");
@@ -270,15 +211,9 @@ async fn a_booking_colliding_with_an_expired_hold_and_a_live_booking_is_refused_
 #[tokio::test]
 async fn a_confirmed_hold_stops_expiring_and_a_cancelled_booking_frees_its_slot() {
     let app = TestApp::spawn().await;
-    let room = app
-        .create_resource(json!({ "policy": { "hold_ttl_seconds": 1 } }))
-        .await;
     let alice = app.client("alice");
-    let body = json!({ "resource_id": room["id"], "start": day_at(2, 9, 0), "end": day_at(2, 10, 0), "hold": true });
-    let id = app.post("/v1/bookings", &alice, &body).await.body["booking"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (room, hold) = room_with_a_hold(&app, 1).await;
+    let id = hold.booking_id();
     let confirmed = app
         .post(&format!("/v1/bookings/{id}/confirm"), &alice, &json!({}))
         .await;
@@ -290,7 +225,7 @@ async fn a_confirmed_hold_stops_expiring_and_a_cancelled_booking_frees_its_slot(
     assert!(confirmed.body["booking"]["expires_at"].is_null());
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(
-        app.book(&app.admin(), &room, &day_at(2, 9, 0), &day_at(2, 10, 0))
+        app.book_day(&app.admin(), &room, 2, (9, 0), (10, 0))
             .await
             .code(),
         "slot_unavailable"
@@ -304,7 +239,7 @@ async fn a_confirmed_hold_stops_expiring_and_a_cancelled_booking_frees_its_slot(
         .await;
     assert_eq!(cancelled.body["booking"]["status"], "cancelled");
     assert_eq!(
-        app.book(&app.admin(), &room, &day_at(2, 9, 0), &day_at(2, 10, 0))
+        app.book_day(&app.admin(), &room, 2, (9, 0), (10, 0))
             .await
             .status,
         StatusCode::CREATED

@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use tests::proxy::Proxy;
-use tests::{Reply, TestApp, day_at};
+use tests::{Reply, TestApp, assert_problem, day_at};
 use tokio_util::sync::CancellationToken;
 
 /// Sends `method path` with a bearer token and an optional JSON body to `base`.
@@ -139,23 +139,32 @@ impl Route {
     }
 }
 
+/// A proxy to this world's database and a command-api that reaches Postgres through it only:
+/// the proxy, its URL for the database and the command-api's base URL.
+async fn command_api_through_proxy(app: &mut TestApp) -> (Arc<Proxy>, String, String) {
+    let proxy = Proxy::start(&app.database_url).await;
+    let through = proxy.url(&app.database_url);
+    let command = app.spawn_instance(through_only(&through)).await.url.clone();
+    (proxy, through, command)
+}
+
+/// Settings for a command-api that reaches Postgres at `url` only (through a proxy), with no
+/// relay or sweeper of its own (the world's first instance keeps those).
+fn through_only(url: &str) -> impl FnOnce(&mut command_api::Settings) + '_ {
+    move |settings| {
+        settings.database.url = url.to_owned();
+        settings.relay_enabled = false;
+        settings.sweeper_enabled = false;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn while_postgres_is_away_every_route_answers_503_database_unavailable_and_then_normally_again()
  {
     let mut app = TestApp::spawn().await;
-    let proxy = Proxy::start(&app.database_url).await;
-    let through = proxy.url(&app.database_url);
     // The services under test reach Postgres through the proxy; the relay and the projector
     // (which this test does not look at) keep their direct connections.
-    let command = app
-        .spawn_instance(|settings| {
-            settings.database.url = through.clone();
-            settings.relay_enabled = false;
-            settings.sweeper_enabled = false;
-        })
-        .await
-        .url
-        .clone();
+    let (proxy, through, command) = command_api_through_proxy(&mut app).await;
     app.start_projector().await;
     let mut settings = app.query_settings();
     settings.database.url = through.clone();
@@ -190,7 +199,7 @@ async fn while_postgres_is_away_every_route_answers_503_database_unavailable_and
     };
     let id = |reply: Reply| {
         assert!(reply.status.is_success(), "{}", reply.body);
-        reply.body["booking"]["id"].as_str().unwrap().to_owned()
+        reply.booking_id()
     };
     let confirmed = id(book(day_at(3, 9, 0), day_at(3, 10, 0), room_id, false).await);
     let moved = id(book(day_at(3, 11, 0), day_at(3, 12, 0), room_id, false).await);
@@ -350,17 +359,7 @@ async fn blocked_on_a_lock(admin: &mut PgConnection) {
 async fn a_command_whose_connection_is_cut_mid_transaction_answers_503_and_its_key_works_afterwards()
  {
     let mut app = TestApp::spawn().await;
-    let proxy = Proxy::start(&app.database_url).await;
-    let through = proxy.url(&app.database_url);
-    let command = app
-        .spawn_instance(|settings| {
-            settings.database.url = through.clone();
-            settings.relay_enabled = false;
-            settings.sweeper_enabled = false;
-        })
-        .await
-        .url
-        .clone();
+    let (proxy, _, command) = command_api_through_proxy(&mut app).await;
     let room = app.create_resource(json!({ "time_zone": "UTC" })).await;
     let body =
         json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) });
@@ -477,13 +476,9 @@ async fn services_started_while_postgres_is_away_wait_for_it_and_become_ready_wh
     let app = TestApp::spawn().await;
     let proxy = Proxy::start_cut(&app.database_url).await;
     let through = proxy.url(&app.database_url);
-    let command = tokio::spawn(command_api::Application::build(app.command_settings(
-        |settings| {
-            settings.database.url = through.clone();
-            settings.relay_enabled = false;
-            settings.sweeper_enabled = false;
-        },
-    )));
+    let command = tokio::spawn(command_api::Application::build(
+        app.command_settings(through_only(&through)),
+    ));
     let mut settings = app.query_settings();
     settings.database.url = through.clone();
     let query = tokio::spawn(query_api::Application::build(settings));
@@ -620,13 +615,7 @@ async fn a_path_segment_that_is_not_utf_8_is_a_400_problem_on_both_apis() {
         (&query, Method::GET, "/v1/resources/%FF/availability"),
     ] {
         let reply = call(&app, base, method, path, &admin, None, &[]).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::BAD_REQUEST,
-            "{path}: {}",
-            reply.body
-        );
-        assert_eq!(reply.code(), "malformed_request", "{path}");
+        assert_problem(&reply, StatusCode::BAD_REQUEST, "malformed_request");
         assert_eq!(reply.content_type(), "application/problem+json", "{path}");
     }
     app.cleanup().await;

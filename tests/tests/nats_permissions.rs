@@ -10,8 +10,8 @@ use futures::StreamExt;
 use platform::nats::{NatsSettings, connect_options};
 use reqwest::StatusCode;
 use serde_json::json;
+use tests::TestApp;
 use tests::nats_server::NatsServer;
-use tests::{TestApp, day_at};
 use tokio::sync::mpsc;
 
 /// A client as `user`, and the server errors it is told about (permission violations).
@@ -163,12 +163,7 @@ async fn the_three_services_run_with_their_own_least_privilege_users() {
     .await;
     let room = app.create_resource(json!({})).await;
     let booked = app
-        .book(
-            &app.client("alice"),
-            &room,
-            &day_at(3, 9, 0),
-            &day_at(3, 10, 0),
-        )
+        .book_day(&app.client("alice"), &room, 3, (9, 0), (10, 0))
         .await;
     assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
 
@@ -236,12 +231,7 @@ async fn the_three_services_run_with_their_own_least_privilege_users() {
         }
     }
     let booked = app
-        .book(
-            &app.client("bob"),
-            &room,
-            &day_at(3, 11, 0),
-            &day_at(3, 12, 0),
-        )
+        .book_day(&app.client("bob"), &room, 3, (11, 0), (12, 0))
         .await;
     assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
     tokio::time::timeout(Duration::from_secs(60), notices.next())

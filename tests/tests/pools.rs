@@ -13,14 +13,11 @@ use std::time::Duration;
 use platform::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tests::{Reply, TestApp, assert_problem, slot};
+use tests::{Reply, TestApp, assert_problem, merged, slot};
 
 /// `POST /v1/bookings` as admin for `[start, end)` with `target` (`resource_ids`, `pool`, …).
 async fn book_on(app: &TestApp, (start, end): &(String, String), target: Value) -> Reply {
-    let mut body = json!({ "start": start, "end": end });
-    if let (Some(body), Value::Object(target)) = (body.as_object_mut(), target) {
-        body.extend(target);
-    }
+    let body = merged(json!({ "start": start, "end": end }), target);
     app.post("/v1/bookings", &app.admin(), &body).await
 }
 

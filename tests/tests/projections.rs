@@ -36,9 +36,7 @@ async fn load(app: Arc<TestApp>, resources: Arc<Vec<Value>>, pairs: usize, offse
                 assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
                 if i % 2 == 0 {
                     let id = placed.body["booking"]["id"].as_str().unwrap();
-                    let cancelled = app
-                        .post(&format!("/v1/bookings/{id}/cancel"), &admin, &json!({}))
-                        .await;
+                    let cancelled = app.cancel(&admin, id).await;
                     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
                 }
             }
@@ -68,32 +66,18 @@ async fn read_models_follow_every_kind_of_command() {
         .await;
     let rid = room["id"].as_str().unwrap().to_owned();
     let kept = app
-        .book(&admin, &room, &day_at(3, 9, 0), &day_at(3, 10, 0))
+        .book_day(&admin, &room, 3, (9, 0), (10, 0))
         .await
-        .body["booking"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .booking_id();
     let moved = app
-        .book(&admin, &room, &day_at(3, 11, 0), &day_at(3, 12, 0))
+        .book_day(&admin, &room, 3, (11, 0), (12, 0))
         .await
-        .body["booking"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .booking_id();
     let gone = app
-        .book(&admin, &room, &day_at(3, 13, 0), &day_at(3, 14, 0))
+        .book_day(&admin, &room, 3, (13, 0), (14, 0))
         .await
-        .body["booking"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        app.post(&format!("/v1/bookings/{gone}/cancel"), &admin, &json!({}))
-            .await
-            .status,
-        StatusCode::OK
-    );
+        .booking_id();
+    assert_eq!(app.cancel(&admin, &gone).await.status, StatusCode::OK);
     let reschedule = app
         .post(
             &format!("/v1/bookings/{moved}/reschedule"),
@@ -282,12 +266,9 @@ async fn replay_until_a_position_rebuilds_the_past_beside_the_live_tables() {
     app.start_projector().await;
     let admin = app.admin();
     let room = app.create_resource(json!({})).await;
-    let first = app
-        .book(&admin, &room, &day_at(3, 9, 0), &day_at(3, 10, 0))
-        .await;
+    let first = app.book_day(&admin, &room, 3, (9, 0), (10, 0)).await;
     let position = first.body["position"].as_str().unwrap().to_owned();
-    app.book(&admin, &room, &day_at(3, 11, 0), &day_at(3, 12, 0))
-        .await;
+    app.book_day(&admin, &room, 3, (11, 0), (12, 0)).await;
     app.wait_for_projections(Duration::from_secs(20)).await;
     let report = app.replay(&["--until", &position]).await;
     assert_eq!(report.events, 2);
@@ -320,9 +301,7 @@ async fn a_poison_event_goes_to_the_dead_letter_table_and_the_rest_still_applies
     .execute(&app.pool)
     .await
     .unwrap();
-    let after = app
-        .book(&app.admin(), &room, &day_at(3, 9, 0), &day_at(3, 10, 0))
-        .await;
+    let after = app.book_day(&app.admin(), &room, 3, (9, 0), (10, 0)).await;
     assert_eq!(after.status, StatusCode::CREATED);
     app.wait_for_projections(Duration::from_secs(20)).await;
     let dead: Vec<(String, String)> =

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tests::{Reply, TestApp, assert_problem, day_at, slot};
+use tests::{Reply, TestApp, assert_problem, day_at, merged, slot};
 
 /// Books `[start, end)` on `resource` for `customer`, as the client itself or (`by_admin`) as an
 /// admin naming the customer.
@@ -24,21 +24,14 @@ async fn book_for(
     (start, end): (String, String),
     extra: Value,
 ) -> Reply {
-    let mut body = json!({ "resource_id": resource["id"], "start": start, "end": end });
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-    }
+    let body = json!({ "resource_id": resource["id"], "start": start, "end": end });
+    let body = merged(body, extra);
     app.post("/v1/bookings", &app.client(customer), &body).await
 }
 
 async fn cancel(app: &TestApp, booking: &Reply) -> Reply {
     let id = booking.body["booking"]["id"].as_str().unwrap();
-    app.post(
-        &format!("/v1/bookings/{id}/cancel"),
-        &app.admin(),
-        &json!({}),
-    )
-    .await
+    app.cancel(&app.admin(), id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

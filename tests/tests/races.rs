@@ -65,7 +65,7 @@ async fn two_hundred_clients_racing_for_one_slot_get_one_booking_and_199_conflic
     }
     // Right after the buffer is free.
     assert_eq!(
-        app.book(&admin, &room, &day_at(5, 10, 10), &day_at(5, 11, 0))
+        app.book_day(&admin, &room, 5, (10, 10), (11, 0))
             .await
             .status,
         StatusCode::CREATED
@@ -106,15 +106,7 @@ async fn the_same_idempotency_key_sent_twenty_times_at_once_books_once_with_iden
         let (app, body) = (Arc::clone(&app), body.clone());
         tasks.push(tokio::spawn(async move {
             let token = app.client("alice");
-            let reply = app
-                .send(
-                    reqwest::Method::POST,
-                    "/v1/bookings",
-                    Some(&token),
-                    Some(&body),
-                    &[("idempotency-key", "order-42")],
-                )
-                .await;
+            let reply = app.book_with_key(&token, &body, "order-42").await;
             (reply.status, reply.body)
         }));
     }
@@ -138,13 +130,7 @@ async fn the_same_idempotency_key_sent_twenty_times_at_once_books_once_with_iden
     let other =
         json!({ "resource_id": room["id"], "start": day_at(3, 11, 0), "end": day_at(3, 12, 0) });
     let reply = app
-        .send(
-            reqwest::Method::POST,
-            "/v1/bookings",
-            Some(&app.client("alice")),
-            Some(&other),
-            &[("idempotency-key", "order-42")],
-        )
+        .book_with_key(&app.client("alice"), &other, "order-42")
         .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reply.code(), "idempotency_key_reused");
@@ -157,32 +143,14 @@ async fn a_rejected_command_is_replayed_with_the_same_rejection() {
     let room = app.create_resource(json!({})).await;
     let admin = app.admin();
     assert_eq!(
-        app.book(&admin, &room, &day_at(3, 9, 0), &day_at(3, 10, 0))
-            .await
-            .status,
+        app.book_day(&admin, &room, 3, (9, 0), (10, 0)).await.status,
         StatusCode::CREATED
     );
     let body =
         json!({ "resource_id": room["id"], "start": day_at(3, 9, 30), "end": day_at(3, 10, 30) });
-    let first = app
-        .send(
-            reqwest::Method::POST,
-            "/v1/bookings",
-            Some(&admin),
-            Some(&body),
-            &[("idempotency-key", "k1")],
-        )
-        .await;
+    let first = app.book_with_key(&admin, &body, "k1").await;
     assert_eq!(first.code(), "slot_unavailable");
-    let again = app
-        .send(
-            reqwest::Method::POST,
-            "/v1/bookings",
-            Some(&admin),
-            Some(&body),
-            &[("idempotency-key", "k1")],
-        )
-        .await;
+    let again = app.book_with_key(&admin, &body, "k1").await;
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert!(again.content_type().starts_with("application/problem+json"));
     app.cleanup().await;
@@ -202,28 +170,12 @@ async fn a_retry_while_the_first_request_is_still_running_is_409_in_flight() {
         .unwrap();
     let body =
         json!({ "resource_id": room["id"], "start": day_at(3, 9, 0), "end": day_at(3, 10, 0) });
-    let reply = app
-        .send(
-            reqwest::Method::POST,
-            "/v1/bookings",
-            Some(&app.admin()),
-            Some(&body),
-            &[("idempotency-key", "slow-key")],
-        )
-        .await;
+    let reply = app.book_with_key(&app.admin(), &body, "slow-key").await;
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
     assert_eq!(reply.code(), "idempotency_key_in_flight");
     tx.rollback().await.unwrap();
     // Once the first one is done, the key works.
-    let reply = app
-        .send(
-            reqwest::Method::POST,
-            "/v1/bookings",
-            Some(&app.admin()),
-            Some(&body),
-            &[("idempotency-key", "slow-key")],
-        )
-        .await;
+    let reply = app.book_with_key(&app.admin(), &body, "slow-key").await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     app.cleanup().await;
 }
@@ -251,7 +203,7 @@ async fn a_booking_racing_a_capacity_cut_is_decided_on_the_new_capacity() {
     let seats = app.create_resource(json!({ "capacity": 2 })).await;
     let id = seats["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        app.book(&app.admin(), &seats, &day_at(3, 9, 0), &day_at(3, 10, 0))
+        app.book_day(&app.admin(), &seats, 3, (9, 0), (10, 0))
             .await
             .status,
         StatusCode::CREATED
@@ -280,10 +232,7 @@ async fn a_booking_racing_a_capacity_cut_is_decided_on_the_new_capacity() {
     advisory_waiters(&app, 1).await;
     let booking = {
         let (app, seats) = (Arc::clone(&app), seats.clone());
-        tokio::spawn(async move {
-            app.book(&app.admin(), &seats, &day_at(3, 9, 0), &day_at(3, 10, 0))
-                .await
-        })
+        tokio::spawn(async move { app.book_day(&app.admin(), &seats, 3, (9, 0), (10, 0)).await })
     };
     advisory_waiters(&app, 2).await;
     tx.commit().await.unwrap();
@@ -357,14 +306,8 @@ async fn a_full_resource_refuses_with_its_conflicts_but_never_on_stale_rules_or_
     assert_eq!(book("harry").await.code(), "slot_unavailable");
 
     // So is a cancelled booking's unit.
-    let alice_id = alice.body["booking"]["id"].as_str().unwrap();
-    let cancelled = app
-        .post(
-            &format!("/v1/bookings/{alice_id}/cancel"),
-            &app.client("alice"),
-            &json!({}),
-        )
-        .await;
+    let alice_id = alice.booking_id();
+    let cancelled = app.cancel(&app.client("alice"), &alice_id).await;
     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
     assert_eq!(book("ivan").await.status, StatusCode::CREATED);
     app.cleanup().await;
@@ -381,12 +324,7 @@ async fn a_capacity_cut_to_the_units_in_use_succeeds() {
     let id = seats["id"].as_str().unwrap().to_owned();
     for who in ["alice", "bob"] {
         let reply = app
-            .book(
-                &app.client(who),
-                &seats,
-                &day_at(3, 9, 0),
-                &day_at(3, 10, 0),
-            )
+            .book_day(&app.client(who), &seats, 3, (9, 0), (10, 0))
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     }
@@ -401,14 +339,9 @@ async fn a_capacity_cut_to_the_units_in_use_succeeds() {
         .await;
     assert_eq!(cut.status, StatusCode::OK, "{}", cut.body);
     assert_eq!(
-        app.book(
-            &app.client("carol"),
-            &seats,
-            &day_at(3, 9, 0),
-            &day_at(3, 10, 0)
-        )
-        .await
-        .code(),
+        app.book_day(&app.client("carol"), &seats, 3, (9, 0), (10, 0))
+            .await
+            .code(),
         "slot_unavailable"
     );
     app.cleanup().await;

@@ -72,9 +72,7 @@ async fn two_hundred_writes_in_a_row_are_each_visible_to_the_next_read_with_thei
         );
 
         let id = placed.body["booking"]["id"].as_str().unwrap();
-        let cancelled = app
-            .post(&format!("/v1/bookings/{id}/cancel"), &admin, &json!({}))
-            .await;
+        let cancelled = app.cancel(&admin, id).await;
         let position = cancelled.body["position"].as_str().unwrap();
         let read = app
             .query(&availability(&room, day, Some(position)), &admin)

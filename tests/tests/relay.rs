@@ -50,9 +50,7 @@ async fn place_and_cancel(app: Arc<TestApp>, resources: Arc<Vec<Value>>, pairs: 
                     .await;
                 assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
                 let id = placed.body["booking"]["id"].as_str().unwrap();
-                let cancelled = app
-                    .post(&format!("/v1/bookings/{id}/cancel"), &admin, &json!({}))
-                    .await;
+                let cancelled = app.cancel(&admin, id).await;
                 assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
             }
         })

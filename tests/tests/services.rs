@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tests::{Reply, TestApp, assert_problem, day_at};
+use tests::{Reply, TestApp, assert_problem, day_at, merged};
 
 fn id(object: &Value) -> &str {
     object["id"].as_str().unwrap()
@@ -19,13 +19,11 @@ fn id(object: &Value) -> &str {
 
 /// `POST /v1/services` as admin, `overrides` merged over a 45-minute €25 cut.
 async fn create_service(app: &TestApp, overrides: Value) -> Reply {
-    let mut body = json!({
+    let cut = json!({
         "name": "Cut", "duration_minutes": 45,
         "price": {"amount_minor": 2500, "currency": "EUR"},
     });
-    if let (Some(body), Value::Object(overrides)) = (body.as_object_mut(), overrides) {
-        body.extend(overrides);
-    }
+    let body = merged(cut, overrides);
     app.post("/v1/services", &app.admin(), &body).await
 }
 
@@ -209,13 +207,9 @@ async fn a_service_booking_takes_end_buffers_and_price_from_the_service_and_keep
         json!({"amount_minor": 2500, "currency": "EUR"})
     );
     // The service's 15 minutes after (not the resource's 5) are kept free.
-    let inside = app
-        .book(&client, &chair, &day_at(3, 10, 55), &day_at(3, 11, 30))
-        .await;
+    let inside = app.book_day(&client, &chair, 3, (10, 55), (11, 30)).await;
     assert_problem(&inside, StatusCode::CONFLICT, "slot_unavailable");
-    let after = app
-        .book(&client, &chair, &day_at(3, 11, 0), &day_at(3, 11, 30))
-        .await;
+    let after = app.book_day(&client, &chair, 3, (11, 0), (11, 30)).await;
     assert_eq!(after.status, StatusCode::CREATED, "{}", after.body);
 
     // Not offered on a resource of another kind; an end beside a service is refused.
@@ -351,9 +345,7 @@ async fn availability_for_a_service_offers_exactly_the_bookable_starts() {
     .await
     .body["service"]
         .clone();
-    let taken = app
-        .book(&client, &chair, &day_at(5, 12, 0), &day_at(5, 13, 0))
-        .await;
+    let taken = app.book_day(&client, &chair, 5, (12, 0), (13, 0)).await;
     assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.body);
     let at = position(&taken);
     let window = format!(

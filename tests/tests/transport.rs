@@ -54,9 +54,7 @@ async fn with_nats_down_bookings_become_readable_and_jetstream_is_filled_in_once
     app.start_query_api_with(query).await;
     let room = app.create_resource(json!({})).await;
     let admin = app.admin();
-    let first = app
-        .book(&admin, &room, &day_at(1, 8, 0), &day_at(1, 9, 0))
-        .await;
+    let first = app.book_day(&admin, &room, 1, (8, 0), (9, 0)).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     visible(
         &app,
@@ -76,9 +74,7 @@ async fn with_nats_down_bookings_become_readable_and_jetstream_is_filled_in_once
 
     nats.kill();
     // No change notice can reach query-api now; its answer must still follow the booking.
-    let placed = app
-        .book(&admin, &room, &day_at(3, 12, 0), &day_at(3, 13, 0))
-        .await;
+    let placed = app.book_day(&admin, &room, 3, (12, 0), (13, 0)).await;
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while app.query(&day, &admin).await.body["free"] == free {
@@ -136,11 +132,9 @@ async fn messages_that_are_not_the_stores_events_are_refused_and_never_applied()
     // customer) published under its real position, chained to the projector's checkpoint as the
     // relay would chain it; a position past the store's head; and garbage.
     let admin = app.admin();
-    let placed = app
-        .book(&admin, &room, &day_at(1, 9, 0), &day_at(1, 10, 0))
-        .await;
+    let placed = app.book_day(&admin, &room, 1, (9, 0), (10, 0)).await;
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
-    let id = placed.body["booking"]["id"].as_str().unwrap().to_owned();
+    let id = placed.booking_id();
     settled(&app).await;
     let projected = app.projected().await;
     let head = app.head().await;

@@ -7,11 +7,11 @@ use platform::auth::Role;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::harness::{TestApp, monday_after, sign};
+use tests::{QueryApp, monday_after, sign};
 
 #[tokio::test]
 async fn bad_availability_parameters_are_refused_with_their_codes_and_fields() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let resource = app.resource(json!({})).await;
     let day = monday_after(8);
     let base = format!("/v1/resources/{resource}/availability");
@@ -73,9 +73,7 @@ async fn bad_availability_parameters_are_refused_with_their_codes_and_fields() {
         ),
     ];
     for (query, code, field) in cases {
-        let reply = app
-            .get(&format!("{base}?{query}"), Some(&app.admin()))
-            .await;
+        let reply = app.get_as_admin(&format!("{base}?{query}")).await;
         assert_eq!(reply.status, 422, "{query}: {}", reply.body);
         assert_eq!(reply.code(), code, "{query}");
         assert_eq!(reply.field(), field, "{query}");
@@ -83,10 +81,10 @@ async fn bad_availability_parameters_are_refused_with_their_codes_and_fields() {
     }
     // Exactly 62 local days is allowed.
     let reply = app
-        .get(
-            &format!("{base}?from={day}&to={}", day + Duration::days(61)),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!(
+            "{base}?from={day}&to={}",
+            day + Duration::days(61)
+        ))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     app.cleanup().await;
@@ -94,7 +92,7 @@ async fn bad_availability_parameters_are_refused_with_their_codes_and_fields() {
 
 #[tokio::test]
 async fn lists_refuse_bad_limits_cursors_and_filters() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     for (path, field) in [
         ("/v1/resources?limit=501", "limit"),
         ("/v1/resources?limit=0", "limit"),
@@ -104,29 +102,27 @@ async fn lists_refuse_bad_limits_cursors_and_filters() {
         ("/v1/bookings?from=later", "from"),
         ("/v1/bookings?resouce_id=42", "resouce_id"),
     ] {
-        let reply = app.get(path, Some(&app.admin())).await;
+        let reply = app.get_as_admin(path).await;
         assert_eq!(reply.status, 422, "{path}: {}", reply.body);
         assert_eq!(reply.code(), "validation_failed", "{path}");
         assert_eq!(reply.field(), field, "{path}");
     }
-    let reply = app
-        .get("/v1/resources?cursor=nonsense", Some(&app.admin()))
-        .await;
+    let reply = app.get_as_admin("/v1/resources?cursor=nonsense").await;
     assert_eq!(reply.status, 422, "{}", reply.body);
     assert_eq!(reply.code(), "invalid_cursor");
     assert_eq!(reply.field(), "cursor");
     // A cursor from one list is not a cursor of another.
     let resource = app.resource(json!({})).await;
     app.resource(json!({})).await;
-    let page = app.get("/v1/resources?limit=1", Some(&app.admin())).await;
+    let page = app.get_as_admin("/v1/resources?limit=1").await;
     let cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
     let reply = app
-        .get(&format!("/v1/bookings?cursor={cursor}"), Some(&app.admin()))
+        .get_as_admin(&format!("/v1/bookings?cursor={cursor}"))
         .await;
     assert_eq!(reply.code(), "invalid_cursor");
     assert_eq!(reply.field(), "cursor");
     let reply = app
-        .get(&format!("/v1/resources/{resource}x"), Some(&app.admin()))
+        .get_as_admin(&format!("/v1/resources/{resource}x"))
         .await;
     assert_eq!(reply.status, 404);
     assert_eq!(reply.code(), "resource_not_found");
@@ -135,7 +131,7 @@ async fn lists_refuse_bad_limits_cursors_and_filters() {
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_401_and_without_a_role_403() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let none = app.get("/v1/resources", None).await;
     assert_eq!(none.status, 401);
     assert_eq!(none.code(), "unauthenticated");
@@ -148,7 +144,7 @@ async fn requests_without_a_valid_token_are_401_and_without_a_role_403() {
     let reply = app.get("/v1/resources", Some(&roleless)).await;
     assert_eq!(reply.status, 403);
     assert_eq!(reply.code(), "forbidden");
-    let unknown = app.get("/v1/nothing", Some(&app.admin())).await;
+    let unknown = app.get_as_admin("/v1/nothing").await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.code(), "not_found");
     app.cleanup().await;
@@ -177,7 +173,7 @@ fn percent_encoded(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn crafted_cursors_are_422_invalid_cursor_never_a_500() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let mut noise = Noise(0x5eed_cafe_f00d_0001);
     let id = Uuid::new_v4();
     // Never a cursor of either list.

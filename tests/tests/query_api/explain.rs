@@ -1,16 +1,18 @@
 //! Every read-model query uses its index: with 10,000 resources, 100,000 bookings (and their
-//! busy rows) and 100,000 daily stats rows, analyzed, no plan scans a whole table.
+//! busy rows) and 100,000 daily stats rows, built by the projector and analyzed, no plan scans
+//! a whole table.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ids::{BookingId, ResourceId, TenantId};
+use domain::resource::Policy;
 use query_api::store::{bookings, busy, resources, stats};
 use readmodel::filter::ResourceFilter;
 use readmodel::projections::Projection;
+use serde_json::json;
 use sqlx::postgres::types::PgRange;
 use sqlx::{PgPool, Postgres, QueryBuilder};
+use tests::QueryApp;
 use uuid::Uuid;
-
-use crate::harness::TestApp;
 
 /// Resource `n` of the generated data.
 fn resource(n: u32) -> Uuid {
@@ -19,64 +21,96 @@ fn resource(n: u32) -> Uuid {
         .expect("a uuid")
 }
 
-async fn generate(pool: &PgPool) {
-    // 200 resources, 1,000 customers, four statuses; one booking every 30 minutes per resource
-    // slot over ~3 years; one tenant in ten is another tenant.
+/// A large history appended to the store in a few statements (as that many commands would
+/// have written it), then replayed into the read models by the projector: 10,000 resources (one
+/// in seven archived) and 100,000 bookings on 200 of them, one a day per resource, four
+/// statuses (a quarter cancelled after placing); one tenant in ten is another tenant. That is
+/// 100,000 bookings, ~75,000 busy rows and ~100,000 daily stats rows.
+async fn generate(app: &QueryApp) {
+    let resource = json!({
+        "resource_id": Uuid::nil(), "name": "Room", "kind": "meeting_room", "capacity": 1,
+        "time_zone": "UTC", "policy": Policy::default()
+    });
+    let booking = json!({
+        "booking_id": Uuid::nil(), "resource_id": Uuid::nil(), "start": "2025-01-01T00:00:00Z",
+        "end": "2025-01-01T00:45:00Z",
+        "blocked": { "start": "2025-01-01T00:00:00Z", "end": "2025-01-01T00:45:00Z" },
+        "units": [0], "quantity": 1, "customer_id": "customer", "status": "confirmed",
+        "expires_at": null, "metadata": {}
+    });
+    // The templates are events the projector reads; each row changes only their values.
+    for (kind, template) in [("ResourceCreated", &resource), ("BookingPlaced", &booking)] {
+        domain::Event::decode(kind, 1, template).expect("a valid template");
+    }
     sqlx::query(
-        "insert into read.bookings (booking_id, tenant_id, resource_id, customer_id, status,
-             start_at, end_at, blocked_start, blocked_end, quantity, units, expires_at, metadata,
-             version, created_at, updated_at)
-         select gen_random_uuid(),
-                case when g % 10 = 0 then 'globex' else 'acme' end,
-                ('00000000-0000-0000-0000-' || lpad((g % 200)::text, 12, '0'))::uuid,
-                'customer-' || (g % 1000),
-                (array['confirmed', 'cancelled', 'pending', 'held'])[1 + g % 4],
-                timestamptz '2025-01-01 00:00:00Z' + (g / 200) * interval '1 hour',
-                timestamptz '2025-01-01 00:00:00Z' + (g / 200) * interval '1 hour'
-                    + interval '45 minutes',
-                timestamptz '2025-01-01 00:00:00Z' + (g / 200) * interval '1 hour',
-                timestamptz '2025-01-01 00:00:00Z' + (g / 200) * interval '1 hour'
-                    + interval '45 minutes',
-                1, array[0], null, '{}', 1, now(), now()
-         from generate_series(1, 100000) as g",
+        "with r as (
+             select g as n, ('00000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid as id,
+                    case when g % 10 = 0 then 'globex' else 'acme' end as tenant
+             from generate_series(0, 9999) as g),
+         s as (insert into streams (stream_id, tenant_id, stream_type, version)
+               select id, tenant, 'resource', 1 from r)
+         insert into events (tenant_id, stream_id, stream_version, event_id, event_type,
+             schema_version, payload)
+         select tenant, id, 1, gen_random_uuid(), 'ResourceCreated', 1,
+                $1::jsonb || jsonb_build_object('resource_id', id, 'name', 'Room ' || n,
+                    'attributes', jsonb_build_object('row', n, 'seats', n % 50,
+                        'features', jsonb_build_array('f' || (n % 100))),
+                    'archived', n % 7 = 0)
+         from r",
     )
-    .execute(pool)
-    .await
-    .expect("generate bookings");
-    sqlx::query(
-        "insert into read.busy (booking_id, unit, tenant_id, resource_id, during)
-         select booking_id, 0, tenant_id, resource_id, tstzrange(start_at, end_at)
-         from read.bookings where status <> 'cancelled'",
-    )
-    .execute(pool)
-    .await
-    .expect("generate busy rows");
-    sqlx::query(
-        "insert into read.daily_stats (resource_id, day, tenant_id, bookings, cancellations,
-             booked_minutes)
-         select ('00000000-0000-0000-0000-' || lpad(r::text, 12, '0'))::uuid, d::date,
-                case when r % 10 = 0 then 'globex' else 'acme' end, 3, 1, 120
-         from generate_series(0, 199) as r,
-              generate_series(date '2025-01-01', date '2025-01-01' + 499, interval '1 day') as d",
-    )
-    .execute(pool)
-    .await
-    .expect("generate daily stats");
-    sqlx::query(
-        "insert into read.resources (resource_id, tenant_id, name, kind, capacity, time_zone,
-             opening_hours, policy, blackouts, attributes, archived, version, created_at,
-             updated_at)
-         select ('00000000-0000-0000-0000-' || lpad(r::text, 12, '0'))::uuid,
-                case when r % 10 = 0 then 'globex' else 'acme' end,
-                'Room ' || r, 'meeting_room', 1, 'UTC', null, '{}', '[]',
-                jsonb_build_object('row', r, 'seats', r % 50,
-                                   'features', jsonb_build_array('f' || (r % 100))),
-                r % 7 = 0, 1, now(), now()
-         from generate_series(0, 9999) as r",
-    )
-    .execute(pool)
+    .bind(&resource)
+    .execute(&app.pool)
     .await
     .expect("generate resources");
+    let bookings = "select g as n,
+                ('00000000-0000-0000-0001-' || lpad(g::text, 12, '0'))::uuid as id,
+                ('00000000-0000-0000-0000-' || lpad((g % 200)::text, 12, '0'))::uuid as resource,
+                case when g % 10 = 0 then 'globex' else 'acme' end as tenant,
+                timestamptz '2025-01-01 00:00:00Z' + (g / 200) * interval '1 day' as start_at
+         from generate_series(1, 100000) as g";
+    sqlx::query(&format!(
+        "with b as ({bookings}),
+         s as (insert into streams (stream_id, tenant_id, stream_type, version)
+               select id, tenant, 'booking', case when n % 4 = 1 then 2 else 1 end from b)
+         insert into events (tenant_id, stream_id, stream_version, event_id, event_type,
+             schema_version, payload)
+         select tenant, id, 1, gen_random_uuid(), 'BookingPlaced', 1,
+                $1::jsonb || jsonb_build_object('booking_id', id, 'resource_id', resource,
+                    'start', start_at, 'end', start_at + interval '45 minutes',
+                    'blocked', jsonb_build_object('start', start_at,
+                        'end', start_at + interval '45 minutes'),
+                    'customer_id', 'customer-' || (n % 1000),
+                    'status', case n % 4 when 2 then 'pending' when 3 then 'held'
+                                  else 'confirmed' end,
+                    'expires_at', case when n % 4 = 3 then start_at end)
+         from b"
+    ))
+    .bind(&booking)
+    .execute(&app.pool)
+    .await
+    .expect("generate bookings");
+    sqlx::query(&format!(
+        "with b as ({bookings})
+         insert into events (tenant_id, stream_id, stream_version, event_id, event_type,
+             schema_version, payload)
+         select tenant, id, 2, gen_random_uuid(), 'BookingCancelled', 1,
+                jsonb_build_object('booking_id', id, 'resource_id', resource)
+         from b where n % 4 = 1"
+    ))
+    .execute(&app.pool)
+    .await
+    .expect("generate cancellations");
+    let report = app.replay(&[]).await;
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+    let counts: (i64, i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from read.resources), (select count(*) from read.bookings),
+                (select count(*) from read.busy), (select count(*) from read.daily_stats)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("count the read models");
+    assert_eq!((counts.0, counts.1, counts.2), (10_000, 100_000, 75_000));
+    assert!(counts.3 >= 50_000, "{} daily stats rows", counts.3);
     for table in [
         "read.resources",
         "read.bookings",
@@ -84,7 +118,7 @@ async fn generate(pool: &PgPool) {
         "read.daily_stats",
     ] {
         sqlx::query(&format!("analyze {table}"))
-            .execute(pool)
+            .execute(&app.pool)
             .await
             .expect("analyze");
     }
@@ -119,8 +153,8 @@ fn assert_indexed(name: &str, plan: &str, index: &str) {
 
 #[tokio::test]
 async fn every_read_model_query_uses_its_index() {
-    let app = TestApp::spawn().await;
-    generate(&app.pool).await;
+    let app = QueryApp::spawn().await;
+    generate(&app).await;
 
     // Availability: one resource-day of busy rows with the checkpoint.
     let start: DateTime<Utc> = "2025-06-01T00:00:00Z".parse().unwrap();

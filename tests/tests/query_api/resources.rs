@@ -3,13 +3,12 @@
 use std::collections::HashSet;
 
 use serde_json::json;
-use uuid::Uuid;
 
-use crate::harness::{Booking, TestApp, at, monday_after};
+use tests::{Booking, QueryApp, at, monday_after, rfc};
 
 #[tokio::test]
 async fn resources_are_listed_by_kind_in_pages_and_shown_like_command_api_shows_them() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let mut rooms = HashSet::new();
     for i in 0..7 {
         rooms.insert(
@@ -45,18 +44,19 @@ async fn resources_are_listed_by_kind_in_pages_and_shown_like_command_api_shows_
     assert_eq!(all.body["items"].as_array().unwrap().len(), 10);
     assert!(all.body["next_cursor"].is_null());
 
+    let holidays = (
+        rfc(at(monday_after(30), 0, 0)),
+        rfc(at(monday_after(30) + chrono::Duration::days(3), 0, 0)),
+    );
     let id = app
         .resource(json!({
             "name": "Room 101", "capacity": 2, "time_zone": "Europe/Berlin",
             "opening_hours": { "mon": [["08:00", "18:00"]] },
             "policy": { "buffer_after_minutes": 10 },
-            "blackouts": [{ "id": Uuid::new_v4(), "start": "2026-12-24T00:00:00Z",
-                            "end": "2026-12-27T00:00:00Z", "reason": "holidays" }]
+            "blackouts": [{ "start": holidays.0, "end": holidays.1, "reason": "holidays" }]
         }))
         .await;
-    let reply = app
-        .get(&format!("/v1/resources/{id}"), Some(&app.admin()))
-        .await;
+    let reply = app.get_as_admin(&format!("/v1/resources/{id}")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = &reply.body;
     assert_eq!(body["id"], id.to_string());
@@ -70,7 +70,8 @@ async fn resources_are_listed_by_kind_in_pages_and_shown_like_command_api_shows_
     assert_eq!(body["policy"]["buffer_after_minutes"], 10);
     assert_eq!(body["policy"]["slot_step_minutes"], 15);
     assert_eq!(body["blackouts"][0]["reason"], "holidays");
-    assert_eq!(body["version"], 1);
+    // Created, then its blackout added: two versions.
+    assert_eq!(body["version"], 2);
     assert_eq!(body["attributes"], json!({}));
     assert_eq!(body["archived"], false);
     let mut fields: Vec<&str> = body
@@ -103,7 +104,7 @@ async fn resources_are_listed_by_kind_in_pages_and_shown_like_command_api_shows_
 
 #[tokio::test]
 async fn another_tenants_objects_are_not_found() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let theirs = app.resource(json!({ "tenant": "globex" })).await;
     let booking = app
@@ -141,7 +142,7 @@ async fn another_tenants_objects_are_not_found() {
         json!([])
     );
     let check = app
-        .post(
+        .post_query(
             "/v1/availability/check",
             &ours,
             &json!({ "items": [{ "resource_id": theirs, "start": format!("{day}T09:00:00Z"),

@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 use sqlx::postgres::types::PgRange;
 use uuid::Uuid;
 
-use crate::harness::{TestApp, at, monday_after, rfc};
+use tests::{QueryApp, Reply, at, monday_after, rfc};
 
 async fn allocate(
-    app: &TestApp,
+    app: &QueryApp,
     resource: Uuid,
     unit: i32,
     during: (DateTime<Utc>, DateTime<Utc>),
@@ -30,11 +30,11 @@ async fn allocate(
     booking
 }
 
-fn item(resource: Uuid, start: DateTime<Utc>, end: DateTime<Utc>, quantity: u32) -> Value {
+fn item(resource: Uuid, start: DateTime<Utc>, end: DateTime<Utc>, quantity: u64) -> Value {
     json!({ "resource_id": resource, "start": rfc(start), "end": rfc(end), "quantity": quantity })
 }
 
-fn verdicts(reply: &crate::harness::Reply) -> Vec<(bool, String)> {
+fn verdicts(reply: &Reply) -> Vec<(bool, String)> {
     reply.body["items"]
         .as_array()
         .expect("items")
@@ -50,14 +50,14 @@ fn verdicts(reply: &crate::harness::Reply) -> Vec<(bool, String)> {
 
 #[tokio::test]
 async fn the_live_check_reads_the_guard_with_buffers_and_ignores_expired_holds() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let t = |h, m| at(day, h, m);
     let resource = app
-        .resource_in_store(json!({ "capacity": 2, "policy": { "buffer_before_minutes": 30 } }))
+        .resource(json!({ "capacity": 2, "policy": { "buffer_before_minutes": 30 } }))
         .await;
     let hours = app
-        .resource_in_store(json!({ "opening_hours": { "mon": [["09:00", "17:00"]] } }))
+        .resource(json!({ "opening_hours": { "mon": [["09:00", "17:00"]] } }))
         .await;
     // Unit 0: a confirmed booking (its guard rows already include the buffer).
     allocate(&app, resource, 0, (t(9, 30), t(11, 30)), None).await;
@@ -83,7 +83,7 @@ async fn the_live_check_reads_the_guard_with_buffers_and_ignores_expired_holds()
         item(hours, t(16, 0), t(17, 0), 1),
     ]});
     let reply = app
-        .post("/v1/availability/check", &app.client("alice"), &body)
+        .post_query("/v1/availability/check", &app.client("alice"), &body)
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
@@ -120,7 +120,7 @@ async fn the_live_check_reads_the_guard_with_buffers_and_ignores_expired_holds()
         item(resource, t(12, 0), t(12, 30), 1),
     ]});
     let reply = app
-        .post("/v1/availability/check", &app.admin(), &body)
+        .post_query("/v1/availability/check", &app.admin(), &body)
         .await;
     assert_eq!(
         verdicts(&reply),
@@ -135,14 +135,14 @@ async fn the_live_check_reads_the_guard_with_buffers_and_ignores_expired_holds()
 
 #[tokio::test]
 async fn a_check_of_too_many_items_or_a_malformed_item_is_refused() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let resource = Uuid::new_v4();
     let items: Vec<Value> = (0..101)
         .map(|_| item(resource, at(day, 10, 0), at(day, 11, 0), 1))
         .collect();
     let reply = app
-        .post(
+        .post_query(
             "/v1/availability/check",
             &app.admin(),
             &json!({ "items": items }),
@@ -152,7 +152,7 @@ async fn a_check_of_too_many_items_or_a_malformed_item_is_refused() {
     assert_eq!(reply.field(), "items");
 
     let reply = app
-        .post(
+        .post_query(
             "/v1/availability/check",
             &app.admin(),
             &json!({ "items": [{
@@ -164,29 +164,19 @@ async fn a_check_of_too_many_items_or_a_malformed_item_is_refused() {
     assert_eq!(reply.code(), "validation_failed");
     assert_eq!(reply.field(), "items[0].start");
 
-    let reply = app
-        .post(
-            "/v1/availability/check",
-            &app.admin(),
-            &json!({ "items": [item(resource, at(day, 10, 0), at(day, 11, 0), 0)] }),
-        )
-        .await;
-    assert_eq!(reply.status, 422);
-    assert_eq!(reply.field(), "items[0].quantity");
-
-    // More units than any resource can have (and past what a 32-bit signed integer holds).
-    let reply = app
-        .post(
-            "/v1/availability/check",
-            &app.admin(),
-            &json!({ "items": [item(resource, at(day, 10, 0), at(day, 11, 0), 2_147_483_648)] }),
-        )
-        .await;
-    assert_eq!(reply.status, 422);
-    assert_eq!(reply.field(), "items[0].quantity");
+    // No units, and more units than any resource can have (and past what a 32-bit signed
+    // integer holds).
+    for quantity in [0, 2_147_483_648] {
+        let items = json!({ "items": [item(resource, at(day, 10, 0), at(day, 11, 0), quantity)] });
+        let reply = app
+            .post_query("/v1/availability/check", &app.admin(), &items)
+            .await;
+        assert_eq!(reply.status, 422, "{quantity}");
+        assert_eq!(reply.field(), "items[0].quantity", "{quantity}");
+    }
 
     let reply = app
-        .post(
+        .post_query(
             "/v1/availability/check",
             &app.admin(),
             &json!({ "items": [], "extra": true }),

@@ -7,10 +7,10 @@ use serde_json::Value;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::harness::{Booking, TestApp, at, monday_after, rfc};
+use tests::{Booking, QueryApp, at, monday_after, rfc};
 
 /// Follows `next_cursor` from `path` to the end; returns every item in order.
-async fn all_pages(app: &TestApp, path: &str, token: &str) -> (Vec<Value>, usize) {
+async fn all_pages(app: &QueryApp, path: &str, token: &str) -> (Vec<Value>, usize) {
     let mut items = Vec::new();
     let mut pages = 0;
     let mut cursor: Option<String> = None;
@@ -40,7 +40,7 @@ async fn all_pages(app: &TestApp, path: &str, token: &str) -> (Vec<Value>, usize
 
 #[tokio::test]
 async fn pages_of_bookings_cover_every_booking_once_in_start_order() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let resource = app.resource(json!({ "capacity": 5 })).await;
     let other = app.resource(json!({})).await;
@@ -49,12 +49,8 @@ async fn pages_of_bookings_cover_every_booking_once_in_start_order() {
         // Pairs of bookings share a start, so the booking id breaks ties.
         let start = at(day, 8, 0) + Duration::minutes(30 * (i / 2));
         let status = if i % 5 == 0 { "cancelled" } else { "confirmed" };
-        let id = app
-            .booking(
-                &Booking::new(resource, start, start + Duration::minutes(30))
-                    .unit(i32::try_from(i % 2).unwrap())
-                    .status(status),
-            )
+        let (id, _) = app
+            .place(&Booking::new(resource, start, start + Duration::minutes(30)).status(status))
             .await;
         ids.insert(id.to_string());
     }
@@ -133,18 +129,14 @@ async fn pages_of_bookings_cover_every_booking_once_in_start_order() {
 
 #[tokio::test]
 async fn clients_see_only_their_own_bookings() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let resource = app.resource(json!({ "capacity": 2 })).await;
     let alices = app
         .booking(&Booking::new(resource, at(day, 9, 0), at(day, 10, 0)).customer("alice"))
         .await;
     let bobs = app
-        .booking(
-            &Booking::new(resource, at(day, 9, 0), at(day, 10, 0))
-                .unit(1)
-                .customer("bob"),
-        )
+        .booking(&Booking::new(resource, at(day, 9, 0), at(day, 10, 0)).customer("bob"))
         .await;
     let alice = app.client("alice");
 
@@ -192,10 +184,7 @@ async fn clients_see_only_their_own_bookings() {
         );
     }
     let missing = app
-        .get(
-            &format!("/v1/bookings/{}", Uuid::new_v4()),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!("/v1/bookings/{}", Uuid::new_v4()))
         .await;
     assert_eq!(missing.code(), "booking_not_found");
     app.cleanup().await;

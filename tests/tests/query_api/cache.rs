@@ -9,26 +9,27 @@ use readmodel::notice::Changed;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::harness::{Booking, TestApp, acme_day, at, monday_after};
+use tests::query::acme_day;
+use tests::{Booking, QueryApp, at, monday_after, rfc};
 
 #[tokio::test]
 async fn a_repeated_request_is_a_hit_and_another_instance_finds_the_days_in_redis() {
-    let mut app = TestApp::spawn().await;
+    let mut app = QueryApp::spawn().await;
     let day = monday_after(8);
     let resource = app.resource(json!({})).await;
-    app.all_checkpoints(Position::new(10, 1)).await;
+    let created = app.project().await;
     let path = format!("/v1/resources/{resource}/availability?from={day}&to={day}");
-    let first = app.get(&path, Some(&app.admin())).await;
+    let first = app.get_as_admin(&path).await;
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.cache(), "miss");
-    let second = app.get(&path, Some(&app.admin())).await;
+    let second = app.get_as_admin(&path).await;
     assert_eq!(second.cache(), "hit");
     assert_eq!(second.body, first.body);
 
     // The fill reached Redis with the checkpoint's position.
     match app.redis.get(&acme_day(resource, day)).await.unwrap() {
         Lookup::Hit { position, entry } => {
-            assert_eq!(position, Position::new(10, 1));
+            assert_eq!(position, created);
             assert_eq!(entry, DayEntry { busy: vec![] });
         }
         Lookup::Miss => panic!("the day was not filled into Redis"),
@@ -58,30 +59,30 @@ async fn a_repeated_request_is_a_hit_and_another_instance_finds_the_days_in_redi
 
 #[tokio::test]
 async fn a_change_notice_drops_the_in_process_entry() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let resource = app.resource(json!({})).await;
-    app.all_checkpoints(Position::new(10, 1)).await;
+    let created = app.project().await;
     let path = format!(
         "/v1/resources/{resource}/availability?from={}&to={}",
-        crate::harness::rfc(at(day, 9, 0)),
-        crate::harness::rfc(at(day, 12, 0))
+        rfc(at(day, 9, 0)),
+        rfc(at(day, 12, 0))
     );
-    let before = app.get(&path, Some(&app.admin())).await;
+    let before = app.get_as_admin(&path).await;
     assert_eq!(before.body["free"].as_array().unwrap().len(), 1);
 
     // The projector commits a booking, invalidates Redis, then publishes the notice.
     app.booking(&Booking::new(resource, at(day, 10, 0), at(day, 11, 0)))
         .await;
-    app.all_checkpoints(Position::new(10, 2)).await;
+    let booked = app.project().await;
     assert!(
         app.redis
-            .invalidate(&acme_day(resource, day), Position::new(10, 2))
+            .invalidate(&acme_day(resource, day), booked)
             .await
             .unwrap()
     );
     // Until the notice arrives, L1 still answers with what it has.
-    let stale = app.get(&path, Some(&app.admin())).await;
+    let stale = app.get_as_admin(&path).await;
     assert_eq!(stale.cache(), "hit");
     assert_eq!(stale.body["free"], before.body["free"]);
 
@@ -89,54 +90,45 @@ async fn a_change_notice_drops_the_in_process_entry() {
         tenant: "acme".parse().unwrap(),
         resource_id: ResourceId(resource),
         days: vec![day],
-        position: Position::new(10, 2),
+        position: booked,
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let fresh = loop {
-        // Sent until seen: the subscription may still be starting.
-        app.notify(&changed).await;
-        let reply = app.get(&path, Some(&app.admin())).await;
-        if reply.body["free"].as_array().unwrap().len() == 2 {
-            break reply;
-        }
-        assert!(Instant::now() < deadline, "the notice never dropped L1");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let fresh = app
+        .notify_until(&changed, &path, "the notice never dropped L1", |reply| {
+            reply.body["free"].as_array().map(Vec::len) == Some(2)
+        })
+        .await;
     assert_eq!(fresh.cache(), "miss");
-    // The neighbouring days still come from L1 at 10.1: the answer vouches for the older one.
-    assert_eq!(fresh.body["position"], "10.1");
+    // The neighbouring days still come from L1 as of the creation: the answer vouches for the
+    // older position.
+    assert_eq!(fresh.body["position"], created.to_string());
 
     // A notice naming no days drops every day of the resource. (First wait for L1 to hold the
     // day again: a notice still in flight during the refill keeps it out of L1, by design.)
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while app.get(&path, Some(&app.admin())).await.cache() != "hit" {
-        assert!(Instant::now() < deadline, "L1 never held the day again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.until_cached(&path).await;
+    // Another write on the resource, a week later.
+    let later = day + chrono::Duration::days(7);
+    app.booking(&Booking::new(resource, at(later, 10, 0), at(later, 11, 0)))
+        .await;
+    let rebooked = app.project().await;
     app.redis
-        .invalidate(&acme_day(resource, day), Position::new(10, 3))
+        .invalidate(&acme_day(resource, day), rebooked)
         .await
         .unwrap();
     let whole = Changed {
         days: vec![],
-        position: Position::new(10, 3),
+        position: rebooked,
         ..changed
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        app.notify(&whole).await;
-        if app.get(&path, Some(&app.admin())).await.cache() == "miss" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the notice never dropped L1");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.notify_until(&whole, &path, "the notice never dropped L1", |reply| {
+        reply.cache() == "miss"
+    })
+    .await;
     app.cleanup().await;
 }
 
 #[tokio::test]
 async fn a_fill_older_than_an_invalidation_is_not_stored() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let resource = app.resource(json!({})).await;
     let entry = DayEntry { busy: vec![] };
@@ -166,19 +158,22 @@ async fn a_fill_older_than_an_invalidation_is_not_stored() {
             .unwrap()
     );
 
-    // Through query-api: its Postgres read is at checkpoint 20.5, older than the marker at
-    // 20.8, so its fill is refused and Redis keeps the marker.
+    // Through query-api: its Postgres read is at the checkpoint, older than a marker the
+    // projector left after a later commit, so its fill is refused and Redis keeps the marker.
     let later = day + chrono::Duration::days(7);
+    let checkpoint = app.project().await;
+    let next_commit = Position::new(
+        checkpoint.transaction_id + 1,
+        checkpoint.global_position + 1,
+    );
     app.redis
-        .invalidate(&acme_day(resource, later), Position::new(20, 8))
+        .invalidate(&acme_day(resource, later), next_commit)
         .await
         .unwrap();
-    app.all_checkpoints(Position::new(20, 5)).await;
     let reply = app
-        .get(
-            &format!("/v1/resources/{resource}/availability?from={later}&to={later}"),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!(
+            "/v1/resources/{resource}/availability?from={later}&to={later}"
+        ))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.cache(), "miss");
@@ -191,17 +186,16 @@ async fn a_fill_older_than_an_invalidation_is_not_stored() {
 
 #[tokio::test]
 async fn with_redis_unreachable_answers_come_from_postgres_and_readyz_names_redis() {
-    let app = TestApp::spawn_with(|s| s.redis.url = "redis://127.0.0.1:1".into()).await;
+    let app = QueryApp::spawn_with(|s| s.redis.url = "redis://127.0.0.1:1".into()).await;
     let day = monday_after(8);
     let resource = app.resource(json!({})).await;
     app.booking(&Booking::new(resource, at(day, 10, 0), at(day, 11, 0)))
         .await;
     let started = Instant::now();
     let reply = app
-        .get(
-            &format!("/v1/resources/{resource}/availability?from={day}&to={day}"),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!(
+            "/v1/resources/{resource}/availability?from={day}&to={day}"
+        ))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.cache(), "miss");
@@ -224,7 +218,7 @@ async fn redis_proxy(port: u16) -> tokio::task::JoinHandle<()> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("the proxy port is free again");
-    let target = crate::harness::redis_url()
+    let target = tests::redis_url()
         .trim_start_matches("redis://")
         .trim_end_matches('/')
         .to_owned();
@@ -249,15 +243,14 @@ async fn a_redis_that_comes_back_is_used_again() {
         .local_addr()
         .unwrap()
         .port();
-    let app = TestApp::spawn_with(|s| s.redis.url = format!("redis://127.0.0.1:{port}")).await;
+    let app = QueryApp::spawn_with(|s| s.redis.url = format!("redis://127.0.0.1:{port}")).await;
     let day = monday_after(8);
     let down = app.resource(json!({})).await;
     let up = app.resource(json!({})).await;
     let reply = app
-        .get(
-            &format!("/v1/resources/{down}/availability?from={day}&to={day}"),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!(
+            "/v1/resources/{down}/availability?from={day}&to={day}"
+        ))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(app.get("/readyz", None).await.status, 503);
@@ -276,10 +269,9 @@ async fn a_redis_that_comes_back_is_used_again() {
     let mut day = day;
     loop {
         let reply = app
-            .get(
-                &format!("/v1/resources/{up}/availability?from={day}&to={day}"),
-                Some(&app.admin()),
-            )
+            .get_as_admin(&format!(
+                "/v1/resources/{up}/availability?from={day}&to={day}"
+            ))
             .await;
         assert_eq!(reply.status, 200);
         if matches!(

@@ -1,10 +1,8 @@
 //! Free time and slots: values, local dates, DST days, several resources at once.
 
 use chrono::Duration;
-use eventstore::Position;
 use serde_json::{Value, json};
-
-use crate::harness::{Booking, TestApp, at, monday_after, next_eu_spring_forward, rfc};
+use tests::{Booking, QueryApp, at, monday_after, next_eu_dst_switch, rfc};
 
 fn free(start: &str, end: &str, units: u64) -> Value {
     json!({ "start": start, "end": end, "units_free": units })
@@ -16,7 +14,7 @@ fn slot(start: &str, end: &str) -> Value {
 
 #[tokio::test]
 async fn capacity_two_with_an_after_buffer_shows_units_free_and_the_slots_that_fit() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let resource = app
         .resource(json!({
@@ -26,15 +24,13 @@ async fn capacity_two_with_an_after_buffer_shows_units_free_and_the_slots_that_f
         }))
         .await;
     // Unit 0 is blocked 10:00-11:30 and unit 1 10:30-11:30 (each booking plus 30 minutes).
-    app.booking(&Booking::new(resource, at(day, 10, 0), at(day, 11, 0)).buffers(0, 30))
+    app.booking(&Booking::new(resource, at(day, 10, 0), at(day, 11, 0)))
         .await;
-    app.booking(
-        &Booking::new(resource, at(day, 10, 30), at(day, 11, 0))
-            .unit(1)
-            .buffers(0, 30),
-    )
-    .await;
-    app.all_checkpoints(Position::new(50, 7)).await;
+    let (_, written) = app
+        .place(&Booking::new(resource, at(day, 10, 30), at(day, 11, 0)))
+        .await;
+    let position = app.project().await;
+    assert_eq!(position, written);
 
     let t = |h, m| rfc(at(day, h, m));
     let path = format!(
@@ -48,7 +44,7 @@ async fn capacity_two_with_an_after_buffer_shows_units_free_and_the_slots_that_f
     assert_eq!(reply.body["time_zone"], "UTC");
     assert_eq!(reply.body["from"], t(9, 0));
     assert_eq!(reply.body["to"], t(13, 0));
-    assert_eq!(reply.body["position"], "50.7");
+    assert_eq!(reply.body["position"], position.to_string());
     assert_eq!(
         reply.body["free"],
         json!([
@@ -64,9 +60,7 @@ async fn capacity_two_with_an_after_buffer_shows_units_free_and_the_slots_that_f
         json!([slot(&t(9, 0), &t(10, 0)), slot(&t(12, 0), &t(13, 0))])
     );
 
-    let both_units = app
-        .get(&format!("{path}&quantity=2"), Some(&app.admin()))
-        .await;
+    let both_units = app.get_as_admin(&format!("{path}&quantity=2")).await;
     assert_eq!(
         both_units.body["slots"],
         json!([slot(&t(12, 0), &t(13, 0))])
@@ -87,7 +81,7 @@ async fn capacity_two_with_an_after_buffer_shows_units_free_and_the_slots_that_f
 
 #[tokio::test]
 async fn slots_respect_minimum_notice_and_maximum_advance() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let resource = app
         .resource(json!({ "policy": {
             "slot_step_minutes": 60, "min_notice_minutes": 120, "max_advance_days": 2
@@ -98,7 +92,7 @@ async fn slots_respect_minimum_notice_and_maximum_advance() {
         "/v1/resources/{resource}/availability?from={today}&to={}&duration_minutes=60",
         today + Duration::days(5)
     );
-    let reply = app.get(&path, Some(&app.admin())).await;
+    let reply = app.get_as_admin(&path).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let now = chrono::Utc::now();
     let starts: Vec<chrono::DateTime<chrono::Utc>> = reply.body["slots"]
@@ -125,14 +119,13 @@ async fn slots_respect_minimum_notice_and_maximum_advance() {
 
 #[tokio::test]
 async fn local_dates_mean_whole_local_days_and_the_spring_forward_day_has_23_hours() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let resource = app.resource(json!({ "time_zone": "Europe/Berlin" })).await;
-    let dst = next_eu_spring_forward();
+    let dst = next_eu_dst_switch(3);
     let reply = app
-        .get(
-            &format!("/v1/resources/{resource}/availability?from={dst}&to={dst}"),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!(
+            "/v1/resources/{resource}/availability?from={dst}&to={dst}"
+        ))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     // Berlin is UTC+1 before the switch and UTC+2 after: the day runs 23:00Z to 22:00Z.
@@ -146,13 +139,10 @@ async fn local_dates_mean_whole_local_days_and_the_spring_forward_day_has_23_hou
     // A Monday and a Tuesday: never a DST day (the switches are on Sundays).
     let winter = monday_after(8);
     let reply = app
-        .get(
-            &format!(
-                "/v1/resources/{resource}/availability?from={winter}&to={}",
-                winter + Duration::days(1)
-            ),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!(
+            "/v1/resources/{resource}/availability?from={winter}&to={}",
+            winter + Duration::days(1)
+        ))
         .await;
     let from: chrono::DateTime<chrono::Utc> = reply.body["from"].as_str().unwrap().parse().unwrap();
     let to: chrono::DateTime<chrono::Utc> = reply.body["to"].as_str().unwrap().parse().unwrap();
@@ -171,7 +161,7 @@ async fn local_dates_mean_whole_local_days_and_the_spring_forward_day_has_23_hou
 
 #[tokio::test]
 async fn a_booking_across_local_midnight_is_counted_once_on_both_days() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let resource = app.resource(json!({ "capacity": 2 })).await;
     app.booking(&Booking::new(
@@ -181,13 +171,10 @@ async fn a_booking_across_local_midnight_is_counted_once_on_both_days() {
     ))
     .await;
     let reply = app
-        .get(
-            &format!(
-                "/v1/resources/{resource}/availability?from={day}&to={}",
-                day + Duration::days(1)
-            ),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!(
+            "/v1/resources/{resource}/availability?from={day}&to={}",
+            day + Duration::days(1)
+        ))
         .await;
     assert_eq!(
         reply.body["free"],
@@ -210,7 +197,7 @@ async fn a_booking_across_local_midnight_is_counted_once_on_both_days() {
 
 #[tokio::test]
 async fn several_resources_are_answered_in_the_order_asked() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let first = app.resource(json!({ "time_zone": "Europe/Berlin" })).await;
     let second = app.resource(json!({ "capacity": 3 })).await;
@@ -235,23 +222,19 @@ async fn several_resources_are_answered_in_the_order_asked() {
 
     let unknown = uuid::Uuid::new_v4();
     let reply = app
-        .get(
-            &format!("/v1/availability?resource_ids={first},{unknown}&from={day}&to={day}"),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!(
+            "/v1/availability?resource_ids={first},{unknown}&from={day}&to={day}"
+        ))
         .await;
     assert_eq!(reply.status, 404);
     assert_eq!(reply.code(), "resource_not_found");
 
     let many: Vec<String> = (0..101).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let reply = app
-        .get(
-            &format!(
-                "/v1/availability?resource_ids={}&from={day}&to={day}",
-                many.join(",")
-            ),
-            Some(&app.admin()),
-        )
+        .get_as_admin(&format!(
+            "/v1/availability?resource_ids={}&from={day}&to={day}",
+            many.join(",")
+        ))
         .await;
     assert_eq!(reply.status, 422);
     assert_eq!(reply.field(), "resource_ids");

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::harness::{TestApp, monday_after};
+use tests::{Booking, QueryApp, at, monday_after};
 
 fn availability(resource: Uuid, from: NaiveDate, days: i64, duration: Option<u32>) -> String {
     let to = from + chrono::Duration::days(days - 1);
@@ -21,7 +21,7 @@ fn availability(resource: Uuid, from: NaiveDate, days: i64, duration: Option<u32
 #[tokio::test]
 async fn availability_over_the_request_budget_is_422_too_much_work_and_less_is_answered() {
     // A day of one-minute slots on one unit costs about 1,441 × 257 steps.
-    let app = TestApp::spawn_with(|settings| settings.compute_max_work = 1_000_000).await;
+    let app = QueryApp::spawn_with(|settings| settings.compute_max_work = 1_000_000).await;
     let every_minute = json!({ "policy": { "slot_step_minutes": 1 } });
     let room = app.resource(every_minute.clone()).await;
     let from = monday_after(3);
@@ -76,30 +76,24 @@ async fn availability_over_the_request_budget_is_422_too_much_work_and_less_is_a
 #[tokio::test]
 async fn daily_stats_over_the_request_budget_are_422_too_much_work() {
     // 1,024 steps a row (and a little more for each day's open time): 10 rows fit, 20 do not.
-    let app = TestApp::spawn_with(|settings| settings.compute_max_work = 1024 * 15).await;
+    let app = QueryApp::spawn_with(|settings| settings.compute_max_work = 1024 * 15).await;
     let monday = monday_after(3);
     let rooms = [app.resource(json!({})).await, app.resource(json!({})).await];
     for room in rooms {
         for offset in 0..10 {
-            sqlx::query(
-                "insert into read.daily_stats (resource_id, day, tenant_id, bookings,
-                     cancellations, booked_minutes)
-                 values ($1, $2, 'acme', 1, 0, 60)",
-            )
-            .bind(room)
-            .bind(monday + chrono::Duration::days(offset))
-            .execute(&app.pool)
-            .await
-            .unwrap();
+            let day = monday + chrono::Duration::days(offset);
+            app.place(&Booking::new(room, at(day, 9, 0), at(day, 10, 0)))
+                .await;
         }
     }
+    app.project().await;
     let to = monday + chrono::Duration::days(9);
     let all = format!("/v1/stats/daily?from={monday}&to={to}");
-    let reply = app.get(&all, Some(&app.admin())).await;
+    let reply = app.get_as_admin(&all).await;
     assert_eq!(reply.status, 422, "{}", reply.body);
     assert_eq!(reply.code(), "too_much_work");
     let one = format!("{all}&resource_id={}", rooms[0]);
-    let reply = app.get(&one, Some(&app.admin())).await;
+    let reply = app.get_as_admin(&one).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["items"].as_array().unwrap().len(), 10);
     app.cleanup().await;
@@ -108,7 +102,7 @@ async fn daily_stats_over_the_request_budget_are_422_too_much_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_computation_whose_request_timed_out_stops_and_frees_its_place() {
     // One computation at a time, and requests that may take half a second.
-    let app = TestApp::spawn_with(|settings| {
+    let app = QueryApp::spawn_with(|settings| {
         settings.compute_concurrency = 1;
         settings.compute_max_work = u64::MAX;
         settings.request_timeout = Duration::from_millis(500);

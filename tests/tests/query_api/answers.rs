@@ -1,25 +1,24 @@
 //! Rendered answers kept in process: a write retires them exactly as it retires the cached days
 //! they were made from, and no request is answered with another request's bytes.
 
-use std::time::{Duration, Instant};
-
 use domain::ids::ResourceId;
 use eventstore::Position;
 use readmodel::notice::Changed;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Booking, Reply, TestApp, acme_day, at, monday_after, rfc};
+use tests::query::acme_day;
+use tests::{Booking, QueryApp, Reply, at, monday_after, rfc};
 
 fn free(start: &str, end: &str, units: u64) -> Value {
     json!({ "start": start, "end": end, "units_free": units })
 }
 
 /// Asks twice: the first answer is computed, the second is the same bytes from the cache.
-async fn twice(app: &TestApp, path: &str) -> Reply {
-    let first = app.get(path, Some(&app.admin())).await;
+async fn twice(app: &QueryApp, path: &str) -> Reply {
+    let first = app.get_as_admin(path).await;
     assert_eq!(first.status, 200, "{path}: {}", first.body);
-    let again = app.get(path, Some(&app.admin())).await;
+    let again = app.get_as_admin(path).await;
     assert_eq!(again.cache(), "hit", "{path}");
     assert_eq!(again.text, first.text, "{path}");
     again
@@ -27,7 +26,7 @@ async fn twice(app: &TestApp, path: &str) -> Reply {
 
 /// What the projector does after committing a booking at `position`: invalidate Redis.
 async fn projector_invalidates(
-    app: &TestApp,
+    app: &QueryApp,
     resource: Uuid,
     day: chrono::NaiveDate,
     at: Position,
@@ -42,14 +41,13 @@ async fn projector_invalidates(
 
 #[tokio::test]
 async fn a_booking_retires_the_rendered_answer_for_reads_with_and_without_min_position() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let t = |h, m| rfc(at(day, h, m));
     let resource = app
         .resource(json!({ "opening_hours": { "mon": [["09:00", "17:00"]] },
                           "policy": { "slot_step_minutes": 60 } }))
         .await;
-    app.all_checkpoints(Position::new(10, 1)).await;
     let path =
         format!("/v1/resources/{resource}/availability?from={day}&to={day}&duration_minutes=60");
     let batch =
@@ -61,28 +59,28 @@ async fn a_booking_retires_the_rendered_answer_for_reads_with_and_without_min_po
     twice(&app, &batch).await;
     twice(&app, &plain).await;
 
-    // A booking 10-11 at 10.2; no notice yet.
+    // A booking 10-11; no notice yet.
     app.booking(&Booking::new(resource, at(day, 10, 0), at(day, 11, 0)))
         .await;
-    app.all_checkpoints(Position::new(10, 2)).await;
-    projector_invalidates(&app, resource, day, Position::new(10, 2)).await;
+    let first_write = app.project().await;
+    projector_invalidates(&app, resource, day, first_write).await;
     // Without `min_position`, the answer is as stale as the cached days are until the notice.
-    let stale = app.get(&path, Some(&app.admin())).await;
+    let stale = app.get_as_admin(&path).await;
     assert_eq!(stale.cache(), "hit");
     assert_eq!(stale.text, before.text);
 
     // The writer, with the token of its write, sees it at once, on both endpoints.
     let booked = json!([free(&t(9, 0), &t(10, 0), 1), free(&t(11, 0), &t(17, 0), 1)]);
     let own = app
-        .get(&format!("{path}&min_position=10.2"), Some(&app.admin()))
+        .get_as_admin(&format!("{path}&min_position={first_write}"))
         .await;
     assert_eq!(own.status, 200, "{}", own.body);
     assert_eq!(own.cache(), "miss");
-    assert_eq!(own.body["position"], "10.2");
+    assert_eq!(own.body["position"], first_write.to_string());
     assert_eq!(own.body["free"], booked);
     assert_eq!(own.body["slots"].as_array().map(Vec::len), Some(7));
     let own_batch = app
-        .get(&format!("{batch}&min_position=10.2"), Some(&app.admin()))
+        .get_as_admin(&format!("{batch}&min_position={first_write}"))
         .await;
     assert_eq!(own_batch.status, 200, "{}", own_batch.body);
     assert_eq!(own_batch.body["items"][0]["free"], booked);
@@ -91,78 +89,71 @@ async fn a_booking_retires_the_rendered_answer_for_reads_with_and_without_min_po
     // booking too, and are cached again.
     let after = twice(&app, &path).await;
     assert_eq!(after.body["free"], booked);
-    assert_eq!(after.body["position"], "10.2");
+    assert_eq!(after.body["position"], first_write.to_string());
     let plain_after = twice(&app, &plain).await;
     assert_eq!(plain_after.body["free"], booked);
-    let again = twice(&app, &format!("{path}&min_position=10.2")).await;
+    let again = twice(&app, &format!("{path}&min_position={first_write}")).await;
     assert_eq!(again.body, after.body);
 
-    // A second booking 13-14 at 10.3, announced by the notice only (no `min_position`).
+    // A second booking 13-14, announced by the notice only (no `min_position`).
     app.booking(&Booking::new(resource, at(day, 13, 0), at(day, 14, 0)))
         .await;
-    app.all_checkpoints(Position::new(10, 3)).await;
-    projector_invalidates(&app, resource, day, Position::new(10, 3)).await;
+    let second_write = app.project().await;
+    projector_invalidates(&app, resource, day, second_write).await;
     let changed = Changed {
         tenant: "acme".parse().unwrap(),
         resource_id: ResourceId(resource),
         days: vec![day],
-        position: Position::new(10, 3),
+        position: second_write,
     };
     let twice_booked = json!([
         free(&t(9, 0), &t(10, 0), 1),
         free(&t(11, 0), &t(13, 0), 1),
         free(&t(14, 0), &t(17, 0), 1)
     ]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        // Sent until seen: the subscription may still be starting.
-        app.notify(&changed).await;
-        let reply = app.get(&path, Some(&app.admin())).await;
+    let retired = |reply: &Reply| {
         assert_eq!(reply.status, 200, "{}", reply.body);
-        if reply.body["free"] == twice_booked {
-            break;
+        if reply.body["free"] != twice_booked {
+            assert_eq!(
+                reply.body["free"], booked,
+                "neither the old nor the new day"
+            );
         }
-        assert_eq!(
-            reply.body["free"], booked,
-            "neither the old nor the new day"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the notice never retired the answer"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let batch_after = app.get(&batch, Some(&app.admin())).await;
+        reply.body["free"] == twice_booked
+    };
+    app.notify_until(
+        &changed,
+        &path,
+        "the notice never retired the answer",
+        retired,
+    )
+    .await;
+    let batch_after = app.get_as_admin(&batch).await;
     assert_eq!(batch_after.body["items"][0]["free"], twice_booked);
     // Once L1 holds the day again (a notice in flight during a refill keeps it out, by
     // design), the new answer is served from the cache.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while app.get(&path, Some(&app.admin())).await.cache() != "hit" {
-        assert!(
-            Instant::now() < deadline,
-            "the answer was never cached again"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // It vouches for 10.2 (the neighbouring days were cached then): a read at 10.3 reloads
-    // them, and is then cached itself.
-    let cached = twice(&app, &format!("{path}&min_position=10.3")).await;
+    app.until_cached(&path).await;
+    // It vouches for the first write (the neighbouring days were cached then): a read at the
+    // second reloads them, and is then cached itself.
+    let cached = twice(&app, &format!("{path}&min_position={second_write}")).await;
     assert_eq!(cached.body["free"], twice_booked);
-    assert_eq!(cached.body["position"], "10.3");
-    // A position past everything cached is never answered from the cache.
-    app.all_checkpoints(Position::new(10, 4)).await;
+    assert_eq!(cached.body["position"], second_write.to_string());
+    // A position past everything cached (another write, elsewhere) is never answered from the
+    // cache.
+    app.resource(json!({})).await;
+    let third_write = app.project().await;
     let newer = app
-        .get(&format!("{path}&min_position=10.4"), Some(&app.admin()))
+        .get_as_admin(&format!("{path}&min_position={third_write}"))
         .await;
     assert_eq!(newer.status, 200, "{}", newer.body);
     assert_eq!(newer.cache(), "miss");
-    assert_eq!(newer.body["position"], "10.4");
+    assert_eq!(newer.body["position"], third_write.to_string());
     app.cleanup().await;
 }
 
 #[tokio::test]
 async fn another_query_string_never_gets_another_querys_answer() {
-    let app = TestApp::spawn().await;
+    let app = QueryApp::spawn().await;
     let day = monday_after(8);
     let resource = app
         .resource(
@@ -172,7 +163,6 @@ async fn another_query_string_never_gets_another_querys_answer() {
         .await;
     app.booking(&Booking::new(resource, at(day, 10, 0), at(day, 11, 0)))
         .await;
-    app.all_checkpoints(Position::new(20, 1)).await;
     let base = format!("/v1/resources/{resource}/availability?from={day}&to={day}");
     let asked = [
         base.clone(),
@@ -230,7 +220,7 @@ async fn another_query_string_never_gets_another_querys_answer() {
     }
     // And asked again in another order, each still gets its own.
     for (path, answer) in asked.iter().zip(&answers).rev() {
-        let reply = app.get(path, Some(&app.admin())).await;
+        let reply = app.get_as_admin(path).await;
         assert_eq!(reply.cache(), "hit", "{path}");
         assert_eq!(&reply.body, answer, "{path}");
     }
@@ -245,15 +235,14 @@ async fn another_query_string_never_gets_another_querys_answer() {
 
 #[tokio::test]
 async fn with_rendered_answers_off_the_cached_days_still_answer() {
-    let app = TestApp::spawn_with(|s| s.l1_answer_bytes = 0).await;
+    let app = QueryApp::spawn_with(|s| s.l1_answer_bytes = 0).await;
     let day = monday_after(8);
     let resource = app.resource(json!({})).await;
     app.booking(&Booking::new(resource, at(day, 10, 0), at(day, 11, 0)))
         .await;
-    app.all_checkpoints(Position::new(30, 1)).await;
     let path =
         format!("/v1/resources/{resource}/availability?from={day}&to={day}&duration_minutes=30");
-    let first = app.get(&path, Some(&app.admin())).await;
+    let first = app.get_as_admin(&path).await;
     assert_eq!(first.cache(), "miss");
     twice(&app, &path).await;
     let metrics = app.get("/metrics", None).await;
