@@ -343,6 +343,18 @@ async fn every_read_model_query_uses_its_index() {
     };
     let plan = plan_of(&app.pool, stats::query("explain ", &month)).await;
     assert_indexed("stats of a month", &plan, "daily_stats_");
+    for group_by in stats::GroupBy::ALL {
+        let plan = plan_of(
+            &app.pool,
+            stats::summary_query("explain ", &month, group_by),
+        )
+        .await;
+        assert_indexed(
+            &format!("summary of a month by {}", group_by.as_str()),
+            &plan,
+            "daily_stats_",
+        );
+    }
     let one = stats::StatsFilter {
         resource_id: Some(ResourceId(resource(7))),
         ..month
