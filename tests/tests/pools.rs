@@ -130,6 +130,45 @@ async fn resource_ids_are_tried_in_their_order() {
 }
 
 #[tokio::test]
+async fn a_candidate_held_past_its_hold_ttl_is_taken_and_its_hold_expired() {
+    // No sweeps: the hold is still in the guard when the pool booking comes.
+    let app = TestApp::spawn_with(|settings| {
+        settings.sweep_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let held = app
+        .create_resource(json!({ "name": "A", "kind": "desk", "policy": { "hold_ttl_seconds": 1 } }))
+        .await;
+    let other = room(&app, "B", "desk", json!({})).await;
+    let period = slot(3, 9 * 60, 60);
+    let hold = book_on(
+        &app,
+        &period,
+        json!({ "resource_id": id(&held), "hold": true }),
+    )
+    .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
+    let hold_id = hold.body["booking"]["id"].as_str().unwrap().to_owned();
+    // Taken while the hold lasts: the pool goes on to the next candidate.
+    let listed = json!({ "resource_ids": [id(&held), id(&other)] });
+    let first = book_on(&app, &period, listed.clone()).await;
+    assert_eq!(chosen(&first), id(&other));
+    // Past its TTL the hold no longer makes its resource look full.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let second = book_on(&app, &period, listed).await;
+    assert_eq!(chosen(&second), id(&held));
+    let expired: i64 = sqlx::query_scalar(
+        "select count(*) from events where stream_id = $1::uuid and event_type = 'HoldExpired'",
+    )
+    .bind(&hold_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(expired, 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_pool_filters_by_kind_attributes_and_minimum_and_goes_by_name() {
     let app = TestApp::spawn().await;
     let big = json!({"building": "A", "seats": 40, "features": ["projector"]});

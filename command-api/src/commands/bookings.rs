@@ -6,7 +6,9 @@ use api::views::{BookingAnswer, BookingView};
 use domain::Event;
 use domain::Period;
 use domain::aggregate::Aggregate;
-use domain::booking::{Booking, BookingCommand, BookingError, Requester, plan_placement};
+use domain::booking::{
+    Booking, BookingCommand, BookingError, Placement, Requester, plan_placement,
+};
 use domain::event::BookingStatus;
 use domain::ids::{BookingId, CustomerId, ServiceId};
 use domain::resource::{Policy, Resource};
@@ -148,16 +150,27 @@ impl Command for PlaceBooking {
     }
 }
 
-/// Places the booking on `resource` (which `input` names): the service's terms there (its
-/// period, buffers and current price), the domain's rules, the quotas, the guard, then its
-/// `BookingPlaced`.
-pub(super) async fn place_on(
+/// Places the booking on `resource` (which `input` names): [`plan_on`], then
+/// [`place_planned`].
+async fn place_on(
     conn: &mut PgConnection,
     meta: &CommandMeta,
     resource: &Resource,
-    mut input: domain::booking::PlaceBooking,
+    input: domain::booking::PlaceBooking,
     service: Option<&Service>,
 ) -> Result<Done<BookingAnswer>, CommandError> {
+    let placement = plan_on(resource, input, service, meta.now)?;
+    place_planned(conn, meta, resource, placement).await
+}
+
+/// The booking as `resource` would take it: the service's terms there (its period, buffers and
+/// current price), then the domain's rules. Pure: nothing is read or written.
+pub(super) fn plan_on(
+    resource: &Resource,
+    mut input: domain::booking::PlaceBooking,
+    service: Option<&Service>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Placement, CommandError> {
     if let Some(service) = service {
         input.service = Some(service.terms_on(resource)?);
         input.price = Some(service.spec.price.clone());
@@ -165,7 +178,16 @@ pub(super) async fn place_on(
             .period_from(input.period.start())
             .ok_or(CommandError::Defect("a service of no duration"))?;
     }
-    let placement = plan_placement(resource, input, meta.now)?;
+    Ok(plan_placement(resource, input, now)?)
+}
+
+/// Writes a planned booking: the quotas, the guard, then its `BookingPlaced`.
+pub(super) async fn place_planned(
+    conn: &mut PgConnection,
+    meta: &CommandMeta,
+    resource: &Resource,
+    placement: Placement,
+) -> Result<Done<BookingAnswer>, CommandError> {
     let counted = Counted {
         booking_id: placement.booking_id,
         customer: &placement.customer_id,

@@ -1,9 +1,12 @@
 //! Pool bookings: `POST /v1/bookings` with `resource_ids` or `pool` puts the booking on the
 //! first candidate that takes it.
 //!
-//! All in the command's one transaction: each candidate is tried inside a savepoint with the
-//! very steps of a single booking ([`place_on`]: the domain's rules, quotas, the guard), and a
-//! refusal rolls back only that savepoint (its quota row, any hold it expired) before the next
+//! All in the command's one transaction: the domain's rules are checked for every candidate
+//! first (pure), one read then shows which of the rest are already full
+//! ([`guard::seen_full`], no lock), and each candidate that looks free is tried inside a
+//! savepoint with the very steps of a single booking ([`place_planned`]: quotas, the guard), a
+//! refusal rolling back only that savepoint (its quota row, any hold it expired) before the
+//! next candidate. A pool that fills up thus costs one read, not a savepoint per taken
 //! candidate. Nothing pool-wide is locked: concurrent pool bookings meet only in the guard's
 //! rows of the one resource they try at that moment (a capacity-1 insert reports a collision
 //! without raising), so N requests on k free resources fill them one each.
@@ -18,10 +21,11 @@ use domain::service::Service;
 use sqlx::{Connection, PgConnection};
 
 use super::Done;
-use super::bookings::place_on;
+use super::bookings::{place_planned, plan_on};
 use crate::error::CommandError;
 use crate::store::CommandMeta;
 use crate::store::candidates::Candidates;
+use crate::store::guard::{self, Glance};
 
 /// Places `input` on the first of `candidates` that takes it. None at all is `no_candidates`;
 /// when every one refused, their common rule-based refusal, else `slot_unavailable`.
@@ -40,11 +44,36 @@ pub(super) async fn place_on_first(
         ));
     }
     let mut refusals = Refusals::default();
+    // The rules first (no database): only the candidates that pass them are looked at.
+    let mut planned = Vec::with_capacity(resources.len());
     for resource in &resources {
         let mut booking = input.clone();
         booking.resource_id = resource.id;
+        match plan_on(resource, booking, service, meta.now) {
+            Ok(placement) => planned.push((resource, placement)),
+            Err(err) if err.is_rejection() => refusals.add(err),
+            Err(err) => return Err(err),
+        }
+    }
+    let glances: Vec<Glance> = planned
+        .iter()
+        .map(|(resource, placement)| Glance {
+            resource_id: resource.id,
+            blocked: placement.blocked,
+            capacity: resource.spec.capacity,
+            quantity: placement.quantity,
+        })
+        .collect();
+    let full = guard::seen_full(conn, &glances, meta.now).await?;
+    for ((resource, placement), full) in planned.into_iter().zip(full) {
+        if full {
+            refusals.add(CommandError::SlotUnavailable {
+                conflicts: Vec::new(),
+            });
+            continue;
+        }
         let mut savepoint = conn.begin().await?;
-        match place_on(&mut savepoint, meta, resource, booking, service).await {
+        match place_planned(&mut savepoint, meta, resource, placement).await {
             Ok(done) => {
                 savepoint.commit().await?;
                 return Ok(done);

@@ -266,6 +266,60 @@ impl Asked<'_> {
     }
 }
 
+/// A placement a pool considers, as [`seen_full`] reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct Glance {
+    pub resource_id: ResourceId,
+    pub blocked: Period,
+    pub capacity: u32,
+    pub quantity: u32,
+}
+
+/// For each of `glances`, whether a plain read already shows fewer free units than it asks:
+/// units taken by anything but a hold past its TTL (a placement may expire those, so they do
+/// not count). One statement for all, taking no lock. A pool skips the candidates seen full, as
+/// the guard's own crowd path refuses on a plain read: being refused on a read a moment old is
+/// the answer of having arrived a moment earlier. Only candidates that look free pay for a try
+/// (a savepoint, the quota, the guard's insert).
+pub async fn seen_full(
+    conn: &mut PgConnection,
+    glances: &[Glance],
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, CommandError> {
+    if glances.is_empty() {
+        return Ok(Vec::new());
+    }
+    let resources: Vec<Uuid> = glances.iter().map(|g| g.resource_id.0).collect();
+    let starts: Vec<DateTime<Utc>> = glances.iter().map(|g| g.blocked.start()).collect();
+    let ends: Vec<DateTime<Utc>> = glances.iter().map(|g| g.blocked.end()).collect();
+    let capacities: Vec<i32> = glances.iter().map(|g| to_i32(g.capacity)).collect();
+    let quantities: Vec<i32> = glances.iter().map(|g| to_i32(g.quantity)).collect();
+    let full: Vec<bool> = sqlx::query_scalar(
+        "select (select count(distinct x.unit) from allocations x
+                 where x.resource_id = a.resource_id
+                   and x.during && tstzrange(a.starts, a.ends)
+                   and x.unit < a.capacity
+                   and (x.expires_at is null or x.expires_at > $6))
+                > a.capacity - a.quantity
+         from unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::int[], $5::int[])
+              with ordinality as a(resource_id, starts, ends, capacity, quantity, n)
+         order by a.n",
+    )
+    .bind(resources)
+    .bind(starts)
+    .bind(ends)
+    .bind(capacities)
+    .bind(quantities)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    Ok(full)
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 /// Up to `quantity` of the lowest units below `capacity` that are not in `taken` (ascending).
 fn lowest_free(taken: &[i32], capacity: i32, quantity: u32) -> Vec<i32> {
     (0..capacity)
