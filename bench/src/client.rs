@@ -60,9 +60,19 @@ impl Client {
 
     /// Creates a resource (UTC unless the body says otherwise) and returns its id.
     pub async fn create_resource(&self, body: Value) -> anyhow::Result<String> {
+        self.create("resources", "resource", body).await
+    }
+
+    /// Creates a service and returns its id.
+    pub async fn create_service(&self, body: Value) -> anyhow::Result<String> {
+        self.create("services", "service", body).await
+    }
+
+    /// `POST /v1/{collection}` as admin; the id of the `{what}` answered.
+    async fn create(&self, collection: &str, what: &str, body: Value) -> anyhow::Result<String> {
         let reply: Value = self
             .http
-            .post(format!("{}/v1/resources", self.command_url))
+            .post(format!("{}/v1/{collection}", self.command_url))
             .bearer_auth(self.admin())
             .json(&body)
             .send()
@@ -71,13 +81,13 @@ impl Client {
             .error_for_status()?
             .json()
             .await?;
-        Ok(reply["resource"]["id"]
+        Ok(reply[what]["id"]
             .as_str()
-            .context("the answer has a resource id")?
+            .with_context(|| format!("the answer has a {what} id"))?
             .to_owned())
     }
 
-    /// Places a booking; a 201 is `Ok` with its answer, a 409 `Refused`, anything else `Failed`.
+    /// Places a booking on `resource`; see [`Client::book`].
     pub async fn place(
         &self,
         token: &str,
@@ -85,11 +95,21 @@ impl Client {
         start: chrono::DateTime<chrono::Utc>,
         end: chrono::DateTime<chrono::Utc>,
     ) -> (Outcome, Option<Value>) {
+        self.book(
+            token,
+            &json!({ "resource_id": resource, "start": start, "end": end }),
+        )
+        .await
+    }
+
+    /// `POST /v1/bookings` with `body`: a 201 is `Ok` with its answer, a 409 `Refused`,
+    /// anything else `Failed`.
+    pub async fn book(&self, token: &str, body: &Value) -> (Outcome, Option<Value>) {
         let reply = self
             .http
             .post(format!("{}/v1/bookings", self.command_url))
             .bearer_auth(token)
-            .json(&json!({ "resource_id": resource, "start": start, "end": end }))
+            .json(body)
             .send()
             .await;
         match reply {

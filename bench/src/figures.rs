@@ -140,6 +140,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("reads.hit.per_s", Target::AtLeast(60_000.0)),
     ("reads.hit_at_30000.p99_ms", Target::AtMost(3.0)),
     ("reads.miss.p99_ms", Target::AtMost(10.0)),
+    ("products.search_uncached.p99_ms", Target::AtMost(20.0)),
+    ("products.search_cached.p99_ms", Target::AtMost(3.0)),
+    ("products.stats_summary.p99_ms", Target::AtMost(50.0)),
     ("replay.events.per_s", Target::AtLeast(100_000.0)),
     ("memory.command-api.peak_mib", Target::AtMost(100.0)),
     ("memory.projector.peak_mib", Target::AtMost(100.0)),
@@ -148,14 +151,18 @@ pub const TARGETS: &[(&str, Target)] = &[
 ];
 
 /// Figures read as a ratio of a reference measured in the same run: (figure, reference, the
-/// smallest acceptable ratio if the issue sets one).
-pub const RATIOS: &[(&str, &str, Option<f64>)] = &[
+/// bound on the ratio if the issue sets one).
+pub const RATIOS: &[(&str, &str, Option<Target>)] = &[
     (
         "commands.saturation.per_s",
         "reference.pgbench.tps",
-        Some(0.5),
+        Some(Target::AtLeast(0.5)),
     ),
-    ("reads.hit.per_s", "reference.http_memory.per_s", Some(0.6)),
+    (
+        "reads.hit.per_s",
+        "reference.http_memory.per_s",
+        Some(Target::AtLeast(0.6)),
+    ),
     ("reads.hit.per_s", "reference.http_redis.per_s", None),
     ("reads.miss.per_s", "reference.http_redis.per_s", None),
     ("mix.per_s", "reference.http_memory.per_s", None),
@@ -173,6 +180,11 @@ pub const RATIOS: &[(&str, &str, Option<f64>)] = &[
         "reads.hit_at_30000.p99_ms",
         "reference.http_memory_at_30000.p99_ms",
         None,
+    ),
+    (
+        "products.pool_at_1000.p99_ms",
+        "products.single_at_1000.p99_ms",
+        Some(Target::AtMost(1.5)),
     ),
 ];
 
@@ -199,7 +211,7 @@ pub struct RatioLine {
     pub figure: String,
     pub reference: String,
     pub ratio: f64,
-    pub at_least: Option<f64>,
+    pub bound: Option<Target>,
     pub met: Option<bool>,
 }
 
@@ -254,14 +266,15 @@ pub fn summarise(all: &[Figure], judge: bool) -> Summary {
     let lookup = |key: &str| figures.iter().find(|f| f.key == key).map(|f| f.median);
     let ratios = RATIOS
         .iter()
-        .filter_map(|(figure, reference, at_least)| {
+        .filter_map(|(figure, reference, bound)| {
             let ratio = lookup(figure)? / lookup(reference)?;
+            let bound = bound.filter(|_| judge);
             Some(RatioLine {
                 figure: (*figure).to_owned(),
                 reference: (*reference).to_owned(),
                 ratio,
-                at_least: at_least.filter(|_| judge),
-                met: at_least.filter(|_| judge).map(|bound| ratio >= bound),
+                bound,
+                met: bound.map(|bound| bound.met(ratio)),
             })
         })
         .collect();
@@ -331,7 +344,9 @@ pub fn table(summary: &Summary) -> String {
                 r.figure,
                 r.reference,
                 r.ratio,
-                r.at_least.map(|b| format!("≥ {b} ×")).unwrap_or_default(),
+                r.bound
+                    .map(|b| format!("{} ×", b.describe()))
+                    .unwrap_or_default(),
                 verdict
             );
         }

@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod hot;
 pub mod mix;
+pub mod products;
 pub mod reads;
 pub mod references;
 pub mod replay;
