@@ -30,16 +30,25 @@ pub const MAX_PHONE_CHARS: usize = 32;
 pub struct PersonalData {
     /// 1 to 200 characters, no control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 200, examples("Ada Lovelace")))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, examples("Ada Lovelace"))
+    )]
     pub name: Option<String>,
     /// An email address (`local@domain.tld`), at most 254 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 254, examples("ada@example.com")))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 254, examples("ada@example.com"))
+    )]
     pub email: Option<String>,
     /// Digits with an optional leading `+` and the separators space, `-`, `.`, `(`, `)`; 3 to
     /// 32 characters with at least 3 digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 32, examples("+49 30 1234567")))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 32, examples("+49 30 1234567"))
+    )]
     pub phone: Option<String>,
 }
 
@@ -187,7 +196,11 @@ mod tests {
     fn ordinary_names_emails_and_phones_pass() {
         for (name, email, phone) in [
             ("Ada Lovelace", "ada@example.com", "+49 30 1234567"),
-            ("Zoë O'Brien-Łukasiewicz", "z.o+tag@mail.example.co.uk", "(030) 123-45.67"),
+            (
+                "Zoë O'Brien-Łukasiewicz",
+                "z.o+tag@mail.example.co.uk",
+                "(030) 123-45.67",
+            ),
             ("李小龍", "x@y.z", "112"),
         ] {
             let given = data(Some(name), Some(email), Some(phone));
@@ -219,7 +232,10 @@ mod tests {
             let problems = given.problems();
             assert_eq!(problems.len(), 1, "{field}");
             assert_eq!(problems[0].field, field);
-            for value in [&given.name, &given.email, &given.phone].into_iter().flatten() {
+            for value in [&given.name, &given.email, &given.phone]
+                .into_iter()
+                .flatten()
+            {
                 assert!(value.is_empty() || !problems[0].message.contains(value.as_str()));
             }
         }
@@ -238,6 +254,9 @@ mod tests {
             ciphertext: "c1pher".into(),
         };
         let shown = format!("{sealed:?}");
-        assert!(!shown.contains("c1pher") && !shown.contains("n0nce"), "{shown}");
+        assert!(
+            !shown.contains("c1pher") && !shown.contains("n0nce"),
+            "{shown}"
+        );
     }
 }
