@@ -21,9 +21,8 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_PHONE_CHARS: usize = 32;
 
 /// A customer's personal data as given on a booking. Every part is optional.
-///
-/// `Debug` shows which parts are present, never their values: a `{:?}` in a log line must not
-/// leak them.
+// `Debug` shows which parts are present, never their values: a `{:?}` in a log line must not
+// leak them.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
