@@ -4,6 +4,7 @@
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 use domain::hours::OpeningHours;
+use domain::personal::PersonalData;
 use domain::resource::Policy;
 use domain::service::Price;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -118,12 +119,19 @@ pub struct PlaceBooking {
     #[serde(default = "one")]
     #[schema(minimum = 1, default = 1)]
     pub quantity: u32,
-    /// Admins only (clients book for themselves); 1 to 255 characters.
+    /// Admins only (clients book for themselves); 1 to 255 characters. An opaque id: personal
+    /// data goes in `customer`, never here or in `metadata`.
     pub customer_id: Option<String>,
+    /// The customer's personal data (every part optional). Shown only to admins, viewers and
+    /// the customer; never logged; stored only encrypted with the customer's key, which
+    /// `POST /v1/customers/{customer_id}/erase` destroys.
+    #[serde(default)]
+    pub customer: Option<PersonalData>,
     /// A hold: confirmed later, or it expires after the policy's `hold_ttl_seconds`.
     #[serde(default)]
     pub hold: bool,
-    /// Free-form, at most 4 KiB as JSON.
+    /// Free-form, at most 4 KiB as JSON. Must not carry personal data: it is stored and
+    /// published in the clear, and erasure does not reach it (use `customer`).
     #[serde(default)]
     pub metadata: Map<String, Value>,
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use domain::booking::Booking;
 use domain::event::BookingStatus;
 use domain::hours::OpeningHours;
+use domain::personal::{PersonalData, Sealed};
 use domain::resource::{Blackout, Policy, Resource};
 use domain::service::{Price, Service};
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,11 @@ pub struct BookingView {
     pub end: DateTime<Utc>,
     pub quantity: u32,
     pub customer_id: String,
+    /// The customer's personal data (admins, viewers and the customer see bookings at all);
+    /// `{"erased": true}` once the customer was erased; `null` when none was given.
+    #[serde(default)]
+    #[schema(value_type = Option<ShownCustomer>)]
+    pub customer: Option<CustomerView>,
     pub status: BookingStatus,
     /// When a hold expires unless confirmed; `null` for other bookings.
     pub expires_at: Option<DateTime<Utc>>,
@@ -109,6 +115,7 @@ impl From<&Booking> for BookingView {
             end: booking.period.end(),
             quantity: booking.quantity,
             customer_id: booking.customer_id.0.clone(),
+            customer: booking.customer.clone().map(CustomerView::Sealed),
             status: booking.status,
             expires_at: booking.expires_at,
             metadata: booking.metadata.clone(),
@@ -119,6 +126,50 @@ impl From<&Booking> for BookingView {
             updated_at: booking.updated_at,
         }
     }
+}
+
+/// A booking's personal data. Inside the services it may still be [`CustomerView::Sealed`]
+/// (as events, read models and stored answers hold it); every answer opens it first
+/// ([`CustomerView::opened`]), so clients only ever see the other two.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CustomerView {
+    Sealed(Sealed),
+    Erased(Erased),
+    Shown(PersonalData),
+}
+
+impl CustomerView {
+    /// What an answer shows of sealed data: the data, or (its key destroyed) that it was erased.
+    pub fn opened(data: Option<PersonalData>) -> CustomerView {
+        match data {
+            Some(data) => CustomerView::Shown(data),
+            None => CustomerView::Erased(Erased { erased: true }),
+        }
+    }
+
+    pub fn sealed(&self) -> Option<&Sealed> {
+        match self {
+            CustomerView::Sealed(sealed) => Some(sealed),
+            _ => None,
+        }
+    }
+}
+
+/// `{"erased": true}`: the customer's personal data was erased.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Erased {
+    /// Always `true`.
+    pub erased: bool,
+}
+
+/// A booking's `customer` as answers show it (the OpenAPI description of [`CustomerView`]).
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ShownCustomer {
+    Shown(PersonalData),
+    Erased(Erased),
 }
 
 /// A service: what a customer books on a resource.

@@ -4,7 +4,8 @@
 //! one Postgres transaction ([`runner`]): it decides with the pure `domain` crate, reserves time
 //! in the allocation guard and appends events ([`store`]), and the runner answers ([`reply`]).
 //! The [`relay`] publishes committed events to NATS JetStream; the [`sweeper`] expires holds.
-//! Both run on one leader at a time (`platform::leader`). [`cli`] is the command line,
+//! Both run on one leader at a time (`platform::leader`). [`personal`] seals a booking's
+//! personal data on the way in and opens answers on the way out. [`cli`] is the command line,
 //! [`config`] the settings.
 
 pub mod app;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod personal;
 pub mod relay;
 pub mod reply;
 pub mod routes;

@@ -96,7 +96,7 @@ pub async fn run<C: Command>(
 fn render<A: serde::Serialize>(done: Done<A>) -> Result<Reply, CommandError> {
     let status = match done.effect {
         Effect::Created => StatusCode::CREATED,
-        Effect::Pending => StatusCode::ACCEPTED,
+        Effect::Pending | Effect::Accepted => StatusCode::ACCEPTED,
         Effect::Changed => StatusCode::OK,
     };
     let written = Written {

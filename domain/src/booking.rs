@@ -14,6 +14,7 @@ use crate::event::{
 use crate::ids::{BookingId, CustomerId, ResourceId, ServiceId};
 use crate::lifecycle::{self, Allocation};
 use crate::period::Period;
+use crate::personal::Sealed;
 use crate::resource::{Policy, Resource};
 use crate::service::{self, Price, ServiceTerms};
 
@@ -77,6 +78,8 @@ pub struct PlaceBooking {
     pub period: Period,
     pub quantity: u32,
     pub customer_id: CustomerId,
+    /// The customer's personal data, already sealed by the caller.
+    pub customer: Option<Sealed>,
     pub hold: bool,
     pub metadata: Map<String, Value>,
     /// The service booked: its buffers apply where larger than the resource's.
@@ -95,6 +98,7 @@ pub struct Placement {
     pub blocked: Period,
     pub quantity: u32,
     pub customer_id: CustomerId,
+    pub customer: Option<Sealed>,
     pub status: BookingStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
@@ -113,6 +117,7 @@ impl Placement {
             units,
             quantity: self.quantity,
             customer_id: self.customer_id,
+            customer: self.customer,
             status: self.status,
             expires_at: self.expires_at,
             metadata: self.metadata,
@@ -148,6 +153,7 @@ pub fn plan_placement(
         blocked: blocked(resource, command.service.as_ref(), &command.period),
         quantity: command.quantity,
         customer_id: command.customer_id,
+        customer: command.customer,
         status,
         expires_at,
         metadata: command.metadata,
@@ -271,6 +277,8 @@ pub struct Booking {
     pub units: Vec<u32>,
     pub quantity: u32,
     pub customer_id: CustomerId,
+    /// The customer's personal data as the event sealed it.
+    pub customer: Option<Sealed>,
     pub status: BookingStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
@@ -294,6 +302,7 @@ impl Booking {
             units: event.units.clone(),
             quantity: event.quantity,
             customer_id: event.customer_id.clone(),
+            customer: event.customer.clone(),
             status: event.status,
             expires_at: event.expires_at,
             metadata: event.metadata.clone(),

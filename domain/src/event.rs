@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::ids::{BlackoutId, BookingId, CustomerId, ResourceId, ServiceId};
 pub use crate::lifecycle::BookingStatus;
 use crate::period::Period;
+use crate::personal::Sealed;
 use crate::resource::ResourceSpec;
 use crate::service::{Price, ServiceSpec};
 
@@ -73,6 +74,10 @@ pub struct BookingPlaced {
     pub units: Vec<u32>,
     pub quantity: u32,
     pub customer_id: CustomerId,
+    /// The customer's personal data, sealed with the customer's key (absent when none was
+    /// given, and in events older than personal data). See [`crate::personal`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<Sealed>,
     pub status: BookingStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
@@ -116,6 +121,13 @@ pub struct BookingMarkedNoShow {
     pub blocked: Period,
 }
 
+/// `CustomerErased`: the customer's personal data was erased (its key destroyed), on the
+/// customer's own stream. Bookings keep their sealed copies, unreadable from now on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerErased {
+    pub customer_id: CustomerId,
+}
+
 /// Every event of the system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -141,6 +153,7 @@ pub enum Event {
     BookingMarkedNoShow(BookingMarkedNoShow),
     ServiceCreated(ServiceCreated),
     ServiceUpdated(ServiceUpdated),
+    CustomerErased(CustomerErased),
 }
 
 /// The kind of stream an event belongs to.
@@ -149,6 +162,8 @@ pub enum StreamType {
     Resource,
     Booking,
     Service,
+    /// A customer's stream: what happened to the customer itself (its erasure).
+    Customer,
 }
 
 impl StreamType {
@@ -157,6 +172,7 @@ impl StreamType {
             StreamType::Resource => "resource",
             StreamType::Booking => "booking",
             StreamType::Service => "service",
+            StreamType::Customer => "customer",
         }
     }
 }
@@ -197,6 +213,7 @@ impl Event {
             Event::BookingMarkedNoShow(_) => "BookingMarkedNoShow",
             Event::ServiceCreated(_) => "ServiceCreated",
             Event::ServiceUpdated(_) => "ServiceUpdated",
+            Event::CustomerErased(_) => "CustomerErased",
         }
     }
 
@@ -212,6 +229,7 @@ impl Event {
             | Event::BlackoutAdded(_)
             | Event::BlackoutRemoved(_) => StreamType::Resource,
             Event::ServiceCreated(_) | Event::ServiceUpdated(_) => StreamType::Service,
+            Event::CustomerErased(_) => StreamType::Customer,
             _ => StreamType::Booking,
         }
     }
@@ -314,6 +332,7 @@ impl Event {
             }
             "ServiceCreated" => ServiceCreated::deserialize(payload).map(Event::ServiceCreated),
             "ServiceUpdated" => ServiceUpdated::deserialize(payload).map(Event::ServiceUpdated),
+            "CustomerErased" => CustomerErased::deserialize(payload).map(Event::CustomerErased),
             _ => {
                 return Err(DecodeError::UnknownType {
                     event_type: event_type.to_owned(),
@@ -345,6 +364,7 @@ mod tests {
             units: vec![0],
             quantity: 1,
             customer_id: CustomerId("alice".into()),
+            customer: None,
             status: BookingStatus::Confirmed,
             expires_at: None,
             metadata: Map::new(),
@@ -382,6 +402,12 @@ mod tests {
                 units: vec![0, 3],
                 quantity: 2,
                 customer_id: CustomerId("alice".into()),
+                customer: Some(Sealed {
+                    alg: "CHACHA20-POLY1305".into(),
+                    key_id: uuid::Uuid::nil(),
+                    nonce: "AAAA".into(),
+                    ciphertext: "BBBB".into(),
+                }),
                 status: BookingStatus::Held,
                 expires_at: Some(start),
                 metadata,
@@ -421,6 +447,9 @@ mod tests {
             Event::BlackoutRemoved(BlackoutRemoved {
                 resource_id,
                 blackout_id: BlackoutId::generate(),
+            }),
+            Event::CustomerErased(CustomerErased {
+                customer_id: CustomerId("alice".into()),
             }),
         ];
         for event in events {

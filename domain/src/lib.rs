@@ -12,6 +12,7 @@
 //! - [`recurrence`]: recurrence rules of a series (an RFC 5545 `RRULE` subset) and their
 //!   expansion into occurrences, DST-correct.
 //! - [`attributes`]: a resource's attributes and their limits.
+//! - [`personal`]: a customer's personal data, validated, and the sealed form events carry.
 //! - [`ids`]: identifier newtypes.
 
 pub mod aggregate;
@@ -24,6 +25,7 @@ pub mod hours;
 pub mod ids;
 pub mod lifecycle;
 pub mod period;
+pub mod personal;
 pub mod policy;
 pub mod recurrence;
 pub mod resource;

@@ -192,7 +192,8 @@ pub fn transition(event: &Event) -> Option<Transition<'_>> {
         | Event::BlackoutAdded(_)
         | Event::BlackoutRemoved(_)
         | Event::ServiceCreated(_)
-        | Event::ServiceUpdated(_) => return None,
+        | Event::ServiceUpdated(_)
+        | Event::CustomerErased(_) => return None,
     };
     Some(Transition { status, allocation })
 }

@@ -48,6 +48,7 @@ fn request(resource: &Resource, start: DateTime<Utc>, minutes: i64) -> PlaceBook
         period: Period::new(start, start + Duration::minutes(minutes)).unwrap(),
         quantity: 1,
         customer_id: CustomerId("alice".into()),
+        customer: None,
         hold: false,
         metadata: Map::new(),
         service: None,

@@ -39,6 +39,7 @@ pub fn booking_view(row: BookingRow) -> Result<BookingView, StoreError> {
         end: row.end_at,
         quantity,
         customer_id: row.customer_id,
+        customer: crate::store::personal::sealed_column(row.customer)?,
         status,
         expires_at: row.expires_at,
         metadata,
@@ -115,7 +116,8 @@ pub struct HistoryItem {
     pub recorded_at: DateTime<Utc>,
     /// Who caused it: the `sub` of the command's token (`system:hold-sweeper` for an expiry).
     pub actor: Option<String>,
-    /// The event as recorded.
+    /// The event as recorded; a `BookingPlaced`'s `customer` (stored encrypted) is shown
+    /// opened, or as `{"erased": true}` once the customer was erased.
     #[schema(value_type = Object)]
     pub data: Value,
 }

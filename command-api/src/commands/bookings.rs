@@ -11,6 +11,7 @@ use domain::booking::{
 };
 use domain::event::BookingStatus;
 use domain::ids::{BookingId, CustomerId, ServiceId};
+use domain::personal::PersonalData;
 use domain::resource::{Policy, Resource};
 use domain::service::Service;
 use eventstore::Position;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 use super::{Command, Done, Effect, commit, follow_allocation, load, start};
 use crate::error::CommandError;
+use crate::personal;
 use crate::store::candidates::Candidates;
 use crate::store::guard::{self, Allocated, Reservation};
 use crate::store::quota::{self, Claim, Counted};
@@ -111,6 +113,9 @@ pub struct PlaceBooking {
     /// A pool booking: the booking goes on the first of these that takes it (see
     /// [`super::pools`]), and `booking.resource_id` is not used.
     pub candidates: Option<Candidates>,
+    /// The customer's personal data, checked: sealed into `booking.customer` when the command
+    /// runs (see `crate::personal`).
+    pub personal: Option<PersonalData>,
 }
 
 impl Command for PlaceBooking {
@@ -131,7 +136,12 @@ impl Command for PlaceBooking {
         conn: &mut PgConnection,
         meta: &CommandMeta,
     ) -> Result<Done<BookingAnswer>, CommandError> {
-        let input = &self.booking;
+        let mut input = self.booking.clone();
+        if let Some(data) = &self.personal {
+            input.customer =
+                Some(personal::seal(conn, &meta.tenant, &input.customer_id, data).await?);
+        }
+        let input = &input;
         // A retried POST with a client-chosen id must say `already_exists`, not collide with
         // itself in the guard (its allocation is there already).
         if self.id_from_client && store::stream_exists(conn, input.booking_id).await? {

@@ -6,6 +6,7 @@
 
 pub mod bookings;
 pub mod catalog;
+pub mod customers;
 mod pools;
 pub mod resources;
 pub mod services;
@@ -25,6 +26,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub use bookings::{ExpireHold, PlaceBooking, RescheduleBooking, TransitionBooking};
+pub use customers::EraseCustomer;
 pub use resources::{AddBlackout, CreateResource, RemoveBlackout, UpdateResource};
 pub use services::{CreateService, UpdateService};
 
@@ -66,6 +68,8 @@ pub enum Effect {
     Pending,
     /// Something that existed changed.
     Changed,
+    /// Done, with effects that reach further than the answer (an erasure).
+    Accepted,
 }
 
 /// The aggregate `id` in the command's tenant, or its `not_found` refusal.

@@ -159,9 +159,10 @@ pub async fn place(
     cx: Commander,
     ApiJson(body): ApiJson<requests::PlaceBooking>,
 ) -> Result<Reply, Problem> {
-    let request = cx.request("POST /v1/bookings", &body)?;
+    let request = cx.request("POST /v1/bookings", &fingerprint(&body))?;
     let (resource_id, candidates) = target(&body)?;
     let service_id = body.service_id.map(ServiceId);
+    let personal = crate::personal::checked(body.customer.as_ref())?.cloned();
     let command = PlaceBooking {
         id_from_client: body.id.is_some(),
         candidates,
@@ -171,14 +172,26 @@ pub async fn place(
             period: booked_period(body.start, body.end, service_id)?,
             quantity: body.quantity,
             customer_id: customer(&cx.actor, body.customer_id)?,
+            customer: None,
             hold: body.hold,
             metadata: body.metadata,
             service: None,
             price: price(&cx.actor, body.price, service_id)?,
         },
         service_id,
+        personal,
     };
     cx.run(&request, command).await
+}
+
+/// What an `Idempotency-Key` is checked against: the body, with its personal data as a digest
+/// (the same data gives the same digest), so the plain values never reach the database.
+fn fingerprint(body: &requests::PlaceBooking) -> Value {
+    let mut value = serde_json::to_value(body).unwrap_or(Value::Null);
+    if let (Some(data), Some(slot)) = (&body.customer, value.get_mut("customer")) {
+        *slot = Value::String(eventstore::personal::digest(data));
+    }
+    value
 }
 
 /// What the booking goes on: the one resource, or (a pool booking) its candidates, whose

@@ -6,6 +6,7 @@
 //! on a path or method.
 
 mod bookings;
+mod customers;
 mod resources;
 mod services;
 
@@ -30,7 +31,7 @@ use crate::runner::CommandRequest;
 use crate::store::CommandMeta;
 use crate::store::idempotency::Idempotency;
 
-/// Resources, services, approvals, declines, completions and no-shows are for admins.
+/// Resources, services, approvals, declines, completions, no-shows and erasures are for admins.
 const ADMINS: &[Role] = &[Role::Admin];
 /// Clients book, confirm, cancel, reschedule and check in their own bookings; admins any of the
 /// tenant's.
@@ -51,8 +52,9 @@ pub fn v1() -> OpenApiRouter<AppState> {
     // `403` whatever its body, and the body is never read (API.md v1.1).
     let admin = || RequireRole::any(ADMINS);
     let bookers = || RequireRole::any(BOOKERS);
-    let description = "Booking commands: resources, their blackouts, services, and bookings through their \
-        lifecycle. Every answer carries `position`, usable as `min_position` on query-api.";
+    let description = "Booking commands: resources, their blackouts, services, bookings through their \
+        lifecycle, and the erasure of a customer's personal data. Every answer carries `position`, \
+        usable as `min_position` on query-api.";
     OpenApiRouter::with_openapi(api::openapi::document("bookings command-api", description))
         .routes(routes!(resources::create).map(|r| r.route_layer(admin())))
         .routes(routes!(resources::update).map(|r| r.route_layer(admin())))
@@ -69,6 +71,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::check_in).map(|r| r.route_layer(bookers())))
         .routes(routes!(bookings::complete).map(|r| r.route_layer(admin())))
         .routes(routes!(bookings::no_show).map(|r| r.route_layer(admin())))
+        .routes(routes!(customers::erase).map(|r| r.route_layer(admin())))
 }
 
 /// The OpenAPI document of command-api.

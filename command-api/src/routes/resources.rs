@@ -62,15 +62,20 @@ impl Commander {
         if_match(&self.headers)
     }
 
-    /// Runs `command` and answers with what it did (or why it refused).
+    /// Runs `command` and answers with what it did (or why it refused). A booking's personal
+    /// data, sealed in the answer as stored, is opened for the caller (see `crate::personal`).
     pub async fn run(
         &self,
         request: &CommandRequest,
         command: impl Command,
     ) -> Result<Reply, Problem> {
-        runner::run(&self.state.pool, &self.state.wake, request, &command)
+        let mut reply = runner::run(&self.state.pool, &self.state.wake, request, &command)
             .await
-            .map_err(CommandError::into_problem)
+            .map_err(CommandError::into_problem)?;
+        crate::personal::open_answer(&self.state.pool, &self.actor.tenant, &mut reply.body)
+            .await
+            .map_err(CommandError::into_problem)?;
+        Ok(reply)
     }
 }
 

@@ -71,6 +71,23 @@ impl StreamId for BookingId {
     }
 }
 
+/// A customer's own stream (its erasure): an id derived from tenant and customer id, which are
+/// opaque strings rather than UUIDs (`eventstore::personal::customer_stream`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CustomerStream(pub Uuid);
+
+impl std::fmt::Display for CustomerStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StreamId for CustomerStream {
+    fn stream(self) -> Uuid {
+        self.0
+    }
+}
+
 /// Appends domain events to the stream of `id`, expected at `expected`.
 pub async fn append(
     conn: &mut PgConnection,

@@ -1,5 +1,9 @@
 //! Projection `bookings` → `read.bookings` and `read.busy` (the blocked period of each live
 //! booking, per unit, which availability is computed from).
+//!
+//! A booking's personal data is copied as its event sealed it (`customer`), never opened: the
+//! projector holds no keys, an erasure (`CustomerErased`, which this projection has nothing to
+//! do for) makes the copy unreadable where it lies, and a replay writes the very same value.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +26,8 @@ pub struct BookingRow {
     pub tenant_id: String,
     pub resource_id: Uuid,
     pub customer_id: String,
+    /// The sealed personal data (`domain::personal::Sealed` as JSON), if any.
+    pub customer: Option<Value>,
     pub status: BookingStatus,
     pub start_at: DateTime<Utc>,
     pub end_at: DateTime<Utc>,
@@ -67,6 +73,7 @@ impl FromRow<'_, PgRow> for BookingRow {
             tenant_id: row.try_get("tenant_id")?,
             resource_id: row.try_get("resource_id")?,
             customer_id: row.try_get("customer_id")?,
+            customer: row.try_get("customer")?,
             status: status(row.try_get("status")?)?,
             start_at: row.try_get("start_at")?,
             end_at: row.try_get("end_at")?,
@@ -91,7 +98,7 @@ impl TableRow for BookingRow {
     const COLUMNS: &'static str = "booking_id, tenant_id, resource_id, customer_id, status, \
                                    start_at, end_at, blocked_start, blocked_end, quantity, units, \
                                    expires_at, metadata, version, created_at, updated_at, \
-                                   service_id, price_amount_minor, price_currency";
+                                   service_id, price_amount_minor, price_currency, customer";
     const STREAM: StreamType = StreamType::Booking;
     const WHAT: &'static str = "booking";
 
@@ -115,7 +122,8 @@ impl TableRow for BookingRow {
         copy.value(row.updated_at)?;
         copy.value(row.service_id)?;
         copy.value(row.price_amount_minor)?;
-        copy.value(row.price_currency.as_deref())
+        copy.value(row.price_currency.as_deref())?;
+        copy.jsonb(row.customer.as_ref())
     }
 
     /// The bookings, and the busy rows that follow them: those of every changed booking are
@@ -134,15 +142,15 @@ impl TableRow for BookingRow {
              select x.id, x.tenant, x.resource, x.customer, x.status, x.start_at, x.end_at,
                     x.blocked_start, x.blocked_end, x.quantity, x.units::int[], x.expires_at,
                     x.metadata, x.version, x.created_at, x.updated_at, x.service_id,
-                    x.price_amount_minor, x.price_currency
+                    x.price_amount_minor, x.price_currency, x.personal
              from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[],
                          $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[],
                          $10::int[], $11::text[], $12::timestamptz[], $13::jsonb[], $14::bigint[],
                          $15::timestamptz[], $16::timestamptz[], $17::uuid[], $18::bigint[],
-                         $19::text[])
+                         $19::text[], $20::jsonb[])
                   as x(id, tenant, resource, customer, status, start_at, end_at, blocked_start,
                        blocked_end, quantity, units, expires_at, metadata, version, created_at,
-                       updated_at, service_id, price_amount_minor, price_currency)
+                       updated_at, service_id, price_amount_minor, price_currency, personal)
              on conflict (booking_id) do update set
                  status = excluded.status, start_at = excluded.start_at, end_at = excluded.end_at,
                  blocked_start = excluded.blocked_start, blocked_end = excluded.blocked_end,
@@ -170,6 +178,7 @@ impl TableRow for BookingRow {
             .bind(column(rows, |r| r.service_id))
             .bind(column(rows, |r| r.price_amount_minor))
             .bind(column(rows, |r| r.price_currency.clone()))
+            .bind(column(rows, |r| r.customer.clone()))
             .execute(&mut *conn)
             .await?;
 
@@ -247,6 +256,10 @@ impl State {
                 tenant_id: applied.tenant.clone(),
                 resource_id: placed.resource_id.0,
                 customer_id: placed.customer_id.0.clone(),
+                customer: placed
+                    .customer
+                    .as_ref()
+                    .and_then(|sealed| serde_json::to_value(sealed).ok()),
                 status: placed.status,
                 start_at: placed.period.start(),
                 end_at: placed.period.end(),

@@ -24,7 +24,7 @@ use crate::cursor;
 use crate::error::booking_not_found;
 use crate::params::{self, Bound, MinPosition, Paging, QueryParams};
 use crate::store::bookings::{self as store, BookingFilter};
-use crate::store::history;
+use crate::store::{history, personal};
 use crate::views::{BookingView, HistoryItem, Items, Page, booking_view};
 
 /// The filters of `GET /v1/bookings`; they combine.
@@ -72,7 +72,11 @@ pub async fn get(
         .await?
         .filter(|booking| sees_all_bookings(&actor) || booking.customer_id == actor.id)
         .ok_or_else(booking_not_found)?;
-    Ok(Json(booking_view(booking)?).into_response())
+    // Whoever gets this far may see its personal data: an admin, a viewer or the owner.
+    let mut views = [booking_view(booking)?];
+    personal::open_bookings(&state.pool, &actor.tenant, &mut views).await?;
+    let [view] = views;
+    Ok(Json(view).into_response())
 }
 
 /// The booking's events in order, with who caused each: its audit trail, read from the event
@@ -102,7 +106,7 @@ pub async fn history(
         .await?
         .filter(|found| sees_all_bookings(&actor) || found.customer_id == actor.id)
         .ok_or_else(booking_not_found)?;
-    let items = found
+    let mut items: Vec<HistoryItem> = found
         .events
         .into_iter()
         .map(|event| HistoryItem {
@@ -113,6 +117,7 @@ pub async fn history(
             data: event.payload,
         })
         .collect();
+    personal::open_history(&state.pool, &actor.tenant, &found.customer_id, &mut items).await?;
     Ok(Json(Items { items }).into_response())
 }
 
@@ -188,7 +193,7 @@ pub async fn list(
         .wait(&state.pool, &[Projection::Bookings], min_position)
         .await?;
     let filter = BookingFilter {
-        tenant: actor.tenant,
+        tenant: actor.tenant.clone(),
         resource_id,
         customer_id,
         status,
@@ -204,12 +209,15 @@ pub async fn list(
         |b| cursor::booking(b.start_at, b.booking_id),
         Clone::clone,
     );
+    let mut items = page
+        .items
+        .into_iter()
+        .map(booking_view)
+        .collect::<Result<Vec<_>, _>>()?;
+    // Clients list only their own bookings; admins and viewers see every one's data.
+    personal::open_bookings(&state.pool, &actor.tenant, &mut items).await?;
     Ok(Json(Page {
-        items: page
-            .items
-            .into_iter()
-            .map(booking_view)
-            .collect::<Result<Vec<_>, _>>()?,
+        items,
         next_cursor: page.next_cursor,
     })
     .into_response())

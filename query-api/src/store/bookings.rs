@@ -11,7 +11,7 @@ use super::StoreError;
 
 const COLUMNS: &str = "booking_id, resource_id, customer_id, status, start_at, end_at, quantity, \
                        expires_at, metadata, version, created_at, updated_at, service_id, \
-                       price_amount_minor, price_currency";
+                       price_amount_minor, price_currency, customer";
 
 /// A booking as the read model holds it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -33,6 +33,8 @@ pub struct BookingRow {
     pub service_id: Option<Uuid>,
     pub price_amount_minor: Option<i64>,
     pub price_currency: Option<String>,
+    /// The personal data as its event sealed it (opened by `super::personal`), if any.
+    pub customer: Option<Value>,
 }
 
 /// The booking, if it exists in `tenant` (primary key).

@@ -7,6 +7,7 @@ pub mod busy;
 pub mod checkpoints;
 pub mod guard;
 pub mod history;
+pub mod personal;
 pub mod resources;
 pub mod services;
 pub mod stats;
