@@ -169,7 +169,7 @@ impl Transition<'_> {
 }
 
 /// What `event` does to the booking whose stream it is on; `None` for an event that does not
-/// follow a placement (a resource's or service's events, or `BookingPlaced` itself).
+/// follow a placement (a resource's, service's or series' events, or `BookingPlaced` itself).
 pub fn transition(event: &Event) -> Option<Transition<'_>> {
     let (status, allocation) = match event {
         Event::BookingConfirmed(_) | Event::BookingApproved(_) => {
@@ -192,7 +192,9 @@ pub fn transition(event: &Event) -> Option<Transition<'_>> {
         | Event::BlackoutAdded(_)
         | Event::BlackoutRemoved(_)
         | Event::ServiceCreated(_)
-        | Event::ServiceUpdated(_) => return None,
+        | Event::ServiceUpdated(_)
+        | Event::SeriesCreated(_)
+        | Event::SeriesCancelled(_) => return None,
     };
     Some(Transition { status, allocation })
 }
