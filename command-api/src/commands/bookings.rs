@@ -82,7 +82,7 @@ async fn reserve(
 }
 
 /// Decides `command` on the booking, moves its guard rows as the lifecycle says, and commits.
-async fn step(
+pub(super) async fn step(
     conn: &mut PgConnection,
     meta: &CommandMeta,
     booking: Booking,

@@ -7,6 +7,7 @@
 
 mod bookings;
 mod resources;
+mod series;
 mod services;
 
 use std::time::Duration;
@@ -51,8 +52,8 @@ pub fn v1() -> OpenApiRouter<AppState> {
     // `403` whatever its body, and the body is never read (API.md v1.1).
     let admin = || RequireRole::any(ADMINS);
     let bookers = || RequireRole::any(BOOKERS);
-    let description = "Booking commands: resources, their blackouts, services, and bookings through their \
-        lifecycle. Every answer carries `position`, usable as `min_position` on query-api.";
+    let description = "Booking commands: resources, their blackouts, services, bookings through their \
+        lifecycle, and recurring series of bookings. Every answer carries `position`, usable as `min_position` on query-api.";
     OpenApiRouter::with_openapi(api::openapi::document("bookings command-api", description))
         .routes(routes!(resources::create).map(|r| r.route_layer(admin())))
         .routes(routes!(resources::update).map(|r| r.route_layer(admin())))
@@ -69,6 +70,8 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::check_in).map(|r| r.route_layer(bookers())))
         .routes(routes!(bookings::complete).map(|r| r.route_layer(admin())))
         .routes(routes!(bookings::no_show).map(|r| r.route_layer(admin())))
+        .routes(routes!(series::create).map(|r| r.route_layer(bookers())))
+        .routes(routes!(series::cancel).map(|r| r.route_layer(bookers())))
 }
 
 /// The OpenAPI document of command-api.

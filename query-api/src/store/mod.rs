@@ -8,6 +8,7 @@ pub mod checkpoints;
 pub mod guard;
 pub mod history;
 pub mod resources;
+pub mod series;
 pub mod services;
 pub mod stats;
 
