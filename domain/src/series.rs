@@ -194,7 +194,7 @@ impl SeriesPlan {
 pub enum SeriesCommand {
     /// Create it: the plan, with what was booked and what was refused.
     Create {
-        plan: SeriesPlan,
+        plan: Box<SeriesPlan>,
         booked: Vec<BookingId>,
         skipped: Vec<Skipped>,
     },
@@ -285,7 +285,9 @@ impl Aggregate for Series {
                     booked,
                     skipped,
                 },
-            ) => Ok(vec![Event::SeriesCreated(plan.created(booked, skipped)?)]),
+            ) => Ok(vec![Event::SeriesCreated(
+                (*plan).created(booked, skipped)?,
+            )]),
             (Some(_), SeriesCommand::Create { .. }) => Err(SeriesError::AlreadyExists),
             (None, SeriesCommand::Cancel { .. }) => Err(SeriesError::NotFound),
             (Some(series), SeriesCommand::Cancel { from, cancelled }) => {

@@ -157,7 +157,7 @@ fn fail_refuses_the_series_on_any_conflict_and_skip_only_when_nothing_was_booked
         .unwrap()
     };
     let create = |plan, booked: &Vec<BookingId>, skipped: Vec<Skipped>| SeriesCommand::Create {
-        plan,
+        plan: Box::new(plan),
         booked: booked.clone(),
         skipped,
     };

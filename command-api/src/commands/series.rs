@@ -89,7 +89,7 @@ impl Command for CreateSeries {
         let events = Series::decide(
             None,
             SeriesCommand::Create {
-                plan,
+                plan: Box::new(plan),
                 booked: booked_ids,
                 skipped,
             },
