@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use domain::booking::BookingError;
 use domain::resource::ResourceError;
+use domain::series::SeriesError;
 use domain::service::ServiceError;
 
 macro_rules! codes {
@@ -55,6 +56,7 @@ codes! {
     BookingNotFound = "booking_not_found", 404, "Not found";
     BlackoutNotFound = "blackout_not_found", 404, "Not found";
     ServiceNotFound = "service_not_found", 404, "Not found";
+    SeriesNotFound = "series_not_found", 404, "Not found";
     MethodNotAllowed = "method_not_allowed", 405, "Method not allowed";
     SlotUnavailable = "slot_unavailable", 409, "The slot is not available";
     InvalidState = "invalid_state", 409, "Not possible in the booking's current state";
@@ -67,6 +69,7 @@ codes! {
     BookingStarted = "booking_started", 409, "The booking has started";
     QuotaExceeded = "quota_exceeded", 409, "The customer's booking quota is used up";
     ResourceArchived = "resource_archived", 409, "The resource is archived";
+    SeriesConflict = "series_conflict", 409, "Occurrences of the series cannot be booked";
     HoldExpired = "hold_expired", 410, "The hold has expired";
     VersionConflict = "version_conflict", 412, "The resource has changed";
     PayloadTooLarge = "payload_too_large", 413, "The request body is too large";
@@ -80,6 +83,7 @@ codes! {
     TooFarInAdvance = "too_far_in_advance", 422, "Too far in advance";
     QuantityExceedsCapacity = "quantity_exceeds_capacity", 422, "Quantity exceeds capacity";
     ServiceNotOffered = "service_not_offered", 422, "The service is not offered on this resource";
+    InvalidRrule = "invalid_rrule", 422, "The recurrence rule is not supported";
     IdempotencyKeyReused = "idempotency_key_reused", 422, "Key was used for another request";
     WindowTooLarge = "window_too_large", 422, "The window is too large";
     InvalidCursor = "invalid_cursor", 422, "The cursor is not valid";
@@ -151,6 +155,18 @@ impl Coded for ServiceError {
             ServiceError::NotFound => ErrorCode::ServiceNotFound,
             ServiceError::AlreadyExists => ErrorCode::AlreadyExists,
             ServiceError::NotOffered => ErrorCode::ServiceNotOffered,
+        }
+    }
+}
+
+impl Coded for SeriesError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            SeriesError::InvalidRule(_) => ErrorCode::InvalidRrule,
+            SeriesError::Booking(err) => err.code(),
+            SeriesError::Conflict { .. } => ErrorCode::SeriesConflict,
+            SeriesError::NotFound => ErrorCode::SeriesNotFound,
+            SeriesError::AlreadyExists => ErrorCode::AlreadyExists,
         }
     }
 }

@@ -18,11 +18,16 @@ pub struct FieldError {
 }
 
 /// A conflicting period of a `slot_unavailable` answer (what is in the way, with its buffers;
-/// nothing about whose it is).
+/// nothing about whose it is), or an occurrence of a `series_conflict` answer (with the `code`
+/// a single booking of it was refused with).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Conflict {
     pub start: chrono::DateTime<chrono::Utc>,
     pub end: chrono::DateTime<chrono::Utc>,
+    /// `series_conflict` only: the refusal a single booking of this occurrence gets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(examples("slot_unavailable"))]
+    pub code: Option<String>,
 }
 
 /// An error answer (`application/problem+json`). `code` says what happened; `title` and
@@ -44,7 +49,8 @@ pub struct ProblemBody {
     /// One entry per invalid field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
-    /// What holds the time asked for.
+    /// What holds the time asked for (`slot_unavailable`), or the occurrences that could not
+    /// be booked (`series_conflict`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflicts: Option<Vec<Conflict>>,
     /// The resource's version now (`If-Match` named another).

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use domain::hours::OpeningHours;
 use domain::personal::PersonalData;
 use domain::resource::Policy;
+use domain::series::OnConflict;
 use domain::service::Price;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -203,6 +204,57 @@ pub struct UpdateService {
     pub resource_kind: Option<Option<String>>,
     /// `true` retires it (no new bookings; existing ones keep it), `false` restores it.
     pub archived: Option<bool>,
+}
+
+/// `POST /v1/series`: a recurring booking, each occurrence an ordinary booking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSeries {
+    /// The series' id, when the client chooses it.
+    pub id: Option<Uuid>,
+    pub resource_id: Uuid,
+    /// The first occurrence's start, in UTC (`Z`): it must itself be an occurrence of the rule.
+    /// Every occurrence starts at its local wall-clock time in the resource's zone.
+    #[serde(deserialize_with = "utc_instant")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
+    pub start: DateTime<Utc>,
+    /// The first occurrence's end, in UTC (`Z`). Required without `service_id`; with it,
+    /// absent (the service's duration gives it).
+    #[serde(default, deserialize_with = "utc_instant_opt")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
+    pub end: Option<DateTime<Utc>>,
+    /// An RFC 5545 `RRULE` of the supported subset: `FREQ=DAILY|WEEKLY|MONTHLY`, `INTERVAL`,
+    /// `BYDAY` (`MO`…`SU`; with `MONTHLY` also `1MO`, `-1FR`), `BYMONTHDAY`, and exactly one of
+    /// `COUNT` or `UNTIL`; at most 366 occurrences.
+    #[schema(examples("FREQ=WEEKLY;BYDAY=MO,WE;COUNT=20"))]
+    pub rrule: String,
+    /// `fail`: all or nothing. `skip`: book every occurrence that can be had.
+    pub on_conflict: OnConflict,
+    /// A service offered on the resource: its duration, buffers and price, for every occurrence.
+    pub service_id: Option<Uuid>,
+    /// Units of the resource, for every occurrence.
+    #[serde(default = "one")]
+    #[schema(minimum = 1, default = 1)]
+    pub quantity: u32,
+    /// Admins only (clients book for themselves); 1 to 255 characters.
+    pub customer_id: Option<String>,
+    /// Place every occurrence as a hold (each confirmed, or expiring, on its own).
+    #[serde(default)]
+    pub hold: bool,
+    /// Free-form, at most 4 KiB as JSON; copied to every occurrence.
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+/// The optional body of `POST /v1/series/{id}/cancel`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelSeries {
+    /// Cancel the occurrences starting at or after this instant (UTC, `Z`); absent: every one
+    /// not yet started.
+    #[serde(default, deserialize_with = "utc_instant_opt")]
+    #[schema(pattern = "(Z|[+-]00:00)$")]
+    pub from: Option<DateTime<Utc>>,
 }
 
 /// The optional body of `decline` and `cancel`.

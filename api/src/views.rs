@@ -7,6 +7,7 @@ use domain::event::BookingStatus;
 use domain::hours::OpeningHours;
 use domain::personal::{PersonalData, Sealed};
 use domain::resource::{Blackout, Policy, Resource};
+use domain::series::{OnConflict, Series, Skipped};
 use domain::service::{Price, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -101,6 +102,8 @@ pub struct BookingView {
     /// The price as it was at booking time (the service's, or one an admin set); `null`:
     /// unpriced.
     pub price: Option<Price>,
+    /// The series this booking is an occurrence of; `null` for a single booking.
+    pub series_id: Option<Uuid>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -121,6 +124,7 @@ impl From<&Booking> for BookingView {
             metadata: booking.metadata.clone(),
             service_id: booking.service_id.map(|id| id.0),
             price: booking.price.clone(),
+            series_id: booking.series_id.map(|id| id.0),
             version: booking.version,
             created_at: booking.created_at,
             updated_at: booking.updated_at,
@@ -156,6 +160,57 @@ impl CustomerView {
     }
 }
 
+/// A recurring series: what it was asked for, and the occurrences it booked or skipped when it
+/// was created. Its occurrences are ordinary bookings carrying its id as `series_id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SeriesView {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    pub customer_id: String,
+    /// The first occurrence's start.
+    pub start: DateTime<Utc>,
+    /// The first occurrence's end.
+    pub end: DateTime<Utc>,
+    /// The rule, in canonical form (parts in the order FREQ, INTERVAL, BYDAY, BYMONTHDAY,
+    /// COUNT/UNTIL).
+    #[schema(examples("FREQ=WEEKLY;BYDAY=MO,WE;COUNT=20"))]
+    pub rrule: String,
+    pub on_conflict: OnConflict,
+    pub quantity: u32,
+    /// Every occurrence was placed as a hold.
+    pub hold: bool,
+    pub service_id: Option<Uuid>,
+    pub metadata: Map<String, Value>,
+    /// The bookings it placed, in order of their start.
+    pub booking_ids: Vec<Uuid>,
+    /// The occurrences it did not book (`skip`), with the code each was refused with.
+    pub skipped: Vec<OccurrenceView>,
+    /// Grows by one with every change (a cancellation).
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An occurrence of a series that was not booked: its period and the `code` a single booking
+/// of it was refused with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OccurrenceView {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[schema(examples("slot_unavailable"))]
+    pub code: String,
+}
+
+impl From<&Skipped> for OccurrenceView {
+    fn from(skipped: &Skipped) -> Self {
+        Self {
+            start: skipped.period.start(),
+            end: skipped.period.end(),
+            code: skipped.code.clone(),
+        }
+    }
+}
+
 /// `{"erased": true}`: the customer's personal data was erased.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +225,56 @@ pub struct Erased {
 pub enum ShownCustomer {
     Shown(PersonalData),
     Erased(Erased),
+}
+
+impl From<&Series> for SeriesView {
+    fn from(series: &Series) -> Self {
+        let spec = &series.spec;
+        Self {
+            id: series.id.0,
+            resource_id: spec.resource_id.0,
+            customer_id: spec.customer_id.0.clone(),
+            start: spec.period.start(),
+            end: spec.period.end(),
+            rrule: spec.rrule.to_string(),
+            on_conflict: spec.on_conflict,
+            quantity: spec.quantity,
+            hold: spec.hold,
+            service_id: spec.service_id.map(|id| id.0),
+            metadata: spec.metadata.clone(),
+            booking_ids: series.booking_ids.iter().map(|id| id.0).collect(),
+            skipped: series.skipped.iter().map(OccurrenceView::from).collect(),
+            version: series.version,
+            created_at: series.created_at,
+            updated_at: series.updated_at,
+        }
+    }
+}
+
+/// What creating a series answers with (besides the position).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SeriesAnswer {
+    pub series: SeriesView,
+    /// The occurrences booked, in order of their start.
+    pub bookings: Vec<BookingView>,
+    /// The occurrences not booked (`skip` only; empty with `fail`).
+    pub skipped: Vec<OccurrenceView>,
+}
+
+/// What cancelling a series answers with (besides the position).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SeriesCancelAnswer {
+    pub series: SeriesView,
+    /// The ids of the occurrences this request cancelled, in order of their start.
+    pub cancelled: Vec<Uuid>,
+}
+
+/// A series with every one of its occurrences (`GET /v1/series/{id}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SeriesDetail {
+    pub series: SeriesView,
+    /// Every booking of the series as it is now (cancelled ones too), in order of their start.
+    pub occurrences: Vec<BookingView>,
 }
 
 /// A service: what a customer books on a resource.

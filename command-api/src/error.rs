@@ -12,6 +12,7 @@ use api::code::Coded;
 use domain::Period;
 use domain::booking::BookingError;
 use domain::resource::ResourceError;
+use domain::series::SeriesError;
 use domain::service::ServiceError;
 use platform::Problem;
 use platform::database::Fault;
@@ -26,6 +27,8 @@ pub enum CommandError {
     Resource(#[from] ResourceError),
     #[error(transparent)]
     Service(#[from] ServiceError),
+    #[error(transparent)]
+    Series(#[from] SeriesError),
     /// Any other refusal: its code, what to tell the client, and an extra member of the answer.
     #[error("{code}: {detail}")]
     Refused {
@@ -84,6 +87,7 @@ impl CommandError {
             CommandError::Booking(_)
                 | CommandError::Resource(_)
                 | CommandError::Service(_)
+                | CommandError::Series(_)
                 | CommandError::Refused { .. }
                 | CommandError::SlotUnavailable { .. }
         )
@@ -105,6 +109,20 @@ impl CommandError {
             ),
             CommandError::Resource(err) => Problem::new(err.code(), err.to_string()),
             CommandError::Service(err) => Problem::new(err.code(), err.to_string()),
+            CommandError::Series(SeriesError::Booking(err)) => booking_problem(&err),
+            CommandError::Series(SeriesError::Conflict { conflicts }) => {
+                let listed: Vec<Value> = conflicts
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "start": c.period.start(), "end": c.period.end(), "code": c.code,
+                        })
+                    })
+                    .collect();
+                let detail = SeriesError::Conflict { conflicts }.to_string();
+                Problem::new(ErrorCode::SeriesConflict, detail).with_extra("conflicts", listed)
+            }
+            CommandError::Series(err) => Problem::new(err.code(), err.to_string()),
             CommandError::Refused {
                 code,
                 detail,

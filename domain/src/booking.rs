@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::event::{
     BookingMarkedNoShow, BookingPlaced, BookingRescheduled, BookingStatus, BookingTransition, Event,
 };
-use crate::ids::{BookingId, CustomerId, ResourceId, ServiceId};
+use crate::ids::{BookingId, CustomerId, ResourceId, SeriesId, ServiceId};
 use crate::lifecycle::{self, Allocation};
 use crate::period::Period;
 use crate::personal::Sealed;
@@ -86,6 +86,8 @@ pub struct PlaceBooking {
     pub service: Option<ServiceTerms>,
     /// The price recorded with the booking (the service's at booking time, or an admin's).
     pub price: Option<Price>,
+    /// The series it is an occurrence of, if any.
+    pub series_id: Option<SeriesId>,
 }
 
 /// A placement that passed every rule but the guard; see the module documentation.
@@ -104,6 +106,7 @@ pub struct Placement {
     pub metadata: Map<String, Value>,
     pub service_id: Option<ServiceId>,
     pub price: Option<Price>,
+    pub series_id: Option<SeriesId>,
 }
 
 impl Placement {
@@ -123,6 +126,7 @@ impl Placement {
             metadata: self.metadata,
             service_id: self.service_id,
             price: self.price,
+            series_id: self.series_id,
         }
     }
 }
@@ -159,6 +163,7 @@ pub fn plan_placement(
         metadata: command.metadata,
         service_id: command.service.map(|s| s.service_id),
         price: command.price,
+        series_id: command.series_id,
     })
 }
 
@@ -286,6 +291,8 @@ pub struct Booking {
     pub service_id: Option<ServiceId>,
     /// The price recorded at booking time.
     pub price: Option<Price>,
+    /// The series it is an occurrence of, if any.
+    pub series_id: Option<SeriesId>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -308,6 +315,7 @@ impl Booking {
             metadata: event.metadata.clone(),
             service_id: event.service_id,
             price: event.price.clone(),
+            series_id: event.series_id,
             version: 1,
             created_at: at,
             updated_at: at,

@@ -3,17 +3,48 @@
 //! Each event has a stable `type` string and a `schema_version`. Stored payloads are the event's
 //! fields without the tag; [`Event::decode`] is where an upcaster goes when a schema changes.
 //! Never rename a variant or a field without one.
+//!
+//! Versions: every event is at version 1 but `BookingPlaced`, at 2 since it may carry the
+//! `series_id` of the series it is an occurrence of. A version-1 `BookingPlaced` is read as
+//! one outside any series (its upcaster); a reader that knows only version 1 refuses a
+//! version-2 event loudly (a dead letter) rather than dropping the field silently.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::ids::{BlackoutId, BookingId, CustomerId, ResourceId, ServiceId};
+use crate::ids::{BlackoutId, BookingId, CustomerId, ResourceId, SeriesId, ServiceId};
 pub use crate::lifecycle::BookingStatus;
 use crate::period::Period;
 use crate::personal::Sealed;
 use crate::resource::ResourceSpec;
+use crate::series::{SeriesSpec, Skipped};
 use crate::service::{Price, ServiceSpec};
+
+/// The schema version of `BookingPlaced` written today (see the module documentation).
+pub const BOOKING_PLACED_VERSION: i16 = 2;
+
+/// `SeriesCreated`: a recurring series exists, with what it was asked for, the occurrences it
+/// booked (each an ordinary booking whose `BookingPlaced` carries this `series_id`, written in
+/// the same transaction just before) and those it skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesCreated {
+    pub series_id: SeriesId,
+    #[serde(flatten)]
+    pub spec: SeriesSpec,
+    pub booking_ids: Vec<BookingId>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// `SeriesCancelled`: the series' occurrences starting at or after `from` were cancelled (each
+/// by its own `BookingCancelled`, written in the same transaction just before); `booking_ids`
+/// are those this cancellation cancelled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesCancelled {
+    pub series_id: SeriesId,
+    pub from: DateTime<Utc>,
+    pub booking_ids: Vec<BookingId>,
+}
 
 /// `ServiceCreated`: a service exists, with its full description.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +119,9 @@ pub struct BookingPlaced {
     /// events older than prices, and for unpriced bookings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
+    /// The series this booking is an occurrence of (schema version 2; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_id: Option<SeriesId>,
 }
 
 /// A status change that carries nothing but who and why.
@@ -154,6 +188,8 @@ pub enum Event {
     ServiceCreated(ServiceCreated),
     ServiceUpdated(ServiceUpdated),
     CustomerErased(CustomerErased),
+    SeriesCreated(SeriesCreated),
+    SeriesCancelled(SeriesCancelled),
 }
 
 /// The kind of stream an event belongs to.
@@ -164,6 +200,7 @@ pub enum StreamType {
     Service,
     /// A customer's stream: what happened to the customer itself (its erasure).
     Customer,
+    Series,
 }
 
 impl StreamType {
@@ -173,6 +210,7 @@ impl StreamType {
             StreamType::Booking => "booking",
             StreamType::Service => "service",
             StreamType::Customer => "customer",
+            StreamType::Series => "series",
         }
     }
 }
@@ -214,12 +252,17 @@ impl Event {
             Event::ServiceCreated(_) => "ServiceCreated",
             Event::ServiceUpdated(_) => "ServiceUpdated",
             Event::CustomerErased(_) => "CustomerErased",
+            Event::SeriesCreated(_) => "SeriesCreated",
+            Event::SeriesCancelled(_) => "SeriesCancelled",
         }
     }
 
     /// The schema version written today. Bump it together with an upcaster in `decode`.
     pub fn schema_version(&self) -> i16 {
-        1
+        match self {
+            Event::BookingPlaced(_) => BOOKING_PLACED_VERSION,
+            _ => 1,
+        }
     }
 
     pub fn stream_type(&self) -> StreamType {
@@ -230,6 +273,7 @@ impl Event {
             | Event::BlackoutRemoved(_) => StreamType::Resource,
             Event::ServiceCreated(_) | Event::ServiceUpdated(_) => StreamType::Service,
             Event::CustomerErased(_) => StreamType::Customer,
+            Event::SeriesCreated(_) | Event::SeriesCancelled(_) => StreamType::Series,
             _ => StreamType::Booking,
         }
     }
@@ -290,7 +334,11 @@ impl Event {
     where
         D: serde::Deserializer<'de, Error = serde_json::Error>,
     {
-        if schema_version != 1 {
+        let known = match event_type {
+            "BookingPlaced" => (1..=BOOKING_PLACED_VERSION).contains(&schema_version),
+            _ => schema_version == 1,
+        };
+        if !known {
             return Err(DecodeError::UnknownType {
                 event_type: event_type.to_owned(),
                 schema_version,
@@ -301,7 +349,13 @@ impl Event {
             "ResourceUpdated" => ResourceUpdated::deserialize(payload).map(Event::ResourceUpdated),
             "BlackoutAdded" => BlackoutAdded::deserialize(payload).map(Event::BlackoutAdded),
             "BlackoutRemoved" => BlackoutRemoved::deserialize(payload).map(Event::BlackoutRemoved),
-            "BookingPlaced" => BookingPlaced::deserialize(payload).map(Event::BookingPlaced),
+            "BookingPlaced" => BookingPlaced::deserialize(payload).map(|mut placed| {
+                // Version 1 predates series: whatever it holds, it is in none.
+                if schema_version == 1 {
+                    placed.series_id = None;
+                }
+                Event::BookingPlaced(placed)
+            }),
             "BookingConfirmed" => {
                 BookingTransition::deserialize(payload).map(Event::BookingConfirmed)
             }
@@ -333,6 +387,8 @@ impl Event {
             "ServiceCreated" => ServiceCreated::deserialize(payload).map(Event::ServiceCreated),
             "ServiceUpdated" => ServiceUpdated::deserialize(payload).map(Event::ServiceUpdated),
             "CustomerErased" => CustomerErased::deserialize(payload).map(Event::CustomerErased),
+            "SeriesCreated" => SeriesCreated::deserialize(payload).map(Event::SeriesCreated),
+            "SeriesCancelled" => SeriesCancelled::deserialize(payload).map(Event::SeriesCancelled),
             _ => {
                 return Err(DecodeError::UnknownType {
                     event_type: event_type.to_owned(),
@@ -370,6 +426,7 @@ mod tests {
             metadata: Map::new(),
             service_id: None,
             price: None,
+            series_id: None,
         });
         let payload = event.payload();
         assert!(payload.get("type").is_none());
@@ -416,6 +473,7 @@ mod tests {
                     amount_minor: 2500,
                     currency: "EUR".into(),
                 }),
+                series_id: Some(SeriesId::generate()),
             }),
             Event::BookingConfirmed(transition.clone()),
             Event::BookingSubmittedForApproval(transition.clone()),
@@ -475,6 +533,76 @@ mod tests {
                 assert_eq!((placed.service_id, placed.price), (None, None));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_version_1_booking_placed_is_upcast_to_one_outside_any_series() {
+        let series_id = SeriesId::generate();
+        let payload = serde_json::json!({
+            "booking_id": BookingId::generate(), "resource_id": ResourceId::generate(),
+            "start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z",
+            "blocked": {"start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z"},
+            "units": [0], "quantity": 1, "customer_id": "alice", "status": "confirmed",
+            "expires_at": null, "metadata": {}, "series_id": series_id
+        });
+        let series_of = |version: i16| match Event::decode("BookingPlaced", version, &payload) {
+            Ok(Event::BookingPlaced(placed)) => placed.series_id,
+            other => panic!("{other:?}"),
+        };
+        // Version 1 has no series (a field of that name in it means nothing); version 2 does.
+        assert_eq!(series_of(1), None);
+        assert_eq!(series_of(2), Some(series_id));
+        assert!(matches!(
+            Event::decode("BookingPlaced", 3, &payload),
+            Err(DecodeError::UnknownType { .. })
+        ));
+        assert!(matches!(
+            Event::decode("SeriesCreated", 2, &payload),
+            Err(DecodeError::UnknownType { .. })
+        ));
+    }
+
+    #[test]
+    fn series_events_round_trip_through_their_stored_form() {
+        let start = Utc.with_ymd_and_hms(2027, 3, 1, 9, 0, 0).unwrap();
+        let period = Period::new(start, start + chrono::Duration::hours(1)).unwrap();
+        let spec = SeriesSpec {
+            resource_id: ResourceId::generate(),
+            customer_id: CustomerId("alice".into()),
+            period,
+            rrule: "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=4".parse().unwrap(),
+            on_conflict: crate::series::OnConflict::Skip,
+            quantity: 1,
+            hold: false,
+            service_id: None,
+            metadata: Map::new(),
+        };
+        let events = [
+            Event::SeriesCreated(SeriesCreated {
+                series_id: SeriesId::generate(),
+                spec,
+                booking_ids: vec![BookingId::generate(), BookingId::generate()],
+                skipped: vec![Skipped {
+                    period,
+                    code: "slot_unavailable".into(),
+                }],
+            }),
+            Event::SeriesCancelled(SeriesCancelled {
+                series_id: SeriesId::generate(),
+                from: start,
+                booking_ids: vec![BookingId::generate()],
+            }),
+        ];
+        for event in events {
+            let payload = event.payload();
+            let (kind, version) = (event.event_type(), event.schema_version());
+            assert_eq!(event.stream_type(), StreamType::Series);
+            assert_eq!(Event::decode(kind, version, &payload).unwrap(), event);
+            assert_eq!(
+                Event::decode_json(kind, version, &payload.to_string()).unwrap(),
+                event
+            );
         }
     }
 

@@ -49,6 +49,10 @@ uuid_id!(
     /// A service (what a customer books on a resource); also the id of its event stream.
     ServiceId
 );
+uuid_id!(
+    /// A recurring series of bookings; also the id of its event stream.
+    SeriesId
+);
 
 /// The customer a booking is for (for a client, the `sub` of its token).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

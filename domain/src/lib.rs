@@ -11,6 +11,8 @@
 //! - [`event`]: the persisted events, with stable type names and schema versions.
 //! - [`recurrence`]: recurrence rules of a series (an RFC 5545 `RRULE` subset) and their
 //!   expansion into occurrences, DST-correct.
+//! - [`series`]: the series aggregate: a recurring booking, whose occurrences are ordinary
+//!   bookings carrying its id.
 //! - [`attributes`]: a resource's attributes and their limits.
 //! - [`personal`]: a customer's personal data, validated, and the sealed form events carry.
 //! - [`ids`]: identifier newtypes.
@@ -29,6 +31,7 @@ pub mod personal;
 pub mod policy;
 pub mod recurrence;
 pub mod resource;
+pub mod series;
 pub mod service;
 
 pub use event::{Event, StreamType};

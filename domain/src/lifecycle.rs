@@ -169,7 +169,7 @@ impl Transition<'_> {
 }
 
 /// What `event` does to the booking whose stream it is on; `None` for an event that does not
-/// follow a placement (a resource's or service's events, or `BookingPlaced` itself).
+/// follow a placement (a resource's, service's or series' events, or `BookingPlaced` itself).
 pub fn transition(event: &Event) -> Option<Transition<'_>> {
     let (status, allocation) = match event {
         Event::BookingConfirmed(_) | Event::BookingApproved(_) => {
@@ -193,7 +193,9 @@ pub fn transition(event: &Event) -> Option<Transition<'_>> {
         | Event::BlackoutRemoved(_)
         | Event::ServiceCreated(_)
         | Event::ServiceUpdated(_)
-        | Event::CustomerErased(_) => return None,
+        | Event::CustomerErased(_)
+        | Event::SeriesCreated(_)
+        | Event::SeriesCancelled(_) => return None,
     };
     Some(Transition { status, allocation })
 }

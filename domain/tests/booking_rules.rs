@@ -53,6 +53,7 @@ fn request(resource: &Resource, start: DateTime<Utc>, minutes: i64) -> PlaceBook
         metadata: Map::new(),
         service: None,
         price: None,
+        series_id: None,
     }
 }
 

@@ -30,3 +30,8 @@ pub fn booking_not_found() -> Problem {
 pub fn service_not_found() -> Problem {
     Problem::new(ErrorCode::ServiceNotFound, "no service with this id")
 }
+
+/// `404 series_not_found`.
+pub fn series_not_found() -> Problem {
+    Problem::new(ErrorCode::SeriesNotFound, "no series with this id")
+}

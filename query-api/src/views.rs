@@ -51,6 +51,7 @@ pub fn booking_view(row: BookingRow) -> Result<BookingView, StoreError> {
             }),
             _ => None,
         },
+        series_id: row.series_id,
         version: row.version,
         created_at: row.created_at,
         updated_at: row.updated_at,

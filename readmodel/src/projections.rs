@@ -7,7 +7,7 @@ use eventstore::Position;
 pub enum Projection {
     /// `read.resources` and `read.services`.
     Resources,
-    /// `read.bookings` and `read.busy`.
+    /// `read.bookings`, `read.busy` and `read.series`.
     Bookings,
     /// `read.daily_stats` (with its own `read.stats_*` memory).
     DailyStats,
@@ -45,7 +45,7 @@ impl Projection {
     pub fn tables(self) -> &'static [&'static str] {
         match self {
             Projection::Resources => &["resources", "services"],
-            Projection::Bookings => &["bookings", "busy"],
+            Projection::Bookings => &["bookings", "busy", "series"],
             Projection::DailyStats => &["daily_stats", "stats_resources", "stats_bookings"],
         }
     }

@@ -137,7 +137,9 @@ async fn a_candidate_held_past_its_hold_ttl_is_taken_and_its_hold_expired() {
     })
     .await;
     let held = app
-        .create_resource(json!({ "name": "A", "kind": "desk", "policy": { "hold_ttl_seconds": 1 } }))
+        .create_resource(
+            json!({ "name": "A", "kind": "desk", "policy": { "hold_ttl_seconds": 1 } }),
+        )
         .await;
     let other = room(&app, "B", "desk", json!({})).await;
     let period = slot(3, 9 * 60, 60);

@@ -102,7 +102,11 @@ pub async fn pools(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     .await;
     let placed = placed_on.lock().map(|p| p.clone()).unwrap_or_default();
     let label = |what: &str| format!("{what}, {}", load.describe());
-    let mut figures = at_rate("products.single_at_1000", &label("single bookings"), &single);
+    let mut figures = at_rate(
+        "products.single_at_1000",
+        &label("single bookings"),
+        &single,
+    );
     figures.extend(at_rate(
         "products.pool_at_1000",
         &label("pool bookings over 20 listed candidates"),
@@ -133,9 +137,13 @@ fn doubly_placed(mut placed: Vec<(u64, String)>) -> usize {
 }
 
 fn at_rate(key: &str, label: &str, run: &Run) -> Vec<Figure> {
-    let mut figures: Vec<Figure> =
-        Figure::latencies(key, &format!("{label}:"), &run.latency, &crate::figures::P50_P99)
-            .collect();
+    let mut figures: Vec<Figure> = Figure::latencies(
+        key,
+        &format!("{label}:"),
+        &run.latency,
+        &crate::figures::P50_P99,
+    )
+    .collect();
     figures.push(Figure::new(
         format!("{key}.per_s"),
         format!("{label}: placed"),
@@ -190,7 +198,9 @@ pub async fn search(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     let first = format!("{}&min_position={position}", url(1));
     let warmed = wait_until_answered(&client, &first).await?;
     anyhow::ensure!(
-        warmed["items"].as_array().is_some_and(|items| !items.is_empty()),
+        warmed["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty()),
         "the search found no free room: {warmed}"
     );
 
@@ -212,7 +222,10 @@ pub async fn search(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     .await;
     figures.extend(with_hits(
         "products.search_cached",
-        &format!("search over {count} resources, cached ({})", load.describe()),
+        &format!(
+            "search over {count} resources, cached ({})",
+            load.describe()
+        ),
         &run,
         &hits,
     ));
@@ -261,8 +274,10 @@ pub async fn stats(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     let (resources, days) = if ctx.quick { (10, 5) } else { (200, 90) };
     let client = Arc::new(Client::new(&ctx.engine, "benchstats", 64, Role::Client)?);
     let service = client
-        .create_service(json!({ "name": "Cut", "duration_minutes": 45, "buffer_after_minutes": 10,
-            "price": { "amount_minor": 2500, "currency": "EUR" }, "resource_kind": "barber" }))
+        .create_service(
+            json!({ "name": "Cut", "duration_minutes": 45, "buffer_after_minutes": 10,
+            "price": { "amount_minor": 2500, "currency": "EUR" }, "resource_kind": "barber" }),
+        )
         .await?;
     let mut ids = Vec::with_capacity(resources);
     for i in 0..resources {
@@ -364,7 +379,12 @@ pub async fn stats(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
 async fn wait_until_answered(client: &Client, url: &str) -> anyhow::Result<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let reply = client.http.get(url).bearer_auth(client.admin()).send().await?;
+        let reply = client
+            .http
+            .get(url)
+            .bearer_auth(client.admin())
+            .send()
+            .await?;
         if reply.status().is_success() {
             return Ok(reply.json().await?);
         }

@@ -86,7 +86,7 @@ async fn reserve(
 }
 
 /// Decides `command` on the booking, moves its guard rows as the lifecycle says, and commits.
-async fn step(
+pub(super) async fn step(
     conn: &mut PgConnection,
     meta: &CommandMeta,
     booking: Booking,
@@ -162,7 +162,7 @@ impl Command for PlaceBooking {
 
 /// Places the booking on `resource` (which `input` names): [`plan_on`], then
 /// [`place_planned`].
-async fn place_on(
+pub(super) async fn place_on(
     conn: &mut PgConnection,
     meta: &CommandMeta,
     resource: &Resource,

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod customers;
 mod pools;
 pub mod resources;
+pub mod series;
 pub mod services;
 
 use std::future::Future;
@@ -16,9 +17,10 @@ use std::future::Future;
 use domain::Event;
 use domain::aggregate::Aggregate;
 use domain::booking::{Booking, BookingError};
-use domain::ids::{BookingId, ResourceId, ServiceId};
+use domain::ids::{BookingId, ResourceId, SeriesId, ServiceId};
 use domain::lifecycle::{self, Allocation};
 use domain::resource::{Resource, ResourceError};
+use domain::series::{Series, SeriesError};
 use domain::service::{Service, ServiceError};
 use eventstore::{ExpectedVersion, Position};
 use serde::Serialize;
@@ -28,6 +30,7 @@ use uuid::Uuid;
 pub use bookings::{ExpireHold, PlaceBooking, RescheduleBooking, TransitionBooking};
 pub use customers::EraseCustomer;
 pub use resources::{AddBlackout, CreateResource, RemoveBlackout, UpdateResource};
+pub use series::{CancelSeries, CreateSeries};
 pub use services::{CreateService, UpdateService};
 
 use crate::error::CommandError;
@@ -141,6 +144,7 @@ macro_rules! loaded {
 loaded!(Resource, ResourceId, ResourceError::NotFound);
 loaded!(Booking, BookingId, BookingError::NotFound);
 loaded!(Service, ServiceId, ServiceError::NotFound);
+loaded!(Series, SeriesId, SeriesError::NotFound);
 
 /// Starts the stream `id` with the events a command decided, and returns the state they make
 /// and the position of the write. The stream existing already is the refusal `taken` (a

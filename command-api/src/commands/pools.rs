@@ -121,11 +121,12 @@ impl Refusals {
 }
 
 /// A refusal's code.
-fn code(err: &CommandError) -> Option<ErrorCode> {
+pub(super) fn code(err: &CommandError) -> Option<ErrorCode> {
     match err {
         CommandError::Booking(err) => Some(err.code()),
         CommandError::Resource(err) => Some(err.code()),
         CommandError::Service(err) => Some(err.code()),
+        CommandError::Series(err) => Some(err.code()),
         CommandError::Refused { code, .. } => Some(*code),
         CommandError::SlotUnavailable { .. } => Some(ErrorCode::SlotUnavailable),
         CommandError::Retry | CommandError::Defect(_) | CommandError::Database(_) => None,

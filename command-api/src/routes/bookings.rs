@@ -30,7 +30,7 @@ use crate::reply::Reply;
 use crate::store::candidates::{Candidates, MAX_LISTED};
 
 /// Clients book for themselves; admins for anyone (themselves by default).
-fn customer(actor: &Actor, requested: Option<String>) -> Result<CustomerId, Problem> {
+pub(super) fn customer(actor: &Actor, requested: Option<String>) -> Result<CustomerId, Problem> {
     match requested {
         None => Ok(CustomerId(actor.id.clone())),
         Some(customer) if actor.is_admin() || customer == actor.id => {
@@ -50,7 +50,7 @@ fn customer(actor: &Actor, requested: Option<String>) -> Result<CustomerId, Prob
 
 /// The period of a booking: `start` to `end`, or for a service booking (which has no `end`)
 /// a stand-in from `start` that the command replaces with the service's duration.
-fn booked_period(
+pub(super) fn booked_period(
     start: DateTime<Utc>,
     end: Option<DateTime<Utc>>,
     service: Option<ServiceId>,
@@ -116,7 +116,7 @@ impl BookingPath {
 }
 
 /// A client sees only its own bookings.
-fn owner(actor: &Actor) -> Option<CustomerId> {
+pub(super) fn owner(actor: &Actor) -> Option<CustomerId> {
     (!actor.is_admin()).then(|| CustomerId(actor.id.clone()))
 }
 
@@ -177,6 +177,7 @@ pub async fn place(
             metadata: body.metadata,
             service: None,
             price: price(&cx.actor, body.price, service_id)?,
+            series_id: None,
         },
         service_id,
         personal,

@@ -8,6 +8,7 @@
 mod bookings;
 mod customers;
 mod resources;
+mod series;
 mod services;
 
 use std::time::Duration;
@@ -53,8 +54,8 @@ pub fn v1() -> OpenApiRouter<AppState> {
     let admin = || RequireRole::any(ADMINS);
     let bookers = || RequireRole::any(BOOKERS);
     let description = "Booking commands: resources, their blackouts, services, bookings through their \
-        lifecycle, and the erasure of a customer's personal data. Every answer carries `position`, \
-        usable as `min_position` on query-api.";
+        lifecycle, recurring series of bookings, and the erasure of a customer's personal data. \
+        Every answer carries `position`, usable as `min_position` on query-api.";
     OpenApiRouter::with_openapi(api::openapi::document("bookings command-api", description))
         .routes(routes!(resources::create).map(|r| r.route_layer(admin())))
         .routes(routes!(resources::update).map(|r| r.route_layer(admin())))
@@ -72,6 +73,8 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::complete).map(|r| r.route_layer(admin())))
         .routes(routes!(bookings::no_show).map(|r| r.route_layer(admin())))
         .routes(routes!(customers::erase).map(|r| r.route_layer(admin())))
+        .routes(routes!(series::create).map(|r| r.route_layer(bookers())))
+        .routes(routes!(series::cancel).map(|r| r.route_layer(bookers())))
 }
 
 /// The OpenAPI document of command-api.

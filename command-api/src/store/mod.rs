@@ -9,7 +9,7 @@ pub mod quota;
 
 use chrono::{DateTime, Utc};
 use domain::Event;
-use domain::ids::{BookingId, ResourceId, ServiceId, TenantId};
+use domain::ids::{BookingId, ResourceId, SeriesId, ServiceId, TenantId};
 use eventstore::wire;
 use eventstore::{Appended, ExpectedVersion, NewEvent};
 use serde_json::Value;
@@ -88,6 +88,12 @@ impl StreamId for CustomerStream {
     }
 }
 
+impl StreamId for SeriesId {
+    fn stream(self) -> Uuid {
+        self.0
+    }
+}
+
 /// Appends domain events to the stream of `id`, expected at `expected`.
 pub async fn append(
     conn: &mut PgConnection,
@@ -149,6 +155,24 @@ pub async fn stream_newer_than_transaction(
          from events where stream_id = $1",
     )
     .bind(id.stream())
+    .fetch_one(conn)
+    .await?)
+}
+
+/// [`stream_newer_than_transaction`] for several streams at once: whether any of them has such
+/// events.
+pub async fn streams_newer_than_transaction(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<bool, CommandError> {
+    if ids.is_empty() {
+        return Ok(false);
+    }
+    Ok(sqlx::query_scalar(
+        "select coalesce(pg_current_xact_id_if_assigned() < max(transaction_id), false)
+         from events where stream_id = any($1)",
+    )
+    .bind(ids)
     .fetch_one(conn)
     .await?)
 }

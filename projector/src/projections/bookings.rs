@@ -1,5 +1,6 @@
 //! Projection `bookings` → `read.bookings` and `read.busy` (the blocked period of each live
-//! booking, per unit, which availability is computed from).
+//! booking, per unit, which availability is computed from), and `read.series` (see
+//! [`super::series`]: the series whose occurrences these bookings are).
 //!
 //! A booking's personal data is copied as its event sealed it (`customer`), never opened: the
 //! projector holds no keys, an erasure (`CustomerErased`, which this projection has nothing to
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use super::copy::Copy;
 use super::rows::{Rows, TableRow, column, keys};
-use super::{Applied, ApplyError, Touched, diff_maps};
+use super::{Applied, ApplyError, Touched, diff_maps, series};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BookingRow {
@@ -42,6 +43,7 @@ pub struct BookingRow {
     pub service_id: Option<Uuid>,
     pub price_amount_minor: Option<i64>,
     pub price_currency: Option<String>,
+    pub series_id: Option<Uuid>,
 }
 
 /// A row of `read.busy`: (booking, unit) → blocked period.
@@ -57,6 +59,8 @@ pub struct State {
     rows: Rows<BookingRow>,
     /// Only filled by `load_all`, to verify `read.busy` itself.
     busy: BTreeMap<BusyRow, During>,
+    /// Held to the end of a replay's fold (unlike the booking rows, handed on per stream).
+    series: series::State,
 }
 
 fn status(raw: &str) -> Result<BookingStatus, sqlx::Error> {
@@ -88,6 +92,7 @@ impl FromRow<'_, PgRow> for BookingRow {
             service_id: row.try_get("service_id")?,
             price_amount_minor: row.try_get("price_amount_minor")?,
             price_currency: row.try_get("price_currency")?,
+            series_id: row.try_get("series_id")?,
         })
     }
 }
@@ -98,7 +103,8 @@ impl TableRow for BookingRow {
     const COLUMNS: &'static str = "booking_id, tenant_id, resource_id, customer_id, status, \
                                    start_at, end_at, blocked_start, blocked_end, quantity, units, \
                                    expires_at, metadata, version, created_at, updated_at, \
-                                   service_id, price_amount_minor, price_currency, customer";
+                                   service_id, price_amount_minor, price_currency, customer, \
+                                   series_id";
     const STREAM: StreamType = StreamType::Booking;
     const WHAT: &'static str = "booking";
 
@@ -123,7 +129,8 @@ impl TableRow for BookingRow {
         copy.value(row.service_id)?;
         copy.value(row.price_amount_minor)?;
         copy.value(row.price_currency.as_deref())?;
-        copy.jsonb(row.customer.as_ref())
+        copy.jsonb(row.customer.as_ref())?;
+        copy.value(row.series_id)
     }
 
     /// The bookings, and the busy rows that follow them: those of every changed booking are
@@ -142,15 +149,16 @@ impl TableRow for BookingRow {
              select x.id, x.tenant, x.resource, x.customer, x.status, x.start_at, x.end_at,
                     x.blocked_start, x.blocked_end, x.quantity, x.units::int[], x.expires_at,
                     x.metadata, x.version, x.created_at, x.updated_at, x.service_id,
-                    x.price_amount_minor, x.price_currency, x.personal
+                    x.price_amount_minor, x.price_currency, x.personal, x.series_id
              from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[],
                          $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[],
                          $10::int[], $11::text[], $12::timestamptz[], $13::jsonb[], $14::bigint[],
                          $15::timestamptz[], $16::timestamptz[], $17::uuid[], $18::bigint[],
-                         $19::text[], $20::jsonb[])
+                         $19::text[], $20::jsonb[], $21::uuid[])
                   as x(id, tenant, resource, customer, status, start_at, end_at, blocked_start,
                        blocked_end, quantity, units, expires_at, metadata, version, created_at,
-                       updated_at, service_id, price_amount_minor, price_currency, personal)
+                       updated_at, service_id, price_amount_minor, price_currency, personal,
+                       series_id)
              on conflict (booking_id) do update set
                  status = excluded.status, start_at = excluded.start_at, end_at = excluded.end_at,
                  blocked_start = excluded.blocked_start, blocked_end = excluded.blocked_end,
@@ -179,6 +187,7 @@ impl TableRow for BookingRow {
             .bind(column(rows, |r| r.price_amount_minor))
             .bind(column(rows, |r| r.price_currency.clone()))
             .bind(column(rows, |r| r.customer.clone()))
+            .bind(column(rows, |r| r.series_id))
             .execute(&mut *conn)
             .await?;
 
@@ -230,8 +239,17 @@ impl State {
         events: &[Applied],
     ) -> Result<State, sqlx::Error> {
         Ok(State {
-            rows: Rows::load(conn, schema, events).await?,
+            rows: Rows::load(&mut *conn, schema, events).await?,
             busy: BTreeMap::new(),
+            series: series::State::load(conn, schema, events).await?,
+        })
+    }
+
+    /// The rows a replay's fold holds to the end (the series), read from `schema`.
+    pub async fn load_held(conn: &mut PgConnection, schema: &str) -> Result<State, sqlx::Error> {
+        Ok(State {
+            series: series::State::load_all(conn, schema).await?,
+            ..State::default()
         })
     }
 
@@ -240,16 +258,19 @@ impl State {
         let busy: Vec<(Uuid, i32, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(&format!(
             "select booking_id, unit, lower(during), upper(during) from {schema}.busy"
         ))
-        .fetch_all(conn)
+        .fetch_all(&mut *conn)
         .await?;
         let busy = busy
             .into_iter()
             .map(|(booking, unit, start, end)| ((booking, unit), (start, end)))
             .collect();
-        Ok(State { rows, busy })
+        let series = series::State::load_all(conn, schema).await?;
+        Ok(State { rows, busy, series })
     }
 
     pub fn apply(&mut self, applied: &Applied, touched: &mut Touched) -> Result<(), ApplyError> {
+        // A series changes no busy time: its occurrences' own events do.
+        self.series.apply(applied);
         let id = applied.stream_id;
         if let Event::BookingPlaced(placed) = &applied.event {
             let row = BookingRow {
@@ -275,6 +296,7 @@ impl State {
                 service_id: placed.service_id.map(|id| id.0),
                 price_amount_minor: placed.price.as_ref().map(|p| p.amount_minor),
                 price_currency: placed.price.as_ref().map(|p| p.currency.clone()),
+                series_id: placed.series_id.map(|id| id.0),
                 version: applied.version,
                 created_at: applied.at,
                 updated_at: applied.at,
@@ -319,12 +341,15 @@ impl State {
         Ok(())
     }
 
-    /// Inserts or updates the changed bookings in `schema`, and replaces their busy rows.
+    /// Inserts or updates the changed bookings in `schema` (replacing their busy rows) and the
+    /// changed series.
     pub async fn upsert(&self, conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
-        self.rows.upsert(conn, schema).await
+        self.rows.upsert(&mut *conn, schema).await?;
+        self.series.upsert(conn, schema).await
     }
 
-    /// Copies the changed rows of one of the tables (`bookings` or `busy`) into an empty one.
+    /// Copies the changed rows of one of the tables (`bookings`, `busy` or `series`) into an
+    /// empty one.
     pub async fn copy_table(
         &self,
         conn: &mut PgConnection,
@@ -342,6 +367,7 @@ impl State {
                 Rows::copy(conn, schema, &rows).await
             }
             "busy" => Self::copy_busy(conn, schema, &rows).await,
+            "series" => self.series.copy_changed(conn, schema).await,
             other => Err(sqlx::Error::Protocol(format!(
                 "the bookings projection has no table {other}"
             ))),
@@ -363,7 +389,8 @@ impl State {
         Ok(())
     }
 
-    /// Hands on the folded rows and forgets them (see [`Rows::take`]).
+    /// Hands on the folded booking rows and forgets them (see [`Rows::take`]); the series stay
+    /// (one row per series, few beside their occurrences).
     pub fn take_rows(&mut self, into: &mut Vec<(Uuid, BookingRow)>) {
         self.rows.take(into);
     }
@@ -377,6 +404,7 @@ impl State {
             .flat_map(|(id, r)| busy_rows(*id, r))
             .collect();
         out.extend(diff_maps("busy", &expected, &live.busy));
+        out.extend(self.series.differences(&live.series));
         out
     }
 }

@@ -15,6 +15,7 @@ pub mod daily_stats;
 pub mod load;
 pub mod resources;
 pub mod rows;
+pub mod series;
 pub mod services;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -212,7 +213,9 @@ impl State {
             Projection::Resources => {
                 State::Resources(resources::State::load_all(conn, schema).await?)
             }
-            Projection::Bookings => State::Bookings(bookings::State::default()),
+            Projection::Bookings => {
+                State::Bookings(bookings::State::load_held(conn, schema).await?)
+            }
             Projection::DailyStats => {
                 State::DailyStats(daily_stats::State::load_held(conn, schema).await?)
             }
@@ -278,8 +281,9 @@ impl State {
 
     /// Moves the rows that depend on nothing but their own stream into `into`, once that stream
     /// is folded to its end: bookings and what each contributes to the stats. What spans
-    /// streams stays: resources (few), zones and the per-day sums (as many as the days of the
-    /// `daily_stats` table, whatever the number of events).
+    /// streams stays: resources (few), series (one row per series, not per occurrence), zones
+    /// and the per-day sums (as many as the days of the `daily_stats` table, whatever the
+    /// number of events).
     pub fn take_finished(&mut self, into: &mut Finished) {
         match self {
             State::Resources(_) => {}

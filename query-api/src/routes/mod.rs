@@ -10,6 +10,7 @@ mod availability;
 mod bookings;
 mod resources;
 mod search;
+mod series;
 mod services;
 mod stats;
 
@@ -50,7 +51,7 @@ pub struct AppState {
 /// The `/v1` routes (not yet behind authentication) and their description.
 pub fn v1() -> OpenApiRouter<AppState> {
     let description = "Reads: resources, availability (cached; or live from the write side), \
-        bookings and stats for dashboards. Every query takes `min_position` (a command's `position`) to \
+        bookings, recurring series and stats for dashboards. Every query takes `min_position` (a command's `position`) to \
         read its own writes.";
     let mut router =
         OpenApiRouter::with_openapi(api::openapi::document("bookings query-api", description))
@@ -65,6 +66,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
             .routes(routes!(bookings::list))
             .routes(routes!(bookings::get))
             .routes(routes!(bookings::history))
+            .routes(routes!(series::get))
             .routes(routes!(stats::daily).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))
             .routes(routes!(stats::summary).map(|r| r.route_layer(RequireRole::any(STATS_READERS))))
             // Roles are checked before any extractor runs: a caller without the role gets `403`

@@ -11,7 +11,7 @@ use super::StoreError;
 
 const COLUMNS: &str = "booking_id, resource_id, customer_id, status, start_at, end_at, quantity, \
                        expires_at, metadata, version, created_at, updated_at, service_id, \
-                       price_amount_minor, price_currency, customer";
+                       price_amount_minor, price_currency, customer, series_id";
 
 /// A booking as the read model holds it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -35,6 +35,7 @@ pub struct BookingRow {
     pub price_currency: Option<String>,
     /// The personal data as its event sealed it (opened by `super::personal`), if any.
     pub customer: Option<Value>,
+    pub series_id: Option<Uuid>,
 }
 
 /// The booking, if it exists in `tenant` (primary key).
@@ -49,6 +50,23 @@ pub async fn get(
     .bind(id.0)
     .bind(tenant.as_str())
     .fetch_optional(pool)
+    .await?)
+}
+
+/// The occurrences of a series in `tenant`, by start (`bookings_series_start_idx`).
+pub async fn of_series(
+    pool: &PgPool,
+    tenant: &TenantId,
+    series_id: Uuid,
+) -> Result<Vec<BookingRow>, StoreError> {
+    Ok(sqlx::query_as(&format!(
+        "select {COLUMNS} from read.bookings
+         where tenant_id = $1 and series_id = $2
+         order by start_at, booking_id"
+    ))
+    .bind(tenant.as_str())
+    .bind(series_id)
+    .fetch_all(pool)
     .await?)
 }
 

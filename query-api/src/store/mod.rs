@@ -9,6 +9,7 @@ pub mod guard;
 pub mod history;
 pub mod personal;
 pub mod resources;
+pub mod series;
 pub mod services;
 pub mod stats;
 

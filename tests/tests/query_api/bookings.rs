@@ -98,6 +98,7 @@ async fn pages_of_bookings_cover_every_booking_once_in_start_order() {
             "price",
             "quantity",
             "resource_id",
+            "series_id",
             "service_id",
             "start",
             "status",
