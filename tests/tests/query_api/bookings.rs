@@ -90,6 +90,7 @@ async fn pages_of_bookings_cover_every_booking_once_in_start_order() {
         fields,
         vec![
             "created_at",
+            "customer",
             "customer_id",
             "end",
             "expires_at",
